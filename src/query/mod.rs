@@ -1,0 +1,20 @@
+//! MongoDB query semantics on BSON values.
+//!
+//! Everything in Expanse that decides whether a value "matches" goes through this module: rule
+//! expressions, the embedded store's `find`, and the push-down of rules into MongoDB queries. It
+//! follows the server's own rules: dotted paths through arrays ([`path`]), the cross-type
+//! comparison order ([`order`]), `null` versus missing, and each operator's single-value test
+//! ([`predicate`]).
+
+mod filter;
+pub mod order;
+pub mod path;
+mod predicate;
+mod regex;
+mod types;
+
+pub use filter::{field_matches, Filter, QueryError};
+pub use path::{resolve_value, walk_document, FieldPath, LeafArrays};
+pub use predicate::{compare_matches, Comparison, InList, Predicate, ValueTest};
+pub use regex::MongoRegex;
+pub use types::{type_code, TypeSelector};

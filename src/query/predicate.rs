@@ -1,0 +1,213 @@
+//! Single-value predicates: what one query operator says about one value reached by a path.
+//!
+//! These are MongoDB's `matchesSingleElement` rules. A path may reach several values (see
+//! [`crate::query::path`]); a field condition holds when any of them satisfies its predicate.
+
+use std::cmp::Ordering;
+
+use bson::Bson;
+
+use super::order::{canonical_rank, compare_same_rank, values_equal, Number};
+use super::regex::MongoRegex;
+use super::types::TypeSelector;
+use super::Filter;
+
+/// The comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Comparison {
+    /// `$eq`
+    Eq,
+    /// `$gt`
+    Gt,
+    /// `$gte`
+    Gte,
+    /// `$lt`
+    Lt,
+    /// `$lte`
+    Lte,
+}
+
+impl Comparison {
+    /// The operator's name with a `$`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Comparison::Eq => "$eq",
+            Comparison::Gt => "$gt",
+            Comparison::Gte => "$gte",
+            Comparison::Lt => "$lt",
+            Comparison::Lte => "$lte",
+        }
+    }
+}
+
+/// MongoDB's comparison of one reached value (`None` = missing) with an operand.
+///
+/// Values of different canonical types never compare, except that `null` and missing are
+/// equal (so `$eq`, `$lte` and `$gte` with `null` hold for a missing value), and `MinKey` /
+/// `MaxKey` operands bound everything. NaN equals only NaN.
+///
+/// ```
+/// use bson::Bson;
+/// use expanse::query::{compare_matches, Comparison};
+/// assert!(compare_matches(Comparison::Lte, None, &Bson::Null));
+/// assert!(!compare_matches(Comparison::Gt, Some(&Bson::String("9".into())), &Bson::Int32(1)));
+/// assert!(compare_matches(Comparison::Eq, Some(&Bson::Int64(3)), &Bson::Double(3.0)));
+/// ```
+pub fn compare_matches(op: Comparison, value: Option<&Bson>, operand: &Bson) -> bool {
+    let value_rank = canonical_rank(value);
+    let operand_rank = canonical_rank(Some(operand));
+    if value_rank != operand_rank {
+        // null against missing/undefined
+        if value_rank + operand_rank == 5 {
+            return matches!(op, Comparison::Eq | Comparison::Lte | Comparison::Gte);
+        }
+        return match operand {
+            Bson::MaxKey => matches!(op, Comparison::Lt | Comparison::Lte),
+            Bson::MinKey => matches!(op, Comparison::Gt | Comparison::Gte),
+            _ => false,
+        };
+    }
+    let Some(value) = value else {
+        // Both missing/undefined: equal.
+        return matches!(op, Comparison::Eq | Comparison::Lte | Comparison::Gte);
+    };
+    if let (Some(x), Some(y)) = (Number::of(value), Number::of(operand)) {
+        if x.is_nan() || y.is_nan() {
+            let both = x.is_nan() && y.is_nan();
+            return both && matches!(op, Comparison::Eq | Comparison::Lte | Comparison::Gte);
+        }
+    }
+    let order = compare_same_rank(value, operand);
+    match op {
+        Comparison::Eq => order == Ordering::Equal,
+        Comparison::Gt => order == Ordering::Greater,
+        Comparison::Gte => order != Ordering::Less,
+        Comparison::Lt => order == Ordering::Less,
+        Comparison::Lte => order != Ordering::Greater,
+    }
+}
+
+/// The operand list of `$in` / `$nin`: plain values and regular expressions.
+#[derive(Debug, Clone, Default)]
+pub struct InList {
+    /// Values compared for equality.
+    pub values: Vec<Bson>,
+    /// Regular expressions matched against strings.
+    pub regexes: Vec<MongoRegex>,
+}
+
+impl InList {
+    /// Whether one reached value is in the list.
+    pub fn matches(&self, value: Option<&Bson>) -> bool {
+        let Some(value) = value else {
+            return self
+                .values
+                .iter()
+                .any(|v| matches!(v, Bson::Null | Bson::Undefined));
+        };
+        self.values.iter().any(|v| values_equal(value, v))
+            || self.regexes.iter().any(|r| r.matches_value(value))
+    }
+}
+
+/// One operator applied to one reached value.
+#[derive(Debug, Clone)]
+pub enum Predicate {
+    /// `$eq` `$gt` `$gte` `$lt` `$lte` (and implicit equality).
+    Compare(Comparison, Bson),
+    /// A regular expression (`{f: /x/}`, `$regex`).
+    Regex(MongoRegex),
+    /// `$in`.
+    In(InList),
+    /// `$exists: true`.
+    Exists,
+    /// `$type`.
+    Type(Vec<TypeSelector>),
+    /// `$mod: [divisor, remainder]`, both already truncated.
+    Mod {
+        /// Divisor (never 0).
+        divisor: i64,
+        /// Expected remainder.
+        remainder: i64,
+    },
+    /// `$size`.
+    Size(u64),
+    /// `$elemMatch` with a query on each element.
+    ElemMatchObject(Box<Filter>),
+    /// `$elemMatch` with operators on each element.
+    ElemMatchValue(Vec<ValueTest>),
+}
+
+/// A predicate or a negation of predicates, evaluated on a single value (inside `$elemMatch`).
+#[derive(Debug, Clone)]
+pub enum ValueTest {
+    /// The predicate holds for the value.
+    Is(Predicate),
+    /// None of the tests… i.e. not all of them hold (`$ne`, `$nin`, `$not` inside `$elemMatch`).
+    Not(Vec<ValueTest>),
+}
+
+impl ValueTest {
+    /// Evaluates on one value.
+    pub fn matches(&self, value: Option<&Bson>) -> bool {
+        match self {
+            ValueTest::Is(p) => p.matches(value),
+            ValueTest::Not(tests) => !tests.iter().all(|t| t.matches(value)),
+        }
+    }
+}
+
+impl Predicate {
+    /// Whether arrays at the end of the path are entered (most operators) or seen whole.
+    pub fn leaf_arrays(&self) -> super::LeafArrays {
+        match self {
+            Predicate::Size(_) | Predicate::ElemMatchObject(_) | Predicate::ElemMatchValue(_) => {
+                super::LeafArrays::Whole
+            }
+            _ => super::LeafArrays::Traverse,
+        }
+    }
+
+    /// MongoDB's single-value test.
+    pub fn matches(&self, value: Option<&Bson>) -> bool {
+        match self {
+            Predicate::Compare(op, operand) => compare_matches(*op, value, operand),
+            Predicate::Regex(regex) => value.is_some_and(|v| regex.matches_value(v)),
+            Predicate::In(list) => list.matches(value),
+            Predicate::Exists => value.is_some(),
+            Predicate::Type(types) => value.is_some_and(|v| types.iter().any(|t| t.matches(v))),
+            Predicate::Mod { divisor, remainder } => match value.and_then(Number::of) {
+                Some(n) => n
+                    .exact_truncation()
+                    .is_some_and(|dividend| dividend.wrapping_rem(*divisor) == *remainder),
+                None => false,
+            },
+            Predicate::Size(size) => {
+                matches!(value, Some(Bson::Array(items)) if items.len() as u64 == *size)
+            }
+            Predicate::ElemMatchObject(filter) => match value {
+                Some(Bson::Array(items)) => items.iter().any(|item| match item {
+                    Bson::Document(doc) => filter.matches(doc),
+                    Bson::Array(nested) => filter.matches(&array_as_document(nested)),
+                    _ => false,
+                }),
+                _ => false,
+            },
+            Predicate::ElemMatchValue(tests) => match value {
+                Some(Bson::Array(items)) => items
+                    .iter()
+                    .any(|item| tests.iter().all(|t| t.matches(Some(item)))),
+                _ => false,
+            },
+        }
+    }
+}
+
+/// An array seen as a document with keys "0", "1", … (how MongoDB matches a sub-query on it).
+pub(crate) fn array_as_document(items: &[Bson]) -> bson::Document {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i.to_string(), v.clone()))
+        .collect()
+}
