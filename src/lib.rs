@@ -1,4 +1,15 @@
 //! Expanse: MongoDB Atlas App Services rule expressions, collection rules, custom user data and
 //! functions, reproduced on your own MongoDB.
+//!
+//! The crate is layered one way: [`json`] reads located JSON and Extended JSON, [`query`] holds
+//! MongoDB's matching semantics, and [`expr`] compiles App Services rule expressions into an
+//! AST that evaluates (and explains itself) against a [`expr::Context`].
 
+pub mod expr;
+mod grammar;
+pub mod json;
+mod location;
 pub mod query;
+
+pub use location::Location;
+pub mod cli;

@@ -1,3 +1,5 @@
-fn main() {
-    println!("Hello, world!");
+//! The `expanse` binary: see `expanse --help`.
+
+fn main() -> std::process::ExitCode {
+    expanse::cli::run()
 }

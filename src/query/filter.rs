@@ -211,11 +211,9 @@ fn and_of(mut parts: Vec<Filter>) -> Filter {
     }
 }
 
-/// Parses an operator object (`{"$gt": 1, "$lt": 5}`) into single-value tests.
-pub(crate) fn parse_value_tests(
-    operators: &Document,
-    at: &str,
-) -> Result<Vec<ValueTest>, QueryError> {
+/// Parses an operator object (`{"$gt": 1, "$lt": 5}`) into single-value tests; `at` prefixes
+/// error paths.
+pub fn parse_value_tests(operators: &Document, at: &str) -> Result<Vec<ValueTest>, QueryError> {
     let mut tests = Vec::with_capacity(operators.len());
     let regex_options = operators.get("$options");
     if regex_options.is_some() && !operators.contains_key("$regex") {

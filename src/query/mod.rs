@@ -13,8 +13,9 @@ mod predicate;
 mod regex;
 mod types;
 
-pub use filter::{field_matches, Filter, QueryError};
-pub use path::{resolve_value, walk_document, FieldPath, LeafArrays};
-pub use predicate::{compare_matches, Comparison, InList, Predicate, ValueTest};
+pub use filter::{field_matches, parse_value_tests, Filter, QueryError};
+pub use order::{compare_values, values_equal};
+pub use path::{resolve_borrowed, resolve_value, walk_document, walk_value, FieldPath, LeafArrays};
+pub use predicate::{compare_matches, in_values, Comparison, InList, Predicate, ValueTest};
 pub use regex::MongoRegex;
 pub use types::{type_code, TypeSelector};

@@ -98,6 +98,39 @@ pub fn walk_document<'a>(
     }
 }
 
+/// Like [`walk_document`], starting from any value (`None` = missing): an empty path presents the
+/// value itself (an array element by element, then whole, unless `leaf` is [`LeafArrays::Whole`]).
+pub fn walk_value<'a>(
+    value: Option<&'a Bson>,
+    path: &[String],
+    leaf: LeafArrays,
+    visit: &mut dyn FnMut(Option<&'a Bson>) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    match value {
+        Some(array @ Bson::Array(items)) if !(path.is_empty() && leaf == LeafArrays::Whole) => {
+            walk_array(array, items, path, leaf, visit)
+        }
+        Some(Bson::Document(doc)) if !path.is_empty() => walk_document(doc, path, leaf, visit),
+        other if path.is_empty() => visit(other),
+        _ => visit(None),
+    }
+}
+
+/// Resolves a path like [`resolve_value`], borrowing when no array has to be collected.
+pub fn resolve_borrowed<'a>(base: &'a Bson, path: &[String]) -> Option<std::borrow::Cow<'a, Bson>> {
+    let Some((first, rest)) = path.split_first() else {
+        return Some(std::borrow::Cow::Borrowed(base));
+    };
+    match base {
+        Bson::Document(doc) => resolve_borrowed(doc.get(first)?, rest),
+        Bson::Array(items) => match array_offset(first) {
+            Some(position) => resolve_borrowed(items.get(position)?, rest),
+            None => resolve_value(base, path).map(std::borrow::Cow::Owned),
+        },
+        _ => None,
+    }
+}
+
 /// Walks `rest` through the elements of an array (`array` is the same array as a `Bson`).
 fn walk_array<'a>(
     array: &'a Bson,

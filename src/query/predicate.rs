@@ -99,14 +99,26 @@ pub struct InList {
 impl InList {
     /// Whether one reached value is in the list.
     pub fn matches(&self, value: Option<&Bson>) -> bool {
-        let Some(value) = value else {
-            return self
-                .values
-                .iter()
-                .any(|v| matches!(v, Bson::Null | Bson::Undefined));
-        };
-        self.values.iter().any(|v| values_equal(value, v))
-            || self.regexes.iter().any(|r| r.matches_value(value))
+        in_values(value, &self.values)
+            || value.is_some_and(|v| self.regexes.iter().any(|r| r.matches_value(v)))
+    }
+}
+
+/// Whether one reached value equals an element of `values` (missing equals `null`). Regular
+/// expression values are compared as values, never run as patterns.
+///
+/// ```
+/// use bson::{bson, Bson};
+/// use expanse::query::in_values;
+/// assert!(in_values(Some(&bson!(2)), &[bson!(1), bson!(2.0)]));
+/// assert!(in_values(None, &[Bson::Null]));
+/// ```
+pub fn in_values(value: Option<&Bson>, values: &[Bson]) -> bool {
+    match value {
+        None => values
+            .iter()
+            .any(|v| matches!(v, Bson::Null | Bson::Undefined)),
+        Some(value) => values.iter().any(|v| values_equal(value, v)),
     }
 }
 

@@ -1,0 +1,38 @@
+//! The `expanse` command line: a thin layer over the library.
+
+mod eval;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Expanse: App Services rules, custom user data and functions on your own MongoDB.
+#[derive(Debug, Parser)]
+#[command(name = "expanse", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate one rule expression against a context (and optionally many documents).
+    Eval(eval::EvalArgs),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Eval(args) => eval::run(args),
+    }
+}
+
+/// Exit code for invalid input (files, JSON, expressions).
+pub(crate) const EXIT_INVALID: u8 = 2;
+
+/// Reads a file, mapping failure to a message that names it.
+pub(crate) fn read_file(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("{}:1:1: cannot read file: {e}", path.display()))
+}

@@ -1,0 +1,190 @@
+//! The pest-based JSON parser that keeps locations.
+
+use pest::iterators::Pair;
+use pest::Parser;
+use std::sync::Arc;
+
+use super::{Json, JsonKind, Member};
+use crate::grammar::{ExpressionGrammar, Rule};
+use crate::Location;
+
+/// The deepest nesting of arrays and objects accepted (deeper input is refused, not parsed, so a
+/// hostile file cannot exhaust the stack).
+pub const MAX_DEPTH: usize = 128;
+
+/// Largest input accepted, in bytes.
+pub const MAX_INPUT: usize = 64 * 1024 * 1024;
+
+/// A JSON text that could not be parsed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{at}: {message}")]
+pub struct JsonError {
+    /// Where the problem is.
+    pub at: Location,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Parses JSON text, keeping the location of every value; `file` names the source in locations.
+///
+/// ```
+/// let json = expanse::json::parse("{\n  \"owner_id\": \"%%user.id\"\n}", "rule.json").unwrap();
+/// let member = &json.as_object().unwrap()[0];
+/// assert_eq!(member.key_at.to_string(), "rule.json:2:3");
+/// let err = expanse::json::parse("{\"a\": }", "bad.json").unwrap_err();
+/// assert!(err.to_string().starts_with("bad.json:1:7:"), "{err}");
+/// ```
+pub fn parse(text: &str, file: &str) -> Result<Json, JsonError> {
+    let file: Arc<str> = Arc::from(file);
+    if text.len() > MAX_INPUT {
+        return Err(JsonError {
+            at: Location::new(file, 1, 1),
+            message: format!("input is larger than {MAX_INPUT} bytes"),
+        });
+    }
+    check_depth(text, &file)?;
+    let mut pairs = ExpressionGrammar::parse(Rule::json, text).map_err(|e| {
+        let (line, col) = match e.line_col {
+            pest::error::LineColLocation::Pos(p) => p,
+            pest::error::LineColLocation::Span(p, _) => p,
+        };
+        JsonError {
+            at: Location::new(file.clone(), line, col),
+            message: describe_pest_error(&e),
+        }
+    })?;
+    let value = pairs.next().ok_or_else(|| JsonError {
+        at: Location::new(file.clone(), 1, 1),
+        message: "expected a JSON value".into(),
+    })?;
+    build(value, &file)
+}
+
+fn describe_pest_error(e: &pest::error::Error<Rule>) -> String {
+    match &e.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            let mut names: Vec<&str> = positives.iter().map(rule_name).collect();
+            names.sort_unstable();
+            names.dedup();
+            if names.is_empty() {
+                "invalid JSON".into()
+            } else {
+                format!("invalid JSON: expected {}", names.join(", "))
+            }
+        }
+        pest::error::ErrorVariant::CustomError { message } => message.clone(),
+    }
+}
+
+fn rule_name(rule: &Rule) -> &'static str {
+    match rule {
+        Rule::object | Rule::pair => "an object or member",
+        Rule::array => "an array",
+        Rule::string | Rule::chars | Rule::char => "a string",
+        Rule::number => "a number",
+        Rule::boolean => "true or false",
+        Rule::null => "null",
+        Rule::EOI => "end of input",
+        _ => "a JSON value",
+    }
+}
+
+/// Refuses nesting deeper than [`MAX_DEPTH`] before the recursive parser sees it.
+fn check_depth(text: &str, file: &Arc<str>) -> Result<(), JsonError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut line, mut col) = (1usize, 0usize);
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+            col = 0;
+        } else {
+            col += 1;
+        }
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' | '[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(JsonError {
+                        at: Location::new(file.clone(), line, col),
+                        message: format!("nesting deeper than {MAX_DEPTH} levels"),
+                    });
+                }
+            }
+            '}' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn location(pair: &Pair<Rule>, file: &Arc<str>) -> Location {
+    let (line, col) = pair.as_span().start_pos().line_col();
+    Location::new(file.clone(), line, col)
+}
+
+fn build(pair: Pair<Rule>, file: &Arc<str>) -> Result<Json, JsonError> {
+    let at = location(&pair, file);
+    let kind = match pair.as_rule() {
+        Rule::null => JsonKind::Null,
+        Rule::boolean => JsonKind::Bool(pair.as_str() == "true"),
+        Rule::number => JsonKind::Number(pair.as_str().to_owned()),
+        Rule::string => JsonKind::String(unescape(pair, &at)?),
+        Rule::array => JsonKind::Array(
+            pair.into_inner()
+                .map(|p| build(p, file))
+                .collect::<Result<_, _>>()?,
+        ),
+        Rule::object => {
+            let mut members: Vec<Member> = Vec::new();
+            for member in pair.into_inner() {
+                let mut inner = member.into_inner();
+                let (Some(key), Some(value)) = (inner.next(), inner.next()) else {
+                    continue;
+                };
+                let key_at = location(&key, file);
+                let key = unescape(key, &key_at)?;
+                if members.iter().any(|m| m.key == key) {
+                    return Err(JsonError {
+                        at: key_at,
+                        message: format!("duplicate key {key:?}"),
+                    });
+                }
+                members.push(Member {
+                    key,
+                    key_at,
+                    value: build(value, file)?,
+                });
+            }
+            JsonKind::Object(members)
+        }
+        other => {
+            return Err(JsonError {
+                at,
+                message: format!("unexpected {other:?}"),
+            })
+        }
+    };
+    Ok(Json { kind, at })
+}
+
+/// Decodes the escapes of a string token (including UTF-16 surrogate pairs).
+fn unescape(pair: Pair<Rule>, at: &Location) -> Result<String, JsonError> {
+    let raw = pair.into_inner().next().map(|p| p.as_str()).unwrap_or("");
+    if !raw.contains('\\') {
+        return Ok(raw.to_owned());
+    }
+    serde_json::from_str::<String>(&format!("\"{raw}\"")).map_err(|e| JsonError {
+        at: at.clone(),
+        message: format!("invalid string escape: {e}"),
+    })
+}
