@@ -358,20 +358,25 @@ impl Compiler {
     fn query_test(&mut self, members: &[&Member], whole: &Json) -> Option<Test> {
         let mut doc = Document::new();
         for m in members {
-            match self.operand(&m.value)? {
-                Operand::Literal(value) => {
+            if let Some(at) = find_expansion(&m.value) {
+                self.error(
+                    &at,
+                    format!("{} takes a literal operand (no expansions)", m.key),
+                    None,
+                );
+                return None;
+            }
+            match json::to_bson(&m.value) {
+                Ok(value) => {
                     doc.insert(m.key.clone(), value);
                 }
-                _ => {
-                    self.error(
-                        &m.value.at,
-                        format!("{} takes a literal operand (no expansions)", m.key),
-                        None,
-                    );
+                Err(e) => {
+                    self.error(&e.at, e.message, None);
                     return None;
                 }
             }
         }
+
         match query::parse_value_tests(&doc, "") {
             Ok(tests) => Some(Test::Query(tests)),
             Err(e) => {
@@ -546,6 +551,16 @@ impl Compiler {
             return None;
         };
         Some(Operand::Function { name, args })
+    }
+}
+
+/// The location of the first `%%` string inside a value, if any.
+fn find_expansion(json: &Json) -> Option<Location> {
+    match &json.kind {
+        JsonKind::String(s) if s.starts_with("%%") => Some(json.at.clone()),
+        JsonKind::Array(items) => items.iter().find_map(find_expansion),
+        JsonKind::Object(members) => members.iter().find_map(|m| find_expansion(&m.value)),
+        _ => None,
     }
 }
 

@@ -321,8 +321,12 @@ fn equals(subject: &SubjectValues<'_>, operand: &Bson) -> bool {
     }) {
         return true;
     }
+    // Membership of a non-array subject in an array operand (`{"email": "%%user.custom_data.manages"}`).
+    // Arrays are not compared element against element, so two lists never match by overlap.
     match operand {
-        Bson::Array(items) => subject.any(LeafArrays::Traverse, &mut |x| in_values(x, items)),
+        Bson::Array(items) => subject.any(LeafArrays::Whole, &mut |x| {
+            !matches!(x, Some(Bson::Array(_))) && in_values(x, items)
+        }),
         _ => false,
     }
 }

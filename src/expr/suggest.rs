@@ -9,6 +9,16 @@
 /// ```
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(2);
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    // A truncated name (`custom` for `custom_data`) is a typo too.
+    if word.len() >= 3 {
+        if let Some(prefixed) = candidates
+            .iter()
+            .find(|c| c.to_lowercase().starts_with(&word.to_lowercase()))
+        {
+            return Some(prefixed);
+        }
+    }
     candidates
         .into_iter()
         .map(|c| (distance(&word.to_lowercase(), &c.to_lowercase()), c))

@@ -1,0 +1,198 @@
+//! The `expanse eval` contract: output, exit codes, and located errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn expanse(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run expanse")
+}
+
+fn files(list: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in list {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let path = dir.path().to_path_buf();
+    (dir, path)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn prints_true_or_false_and_exits_zero() {
+    let (_guard, dir) = files(&[
+        ("owner.json", r#"{"owner_id": "%%user.id"}"#),
+        (
+            "alice.json",
+            r#"{"user": {"id": "u1"}, "root": {"owner_id": "u1"}}"#,
+        ),
+        (
+            "bob.json",
+            r#"{"user": {"id": "u2"}, "root": {"owner_id": "u1"}}"#,
+        ),
+    ]);
+    let out = expanse(&["eval", "owner.json", "--context", "alice.json"], &dir);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "true\n".into())
+    );
+    let out = expanse(&["eval", "owner.json", "--context", "bob.json"], &dir);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "false\n".into())
+    );
+    // Without a context every expansion is missing: false, not an error.
+    let out = expanse(&["eval", "owner.json"], &dir);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "false\n".into())
+    );
+}
+
+#[test]
+fn roots_give_one_line_per_document_in_order() {
+    let (_guard, dir) = files(&[
+        ("owner.json", r#"{"owner_id": "%%user.id"}"#),
+        ("ctx.json", r#"{"user": {"id": "u1"}}"#),
+        (
+            "docs.jsonl",
+            "{\"owner_id\": \"u1\"}\n{\"owner_id\": \"u2\"}\n\n{\"owner_id\": [\"u0\", \"u1\"], \"_id\": {\"$oid\": \"5f1f1f1f1f1f1f1f1f1f1f1f\"}}\n{}\n",
+        ),
+    ]);
+    let out = expanse(
+        &[
+            "eval",
+            "owner.json",
+            "--context",
+            "ctx.json",
+            "--roots",
+            "docs.jsonl",
+        ],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "true\nfalse\ntrue\nfalse\n");
+}
+
+#[test]
+fn explain_traces_on_stderr() {
+    let (_guard, dir) = files(&[
+        ("rule.json", "{\n  \"%or\": [\n    {\"owner_id\": \"%%user.id\"},\n    {\"%%user.id\": {\"$in\": \"%%values.admins\"}}\n  ]\n}"),
+        ("ctx.json", r#"{"user": {"id": "u1"}, "root": {"owner_id": "u2"}, "values": {"admins": ["u1"]}}"#),
+    ]);
+    let out = expanse(
+        &["eval", "rule.json", "--context", "ctx.json", "--explain"],
+        &dir,
+    );
+    assert_eq!(text(&out.stdout), "true\n");
+    let trace = text(&out.stderr);
+    assert!(trace.contains("2:3  %or → true"), "{trace}");
+    assert!(
+        trace.contains("3:6  \"owner_id\": \"%%user.id\" → false"),
+        "{trace}"
+    );
+    assert!(trace.contains("%%values.admins = [\"u1\"]"), "{trace}");
+}
+
+fn fails_with(files_: &[(&str, &str)], args: &[&str], expected_stderr: &str) {
+    let (_guard, dir) = files(files_);
+    let out = expanse(args, &dir);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout {} stderr {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout for invalid input");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(expected_stderr),
+        "expected {expected_stderr:?} in {stderr:?}"
+    );
+}
+
+#[test]
+fn bad_json_is_located() {
+    fails_with(
+        &[("e.json", "{\n  \"a\": 1,\n  \"b\": \n}")],
+        &["eval", "e.json"],
+        "e.json:4:1: invalid JSON",
+    );
+    fails_with(
+        &[("e.json", "{\"a\": 1} trailing")],
+        &["eval", "e.json"],
+        "e.json:1:10:",
+    );
+}
+
+#[test]
+fn unknown_expansions_and_operators_are_located_with_a_suggestion() {
+    fails_with(
+        &[("e.json", "{\n  \"owner\": \"%%usr.id\"\n}")],
+        &["eval", "e.json"],
+        "e.json:2:12: unknown expansion %%usr (did you mean %%user.id?)",
+    );
+    fails_with(
+        &[("e.json", "{\"n\": {\"$gtt\": 1}}")],
+        &["eval", "e.json"],
+        "e.json:1:8: unknown operator $gtt (did you mean $gt?)",
+    );
+}
+
+#[test]
+fn bad_context_and_roots_are_located() {
+    fails_with(
+        &[("e.json", "{}"), ("c.json", "{\n \"usr\": {}\n}")],
+        &["eval", "e.json", "--context", "c.json"],
+        "c.json:2:2: unknown context key \"usr\"",
+    );
+    fails_with(
+        &[
+            ("e.json", "{}"),
+            ("c.json", r#"{"root": {"_id": {"$oid": "xyz"}}}"#),
+        ],
+        &["eval", "e.json", "--context", "c.json"],
+        "c.json:1:18: invalid Extended JSON",
+    );
+    fails_with(
+        &[("e.json", "{}"), ("d.jsonl", "{}\n{}\n{\"a\": }\n")],
+        &["eval", "e.json", "--roots", "d.jsonl"],
+        "d.jsonl:3:7:",
+    );
+    fails_with(
+        &[("e.json", "{}"), ("d.jsonl", "[1]\n")],
+        &["eval", "e.json", "--roots", "d.jsonl"],
+        "d.jsonl:1:1: expected an object",
+    );
+}
+
+#[test]
+fn missing_files_and_wrong_kinds_are_errors() {
+    fails_with(
+        &[],
+        &["eval", "nope.json"],
+        "nope.json:1:1: cannot read file",
+    );
+    fails_with(
+        &[("e.json", r#"{"%%root.owner": 1}"#)],
+        &["eval", "e.json", "--kind", "filter_apply_when"],
+        "do not know how to expand '%%root'",
+    );
+}
+
+#[test]
+fn deeply_nested_input_is_refused_not_crashed() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    fails_with(
+        &[("e.json", &deep)],
+        &["eval", "e.json"],
+        "nesting deeper than",
+    );
+}
