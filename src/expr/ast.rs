@@ -3,7 +3,7 @@
 use bson::Bson;
 
 use super::expansion::{Base, Expansion};
-use crate::query::{Comparison, FieldPath, ValueTest};
+use crate::query::{Comparison, FieldPath, ValueSet, ValueTest};
 use crate::Location;
 
 /// A boolean expression.
@@ -53,6 +53,8 @@ pub(crate) enum Test {
     In(Operand),
     /// `$nin`.
     NotIn(Operand),
+    /// `$in` (or `$nin` when negated) over a literal list.
+    InSet(ValueSet, bool),
     /// `$exists`.
     Exists(Operand),
     /// `%and` as a field's value, or several operators in one object.

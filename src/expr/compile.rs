@@ -13,7 +13,7 @@ use super::suggest::closest;
 use super::Diagnostic;
 use crate::grammar::{ExpressionGrammar, Rule};
 use crate::json::{self, Json, JsonKind, Member};
-use crate::query::{self, Comparison};
+use crate::query::{self, Comparison, ValueSet};
 use crate::Location;
 
 /// How a key of an expression object reads.
@@ -267,8 +267,16 @@ impl Compiler {
                 Op::Gte => operand(self).map(|o| Test::Compare(Comparison::Gte, o)),
                 Op::Lt => operand(self).map(|o| Test::Compare(Comparison::Lt, o)),
                 Op::Lte => operand(self).map(|o| Test::Compare(Comparison::Lte, o)),
-                Op::In => self.array_operand(&m.value, &m.key).map(Test::In),
-                Op::Nin => self.array_operand(&m.value, &m.key).map(Test::NotIn),
+                Op::In | Op::Nin => self.array_operand(&m.value, &m.key).map(|operand| {
+                    let negate = op == Op::Nin;
+                    match operand {
+                        Operand::Literal(Bson::Array(items)) => {
+                            Test::InSet(ValueSet::new(&items), negate)
+                        }
+                        other if negate => Test::NotIn(other),
+                        other => Test::In(other),
+                    }
+                }),
                 Op::Exists => operand(self).map(Test::Exists),
                 Op::And | Op::Or => self.test_list(&m.value, &m.key).map(|list| {
                     if op == Op::And {

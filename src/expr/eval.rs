@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::ops::ControlFlow;
+use std::ops::Deref;
 
 use bson::Bson;
 
@@ -18,100 +19,108 @@ use crate::query::{
     Comparison, LeafArrays, ValueTest,
 };
 
-/// Collects trace lines while evaluating (absent on the fast path).
-pub(crate) type Trace<'t> = Option<&'t mut Vec<TraceLine>>;
+/// A resolved operand: borrowed from the context or the expression where possible.
+pub(crate) enum Value<'a> {
+    Ref(&'a Bson),
+    Owned(Box<Bson>),
+}
 
-pub(crate) fn eval_node(
-    node: &Node,
-    ctx: &Context<'_>,
-    trace: &mut Trace<'_>,
-    depth: usize,
-) -> bool {
-    match node {
-        Node::Const(b) => {
-            if let Some(lines) = trace.as_deref_mut() {
-                lines.push(TraceLine::new(
-                    depth,
-                    None,
-                    b.to_string(),
-                    *b,
-                    String::new(),
-                ));
-            }
-            *b
+impl Deref for Value<'_> {
+    type Target = Bson;
+    fn deref(&self) -> &Bson {
+        match self {
+            Value::Ref(v) => v,
+            Value::Owned(v) => v,
         }
-        Node::And(parts, at) => combine(
-            parts,
-            ctx,
-            trace,
-            depth,
-            at,
-            "%and",
-            |results| results.iter().all(|r| *r),
-            |r| !r,
-        ),
-        Node::Or(parts, at) => combine(
-            parts,
-            ctx,
-            trace,
-            depth,
-            at,
-            "%or",
-            |results| results.iter().any(|r| *r),
-            |r| r,
-        ),
-        Node::Nor(parts, at) => combine(
-            parts,
-            ctx,
-            trace,
-            depth,
-            at,
-            "$nor",
-            |results| !results.iter().any(|r| *r),
-            |r| r,
-        ),
-        Node::Field(field) => eval_field(field, ctx, trace, depth),
     }
 }
 
-/// Evaluates parts; on the fast path stops at the first part for which `decisive` holds.
-fn combine(
-    parts: &[Node],
-    ctx: &Context<'_>,
-    trace: &mut Trace<'_>,
-    depth: usize,
-    at: &Option<crate::Location>,
-    name: &str,
-    fold: fn(&[bool]) -> bool,
-    decisive: fn(bool) -> bool,
-) -> bool {
-    if trace.is_none() {
-        for part in parts {
-            let r = eval_node(part, ctx, trace, depth);
-            if decisive(r) {
-                return fold(&[r]);
-            }
-        }
-        return fold(&[]);
+impl<'a> Value<'a> {
+    fn owned(value: Bson) -> Value<'a> {
+        Value::Owned(Box::new(value))
     }
-    let header = trace.as_deref_mut().map(|lines| {
-        lines.push(TraceLine::new(
-            depth,
-            at.clone(),
-            name.to_owned(),
-            false,
-            String::new(),
-        ));
-        lines.len() - 1
-    });
+
+    fn into_owned(self) -> Bson {
+        match self {
+            Value::Ref(v) => v.clone(),
+            Value::Owned(v) => *v,
+        }
+    }
+
+    fn from_cow(value: Cow<'a, Bson>) -> Value<'a> {
+        match value {
+            Cow::Borrowed(v) => Value::Ref(v),
+            Cow::Owned(v) => Value::owned(v),
+        }
+    }
+}
+
+static TRUE: Bson = Bson::Boolean(true);
+static FALSE: Bson = Bson::Boolean(false);
+
+/// Evaluates without recording anything (the hot path).
+pub(crate) fn eval_fast(node: &Node, ctx: &Context<'_>) -> bool {
+    match node {
+        Node::Const(b) => *b,
+        Node::And(parts, _) => parts.iter().all(|p| eval_fast(p, ctx)),
+        Node::Or(parts, _) => parts.iter().any(|p| eval_fast(p, ctx)),
+        Node::Nor(parts, _) => !parts.iter().any(|p| eval_fast(p, ctx)),
+        Node::Field(field) => eval_test(&field.test, &subject_of(field, ctx), ctx, &mut None),
+    }
+}
+
+fn subject_of<'a>(field: &'a FieldNode, ctx: &Context<'a>) -> SubjectValues<'a> {
+    match &field.subject {
+        Subject::Constant(b) => SubjectValues::Constant(Bson::Boolean(*b)),
+        Subject::Path(base, path) => SubjectValues::Base(ctx.base(*base), path.parts()),
+    }
+}
+
+/// A combinator's parts, location, name and how it folds its parts' results.
+type Combinator<'n> = (
+    &'n [Node],
+    &'n Option<crate::Location>,
+    &'static str,
+    fn(&[bool]) -> bool,
+);
+
+/// Evaluates every part (no short-circuit, so the trace is complete) and records a line for each.
+pub(crate) fn eval_traced(
+    node: &Node,
+    ctx: &Context<'_>,
+    lines: &mut Vec<TraceLine>,
+    depth: usize,
+) -> bool {
+    let (parts, at, name, fold): Combinator<'_> = match node {
+        Node::Const(b) => {
+            lines.push(TraceLine::new(
+                depth,
+                None,
+                b.to_string(),
+                *b,
+                String::new(),
+            ));
+            return *b;
+        }
+        Node::Field(field) => return eval_field_traced(field, ctx, lines, depth),
+        Node::And(parts, at) => (parts, at, "%and", |r| r.iter().all(|r| *r)),
+        Node::Or(parts, at) => (parts, at, "%or", |r| r.iter().any(|r| *r)),
+        Node::Nor(parts, at) => (parts, at, "$nor", |r| !r.iter().any(|r| *r)),
+    };
+    let header = lines.len();
+    lines.push(TraceLine::new(
+        depth,
+        at.clone(),
+        name.to_owned(),
+        false,
+        String::new(),
+    ));
     let results: Vec<bool> = parts
         .iter()
-        .map(|p| eval_node(p, ctx, trace, depth + 1))
+        .map(|p| eval_traced(p, ctx, lines, depth + 1))
         .collect();
     let result = fold(&results);
-    if let (Some(lines), Some(index)) = (trace.as_deref_mut(), header) {
-        lines[index].result = result;
-    }
+    lines[header].result = result;
     result
 }
 
@@ -177,32 +186,32 @@ fn show(value: &Bson) -> String {
     }
 }
 
-fn eval_field(field: &FieldNode, ctx: &Context<'_>, trace: &mut Trace<'_>, depth: usize) -> bool {
-    let subject = match &field.subject {
-        Subject::Constant(b) => SubjectValues::Constant(Bson::Boolean(*b)),
-        Subject::Path(base, path) => SubjectValues::Base(ctx.base(*base), path.parts()),
-    };
-    let mut notes = trace.is_some().then(Vec::new);
+fn eval_field_traced(
+    field: &FieldNode,
+    ctx: &Context<'_>,
+    lines: &mut Vec<TraceLine>,
+    depth: usize,
+) -> bool {
+    let subject = subject_of(field, ctx);
+    let mut notes = Some(Vec::new());
     let result = eval_test(&field.test, &subject, ctx, &mut notes);
-    if let Some(lines) = trace.as_deref_mut() {
-        let subject_text = match &field.subject {
-            Subject::Constant(b) => format!("%%{b}"),
-            Subject::Path(base, path) if path.is_empty() => format!("%%{}", base.name()),
-            Subject::Path(base, path) => format!("%%{}.{path}", base.name()),
-        };
-        let mut detail = format!("{subject_text} = {}", subject.describe());
-        for note in notes.unwrap_or_default() {
-            detail.push_str("; ");
-            detail.push_str(&note);
-        }
-        lines.push(TraceLine::new(
-            depth,
-            Some(field.at.clone()),
-            field.source.clone(),
-            result,
-            detail,
-        ));
+    let subject_text = match &field.subject {
+        Subject::Constant(b) => format!("%%{b}"),
+        Subject::Path(base, path) if path.is_empty() => format!("%%{}", base.name()),
+        Subject::Path(base, path) => format!("%%{}.{path}", base.name()),
+    };
+    let mut detail = format!("{subject_text} = {}", subject.describe());
+    for note in notes.unwrap_or_default() {
+        detail.push_str("; ");
+        detail.push_str(&note);
     }
+    lines.push(TraceLine::new(
+        depth,
+        Some(field.at.clone()),
+        field.source.clone(),
+        result,
+        detail,
+    ));
     result
 }
 
@@ -219,7 +228,10 @@ fn operand_value<'a>(
     operand: &'a Operand,
     ctx: &Context<'a>,
     notes: &mut Notes,
-) -> Option<Cow<'a, Bson>> {
+) -> Option<Value<'a>> {
+    if let Operand::Literal(value) = operand {
+        return Some(Value::Ref(value));
+    }
     match resolve(operand, ctx) {
         Ok(Some(value)) => {
             if let (
@@ -273,11 +285,14 @@ fn eval_test(
         Test::Compare(op, operand) => operand_value(operand, ctx, notes).is_some_and(|v| {
             subject.any(LeafArrays::Traverse, &mut |x| compare_matches(*op, x, &v))
         }),
+        Test::InSet(set, negate) => {
+            subject.any(LeafArrays::Traverse, &mut |x| set.contains(x)) != *negate
+        }
         Test::In(operand) | Test::NotIn(operand) => {
             let Some(list) = operand_value(operand, ctx, notes) else {
                 return false;
             };
-            let Bson::Array(items) = list.as_ref() else {
+            let Bson::Array(items) = &*list else {
                 note(notes, || {
                     format!("$in/$nin needs an array, got {}", show(&list))
                 });
@@ -316,19 +331,23 @@ fn equals(subject: &SubjectValues<'_>, operand: &Bson) -> bool {
             x.is_some_and(|x| values_equal(x, operand))
         });
     }
-    if subject.any(LeafArrays::Traverse, &mut |x| {
-        compare_matches(Comparison::Eq, x, operand)
-    }) {
-        return true;
-    }
-    // Membership of a non-array subject in an array operand (`{"email": "%%user.custom_data.manages"}`).
-    // Arrays are not compared element against element, so two lists never match by overlap.
-    match operand {
-        Bson::Array(items) => subject.any(LeafArrays::Whole, &mut |x| {
-            !matches!(x, Some(Bson::Array(_))) && in_values(x, items)
-        }),
-        _ => false,
-    }
+    let Bson::Array(items) = operand else {
+        return subject.any(LeafArrays::Traverse, &mut |x| {
+            compare_matches(Comparison::Eq, x, operand)
+        });
+    };
+    // MongoDB equality (a leaf array's elements, then the array itself), plus membership of a
+    // non-array subject in the array operand (`{"email": "%%user.custom_data.manages"}`), in one
+    // walk. Arrays are not compared element against element: two lists never match by overlap.
+    subject.any(LeafArrays::Whole, &mut |x| match x {
+        Some(Bson::Array(elements)) => {
+            elements
+                .iter()
+                .any(|e| compare_matches(Comparison::Eq, Some(e), operand))
+                || compare_matches(Comparison::Eq, x, operand)
+        }
+        _ => compare_matches(Comparison::Eq, x, operand) || in_values(x, items),
+    })
 }
 
 fn truthy(value: &Bson) -> bool {
@@ -346,12 +365,12 @@ fn truthy(value: &Bson) -> bool {
 pub(crate) fn resolve<'a>(
     operand: &'a Operand,
     ctx: &Context<'a>,
-) -> Result<Option<Cow<'a, Bson>>, String> {
+) -> Result<Option<Value<'a>>, String> {
     match operand {
-        Operand::Literal(value) => Ok(Some(Cow::Borrowed(value))),
+        Operand::Literal(value) => Ok(Some(Value::Ref(value))),
         Operand::Expansion(expansion) => Ok(resolve_expansion(expansion, ctx)),
         Operand::Convert(conversion, inner) => match resolve(inner, ctx)? {
-            Some(value) => convert(*conversion, &value).map(|v| Some(Cow::Owned(v))),
+            Some(value) => convert(*conversion, &value).map(|v| Some(Value::owned(v))),
             None => Ok(None),
         },
         Operand::Function { name, args } => {
@@ -360,19 +379,19 @@ pub(crate) fn resolve<'a>(
                 .ok_or_else(|| format!("%function {name}: no function runtime is configured"))?;
             let mut values = Vec::with_capacity(args.len());
             for arg in args {
-                values.push(resolve(arg, ctx)?.map_or(Bson::Null, Cow::into_owned));
+                values.push(resolve(arg, ctx)?.map_or(Bson::Null, Value::into_owned));
             }
             caller
                 .call(name, values, ctx)
-                .map(|v| Some(Cow::Owned(v)))
+                .map(|v| Some(Value::owned(v)))
                 .map_err(|e| format!("%function {name} failed: {e}"))
         }
         Operand::Array(parts) => {
             let mut items = Vec::with_capacity(parts.len());
             for part in parts {
-                items.push(resolve(part, ctx)?.map_or(Bson::Null, Cow::into_owned));
+                items.push(resolve(part, ctx)?.map_or(Bson::Null, Value::into_owned));
             }
-            Ok(Some(Cow::Owned(Bson::Array(items))))
+            Ok(Some(Value::owned(Bson::Array(items))))
         }
         Operand::Document(parts) => {
             let mut doc = bson::Document::new();
@@ -381,24 +400,24 @@ pub(crate) fn resolve<'a>(
                     doc.insert(key.clone(), value.into_owned());
                 }
             }
-            Ok(Some(Cow::Owned(Bson::Document(doc))))
+            Ok(Some(Value::owned(Bson::Document(doc))))
         }
     }
 }
 
-fn resolve_expansion<'a>(expansion: &Expansion, ctx: &Context<'a>) -> Option<Cow<'a, Bson>> {
+fn resolve_expansion<'a>(expansion: &Expansion, ctx: &Context<'a>) -> Option<Value<'a>> {
     let path = expansion.path.parts();
     match expansion.base {
-        Base::True => return Some(Cow::Owned(Bson::Boolean(true))),
-        Base::False => return Some(Cow::Owned(Bson::Boolean(false))),
+        Base::True => return Some(Value::Ref(&TRUE)),
+        Base::False => return Some(Value::Ref(&FALSE)),
         _ => {}
     }
     match ctx.base(expansion.base) {
         BaseRef::Missing => None,
-        BaseRef::Value(value) => resolve_borrowed(value, path),
+        BaseRef::Value(value) => resolve_borrowed(value, path).map(Value::from_cow),
         BaseRef::Doc(doc) => match path.split_first() {
-            None => Some(Cow::Owned(Bson::Document(doc.clone()))),
-            Some((first, rest)) => resolve_borrowed(doc.get(first)?, rest),
+            None => Some(Value::owned(Bson::Document(doc.clone()))),
+            Some((first, rest)) => resolve_borrowed(doc.get(first)?, rest).map(Value::from_cow),
         },
     }
 }

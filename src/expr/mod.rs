@@ -137,13 +137,13 @@ impl Expression {
 
     /// Evaluates against a context. Never fails: runtime problems make the affected part false.
     pub fn evaluate(&self, ctx: &Context<'_>) -> bool {
-        eval::eval_node(&self.root, ctx, &mut None, 0)
+        eval::eval_fast(&self.root, ctx)
     }
 
     /// Evaluates and records every sub-expression with the values it saw.
     pub fn explain(&self, ctx: &Context<'_>) -> Explanation {
         let mut lines = Vec::new();
-        let result = eval::eval_node(&self.root, ctx, &mut Some(&mut lines), 0);
+        let result = eval::eval_traced(&self.root, ctx, &mut lines, 0);
         Explanation { result, lines }
     }
 

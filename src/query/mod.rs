@@ -16,6 +16,8 @@ mod types;
 pub use filter::{field_matches, parse_value_tests, Filter, QueryError};
 pub use order::{compare_values, values_equal};
 pub use path::{resolve_borrowed, resolve_value, walk_document, walk_value, FieldPath, LeafArrays};
-pub use predicate::{compare_matches, in_values, Comparison, InList, Predicate, ValueTest};
+pub use predicate::{
+    compare_matches, in_values, Comparison, InList, Predicate, ValueSet, ValueTest,
+};
 pub use regex::MongoRegex;
 pub use types::{type_code, TypeSelector};

@@ -259,6 +259,14 @@ fn compare_arrays(a: &[Bson], b: &[Bson]) -> Ordering {
 /// assert!(!values_equal(&bson!({"a": 1, "b": 2}), &bson!({"b": 2, "a": 1})));
 /// ```
 pub fn values_equal(a: &Bson, b: &Bson) -> bool {
+    match (a, b) {
+        (Bson::String(x), Bson::String(y)) => return x == y,
+        (Bson::Int32(x), Bson::Int32(y)) => return x == y,
+        (Bson::Boolean(x), Bson::Boolean(y)) => return x == y,
+        (Bson::ObjectId(x), Bson::ObjectId(y)) => return x == y,
+        _ => {}
+    }
+
     if canonical_rank(Some(a)) != canonical_rank(Some(b)) {
         return false;
     }
