@@ -11,5 +11,14 @@ pub mod json;
 mod location;
 pub mod query;
 
+pub use app::{App, LoadError, Loaded, NoMatchingRule};
 pub use location::Location;
+pub use user::{User, UserType};
+pub mod app;
+pub mod check;
 pub mod cli;
+pub mod guard;
+pub mod rules;
+pub mod store;
+pub mod update;
+mod user;

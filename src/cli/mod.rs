@@ -1,5 +1,6 @@
 //! The `expanse` command line: a thin layer over the library.
 
+mod check;
 mod eval;
 
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ pub struct Cli {
 enum Command {
     /// Evaluate one rule expression against a context (and optionally many documents).
     Eval(eval::EvalArgs),
+    /// Validate an exported App Services app and warn about likely mistakes (exit 1 on errors).
+    Check(check::CheckArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -25,6 +28,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Check(args) => check::run(args),
     }
 }
 

@@ -65,7 +65,7 @@ pub(crate) enum Test {
     Not(Box<Test>),
     /// Extension operators with literal operands (`$type`, `$size`, `$mod`, `$regex`, `$all`,
     /// `$elemMatch`), run by the query module.
-    Query(Vec<ValueTest>),
+    Query(Vec<ValueTest>, bson::Document),
 }
 
 /// A value: literal, expansion, or the result of a value operator.
@@ -102,5 +102,110 @@ impl Conversion {
 impl Operand {
     pub fn is_literal(&self) -> bool {
         matches!(self, Operand::Literal(_))
+    }
+
+    pub fn collect_expansions(&self, out: &mut Vec<Expansion>) {
+        match self {
+            Operand::Literal(_) => {}
+            Operand::Expansion(e) => out.push(e.clone()),
+            Operand::Convert(_, inner) => inner.collect_expansions(out),
+            Operand::Function { args, .. } | Operand::Array(args) => {
+                args.iter().for_each(|a| a.collect_expansions(out))
+            }
+            Operand::Document(parts) => parts.iter().for_each(|(_, p)| p.collect_expansions(out)),
+        }
+    }
+}
+
+impl Node {
+    fn visit_fields<'a>(&'a self, f: &mut dyn FnMut(&'a FieldNode)) {
+        match self {
+            Node::Const(_) => {}
+            Node::And(parts, _) | Node::Or(parts, _) | Node::Nor(parts, _) => {
+                parts.iter().for_each(|p| p.visit_fields(f))
+            }
+            Node::Field(field) => f(field),
+        }
+    }
+
+    pub fn reads_document(&self) -> bool {
+        let mut reads = false;
+        self.visit_fields(&mut |field| {
+            let subject = matches!(
+                field.subject,
+                Subject::Path(Base::Root | Base::PrevRoot | Base::This | Base::Prev, _)
+            );
+            let mut expansions = Vec::new();
+            field.test.collect_expansions(&mut expansions);
+            reads |= subject
+                || expansions.iter().any(|e| {
+                    matches!(
+                        e.base,
+                        Base::Root | Base::PrevRoot | Base::This | Base::Prev
+                    )
+                });
+        });
+        reads
+    }
+
+    pub fn calls_functions(&self) -> bool {
+        let mut calls = false;
+        self.visit_fields(&mut |field| calls |= field.test.calls_functions());
+        calls
+    }
+
+    pub fn document_fields(&self, out: &mut Vec<String>) {
+        self.visit_fields(&mut |field| {
+            if let Subject::Path(Base::Root, path) = &field.subject {
+                out.extend(path.parts().first().cloned());
+            }
+            let mut expansions = Vec::new();
+            field.test.collect_expansions(&mut expansions);
+            for e in expansions {
+                if e.base == Base::Root {
+                    out.extend(e.path.parts().first().cloned());
+                }
+            }
+        });
+    }
+}
+
+impl Test {
+    fn operands(&self) -> Vec<&Operand> {
+        match self {
+            Test::Equals(o)
+            | Test::NotEquals(o)
+            | Test::Compare(_, o)
+            | Test::In(o)
+            | Test::NotIn(o)
+            | Test::Exists(o) => vec![o],
+            Test::All(tests) | Test::Any(tests) => {
+                tests.iter().flat_map(|t| t.operands()).collect()
+            }
+            Test::Not(inner) => inner.operands(),
+            Test::InSet(..) | Test::Query(..) => Vec::new(),
+        }
+    }
+
+    pub fn collect_expansions(&self, out: &mut Vec<Expansion>) {
+        for operand in self.operands() {
+            operand.collect_expansions(out);
+        }
+    }
+
+    pub fn calls_functions(&self) -> bool {
+        self.operands().iter().any(|o| o.calls_functions())
+    }
+}
+
+impl Operand {
+    pub fn calls_functions(&self) -> bool {
+        match self {
+            Operand::Function { .. } => true,
+            Operand::Literal(_) | Operand::Expansion(_) => false,
+            Operand::Convert(_, inner) => inner.calls_functions(),
+            Operand::Array(parts) => parts.iter().any(Operand::calls_functions),
+            Operand::Document(parts) => parts.iter().any(|(_, p)| p.calls_functions()),
+        }
     }
 }

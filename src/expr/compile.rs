@@ -38,6 +38,9 @@ pub(crate) struct Compiler {
     pub diagnostics: Vec<Diagnostic>,
     /// Extensions used, for `check --strict`.
     pub extensions: Vec<(Location, String)>,
+    /// Compiling a MongoDB query or literal document: `$` keys are plain keys, only the value
+    /// operators (`%function`, `%stringToOid`, …) are evaluated.
+    pub literal_documents: bool,
 }
 
 impl Compiler {
@@ -46,6 +49,7 @@ impl Compiler {
             kind,
             diagnostics: Vec::new(),
             extensions: Vec::new(),
+            literal_documents: false,
         }
     }
 
@@ -386,7 +390,7 @@ impl Compiler {
         }
 
         match query::parse_value_tests(&doc, "") {
-            Ok(tests) => Some(Test::Query(tests)),
+            Ok(tests) => Some(Test::Query(tests, doc)),
             Err(e) => {
                 self.error(&whole.at, e.message, None);
                 None
@@ -436,7 +440,10 @@ impl Compiler {
             }
             JsonKind::Object(members) if !json::is_extended_value(json) => {
                 if let Some(first) = members.first() {
-                    if matches!(classify(&first.key), Key::Operator) {
+                    let value_op = lookup(&first.key).is_some_and(|s| is_value_op(s.op));
+                    if matches!(classify(&first.key), Key::Operator)
+                        && (value_op || !self.literal_documents)
+                    {
                         return self.value_operator(json, members);
                     }
                 }

@@ -103,6 +103,17 @@ impl<'a> Context<'a> {
         self
     }
 
+    /// The same context without a document (for push-down).
+    pub(crate) fn without_document(&self) -> Context<'a> {
+        Context {
+            root: None,
+            prev_root: None,
+            this: None,
+            prev: None,
+            ..*self
+        }
+    }
+
     pub(crate) fn function_caller(&self) -> Option<&'a dyn FunctionCaller> {
         self.functions
     }

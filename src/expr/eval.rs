@@ -40,7 +40,7 @@ impl<'a> Value<'a> {
         Value::Owned(Box::new(value))
     }
 
-    fn into_owned(self) -> Bson {
+    pub(crate) fn into_owned(self) -> Bson {
         match self {
             Value::Ref(v) => v.clone(),
             Value::Owned(v) => *v,
@@ -310,7 +310,7 @@ fn eval_test(
         Test::All(tests) => tests.iter().all(|t| eval_test(t, subject, ctx, notes)),
         Test::Any(tests) => tests.iter().any(|t| eval_test(t, subject, ctx, notes)),
         Test::Not(inner) => !eval_test(inner, subject, ctx, notes),
-        Test::Query(tests) => tests.iter().all(|t| value_test(t, subject)),
+        Test::Query(tests, _) => tests.iter().all(|t| value_test(t, subject)),
     }
 }
 

@@ -28,6 +28,7 @@ mod explain;
 mod function;
 mod kind;
 mod operators;
+mod pushdown;
 mod suggest;
 
 use std::fmt;
@@ -37,6 +38,7 @@ pub use expansion::{parse_expansion, Base, Expansion, ExpansionProblem};
 pub use explain::{Explanation, TraceLine};
 pub use function::FunctionCaller;
 pub use kind::ExprKind;
+pub use pushdown::{Filter as PushedFilter, PushDown};
 pub use suggest::closest;
 
 use crate::json::{self, Json};
@@ -147,6 +149,48 @@ impl Expression {
         Explanation { result, lines }
     }
 
+    /// A MongoDB filter for the documents this expression holds for, given everything but the
+    /// document (`ctx`'s root and prevRoot are ignored: push-down serves reads). Values are
+    /// always placed where MongoDB reads them as literals.
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use expanse::expr::{Context, ExprKind, Expression};
+    /// let rule = Expression::parse(r#"{"owner_id": "%%user.id"}"#, "r.json", ExprKind::RolePermission).unwrap();
+    /// let user = doc! {"id": {"$ne": null}};
+    /// let pushed = rule.push_down(&Context::new().user(&user));
+    /// assert!(pushed.exact);
+    /// assert_eq!(pushed.filter.to_document(), doc! {"owner_id": {"$eq": {"$ne": null}}});
+    /// ```
+    pub fn push_down(&self, ctx: &Context<'_>) -> PushDown {
+        pushdown::push_down(&self.root, &ctx.without_document())
+    }
+
+    /// Whether the expression reads the document (`%%root`, plain fields, `%%prevRoot`, `%%this`,
+    /// `%%prev`); one that does not can be decided once per request.
+    pub fn reads_document(&self) -> bool {
+        self.root.reads_document()
+    }
+
+    /// Whether the expression is always true (`{}` or `true`).
+    pub fn is_always_true(&self) -> bool {
+        matches!(self.root, ast::Node::Const(true))
+    }
+
+    /// Whether the expression calls `%function`.
+    pub fn calls_functions(&self) -> bool {
+        self.root.calls_functions()
+    }
+
+    /// The top-level document fields (`%%root.<field>` or plain keys) the expression reads.
+    pub fn document_fields(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.root.document_fields(&mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The kind the expression was compiled as.
     pub fn kind(&self) -> ExprKind {
         self.kind
@@ -155,5 +199,56 @@ impl Expression {
     /// Operators used that App Services did not document for rule expressions (for `--strict`).
     pub fn extensions(&self) -> &[(Location, String)] {
         &self.extensions
+    }
+}
+
+/// A JSON value with `%%` expansions and value operators inside, resolved per request (a
+/// filter's `query`, function arguments). `$`-prefixed keys are kept as written, so a MongoDB
+/// query can be a template.
+///
+/// ```
+/// use bson::{bson, doc};
+/// use expanse::expr::{Context, ExprKind, ValueTemplate};
+/// let json = expanse::json::parse(r#"{"owner_id": {"$eq": "%%user.id"}}"#, "filter.json").unwrap();
+/// let template = ValueTemplate::compile(&json, ExprKind::FilterApplyWhen).unwrap();
+/// let user = doc! {"id": "u1"};
+/// let value = template.resolve(&Context::new().user(&user)).unwrap();
+/// assert_eq!(value, Some(bson!({"owner_id": {"$eq": "u1"}})));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ValueTemplate {
+    operand: ast::Operand,
+}
+
+impl ValueTemplate {
+    /// Compiles a value; expansions are checked against `kind`.
+    pub fn compile(json: &Json, kind: ExprKind) -> Result<ValueTemplate, CompileError> {
+        let mut compiler = compile::Compiler::new(kind);
+        compiler.literal_documents = true;
+        let operand = compiler.operand(json);
+        match operand {
+            Some(operand) if compiler.diagnostics.is_empty() => Ok(ValueTemplate { operand }),
+            _ => Err(CompileError {
+                diagnostics: compiler.diagnostics,
+            }),
+        }
+    }
+
+    /// The value in this context; `Ok(None)` when a top-level expansion is missing. Missing
+    /// expansions inside documents drop their field, inside arrays become `null`.
+    pub fn resolve(&self, ctx: &Context<'_>) -> Result<Option<bson::Bson>, String> {
+        eval::resolve(&self.operand, ctx).map(|v| v.map(|v| v.into_owned()))
+    }
+
+    /// Whether the template holds no expansion or operator (it is a constant).
+    pub fn is_constant(&self) -> bool {
+        self.operand.is_literal()
+    }
+
+    /// Every expansion the template uses.
+    pub fn expansions(&self) -> Vec<Expansion> {
+        let mut out = Vec::new();
+        self.operand.collect_expansions(&mut out);
+        out
     }
 }

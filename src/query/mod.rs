@@ -11,6 +11,7 @@ pub mod order;
 pub mod path;
 mod predicate;
 mod regex;
+mod sort;
 mod types;
 
 pub use filter::{field_matches, parse_value_tests, Filter, QueryError};
@@ -20,4 +21,5 @@ pub use predicate::{
     compare_matches, in_values, Comparison, InList, Predicate, ValueSet, ValueTest,
 };
 pub use regex::MongoRegex;
+pub use sort::{Projection, SortSpec};
 pub use types::{type_code, TypeSelector};

@@ -283,3 +283,14 @@ impl ValueSet {
         }
     }
 }
+
+impl ValueSet {
+    /// The values of the set (strings first).
+    pub fn values(&self) -> Vec<Bson> {
+        self.strings
+            .iter()
+            .map(|s| Bson::String(s.clone()))
+            .chain(self.others.iter().cloned())
+            .collect()
+    }
+}

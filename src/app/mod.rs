@@ -1,0 +1,139 @@
+//! Loading an exported App Services app directory, unchanged, into one compiled, immutable
+//! [`App`] (reference §2.15).
+//!
+//! ```no_run
+//! let loaded = expanse::App::load("fixtures/app").unwrap();
+//! for warning in &loaded.warnings {
+//!     eprintln!("warning: {warning}");
+//! }
+//! let rules = loaded.app.rules("mongodb-atlas", "notes", "notes").unwrap();
+//! ```
+
+mod config;
+mod load;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use bson::Document;
+
+pub use config::{CustomUserDataConfig, DataSourceConfig, FunctionConfig, TriggerConfig};
+
+use crate::expr::Diagnostic;
+use crate::rules::CollectionRules;
+
+/// A loaded app.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The app directory.
+    pub dir: PathBuf,
+    /// `name` from the root config.
+    pub name: String,
+    /// The environment tag (`""`, `development`, `testing`, `qa`, `production`).
+    pub environment_tag: String,
+    /// `%%values`: value name → value.
+    pub values: Document,
+    /// `%%environment`: `{tag, values}`.
+    pub environment: Document,
+    /// Data sources by service name.
+    pub data_sources: BTreeMap<String, DataSource>,
+    /// `functions/config.json` entries by name.
+    pub functions: BTreeMap<String, FunctionConfig>,
+    /// `auth/custom_user_data.json`, when present.
+    pub custom_user_data: Option<CustomUserDataConfig>,
+    /// Triggers by name.
+    pub triggers: BTreeMap<String, TriggerConfig>,
+}
+
+/// A data source with its rules.
+#[derive(Debug, Clone)]
+pub struct DataSource {
+    /// `config.json`.
+    pub config: DataSourceConfig,
+    /// `<db>/<coll>/rules.json` by (database, collection).
+    pub collections: BTreeMap<(String, String), CollectionRules>,
+    /// `default_rule.json`.
+    pub default_rules: Option<CollectionRules>,
+}
+
+/// An app directory that could not be loaded: every problem found, each with `file:line:col`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct LoadError {
+    /// The problems.
+    pub errors: Vec<Diagnostic>,
+    /// Warnings found on the way.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A loaded app and the warnings found while loading it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The app.
+    pub app: App,
+    /// Warnings (the app is usable).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// No rules exist for a namespace (App Services: `NoMatchingRuleFound`, HTTP 403).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no rule exists for namespace '{database}.{collection}'")]
+pub struct NoMatchingRule {
+    /// The database.
+    pub database: String,
+    /// The collection.
+    pub collection: String,
+}
+
+impl NoMatchingRule {
+    /// The App Services error code.
+    pub const CODE: &'static str = "NoMatchingRuleFound";
+}
+
+impl App {
+    /// Loads an app directory; fails with every problem found.
+    pub fn load(dir: impl Into<PathBuf>) -> Result<Loaded, LoadError> {
+        load::load(dir.into())
+    }
+
+    /// The rules governing a namespace: the collection's own `rules.json`, else the data
+    /// source's `default_rule.json`, else [`NoMatchingRule`].
+    pub fn rules(
+        &self,
+        service: &str,
+        database: &str,
+        collection: &str,
+    ) -> Result<&CollectionRules, NoMatchingRule> {
+        let source = self.data_sources.get(service);
+        source
+            .and_then(|s| {
+                s.collections
+                    .get(&(database.to_owned(), collection.to_owned()))
+                    .or(s.default_rules.as_ref())
+            })
+            .ok_or_else(|| NoMatchingRule {
+                database: database.to_owned(),
+                collection: collection.to_owned(),
+            })
+    }
+
+    /// The first data source's name (`mongodb-atlas` in most exports).
+    pub fn default_service(&self) -> Option<&str> {
+        self.data_sources
+            .keys()
+            .find(|k| k.as_str() == "mongodb-atlas")
+            .or_else(|| self.data_sources.keys().next())
+            .map(String::as_str)
+    }
+}

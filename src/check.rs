@@ -1,0 +1,167 @@
+//! `expanse check`: load an app and look for what App Services users commonly got wrong.
+
+use crate::app::{App, LoadError};
+use crate::expr::Diagnostic;
+use crate::query::Projection;
+use crate::rules::{CollectionRules, Permission, Role};
+
+/// The outcome of checking an app.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Problems that make the app unusable (or, with `strict`, extensions).
+    pub errors: Vec<Diagnostic>,
+    /// Likely mistakes.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Loads and checks an app directory. With `strict`, operators App Services did not document
+/// for rule expressions are errors.
+pub fn check(dir: &std::path::Path, strict: bool) -> Report {
+    match App::load(dir) {
+        Err(LoadError { errors, warnings }) => Report { errors, warnings },
+        Ok(loaded) => {
+            let mut report = Report {
+                errors: Vec::new(),
+                warnings: loaded.warnings,
+            };
+            lint(&loaded.app, strict, &mut report);
+            report
+        }
+    }
+}
+
+fn lint(app: &App, strict: bool, report: &mut Report) {
+    for source in app.data_sources.values() {
+        let all = source
+            .collections
+            .values()
+            .chain(source.default_rules.iter());
+        for rules in all {
+            lint_rules(rules, strict, report);
+        }
+    }
+    for function in app.functions.values() {
+        if let Some(e) = &function.can_evaluate {
+            extensions(e, strict, report);
+        }
+    }
+}
+
+fn warn(report: &mut Report, at: &crate::Location, message: String, hint: Option<&str>) {
+    report.warnings.push(Diagnostic {
+        at: at.clone(),
+        message,
+        hint: hint.map(str::to_owned),
+    });
+}
+
+fn lint_rules(rules: &CollectionRules, strict: bool, report: &mut Report) {
+    let mut shadowing: Option<&Role> = None;
+    for role in &rules.roles {
+        if let Some(earlier) = shadowing {
+            warn(
+                report,
+                &role.at,
+                format!(
+                    "role {:?} can never apply: role {:?} before it always applies",
+                    role.name, earlier.name
+                ),
+                Some("roles are tried in order; put the most specific first"),
+            );
+        } else if role.apply_when.is_always_true() {
+            shadowing = Some(role);
+        }
+        for field in role.apply_when.document_fields() {
+            if writes_freely(role, &field) {
+                warn(
+                    report,
+                    &role.at,
+                    format!("role {:?} lets its users rewrite {field:?}, which its own apply_when reads (self-escalation)", role.name),
+                    Some("make the field read-only for this role, or write-only on insert with {\"%%prevRoot\": {\"%exists\": false}}"),
+                );
+            }
+        }
+        for expression in role_expressions(role) {
+            extensions(expression, strict, report);
+        }
+    }
+    let mut kinds: Vec<(bool, &str)> = Vec::new();
+    for filter in &rules.filters {
+        extensions(&filter.apply_when, strict, report);
+        if let Ok(p) = Projection::parse(&filter.projection) {
+            if filter.projection.keys().any(|k| k != "_id") {
+                kinds.push((p.is_inclusion(), &filter.name));
+            }
+        }
+    }
+    if let (Some(first), Some(other)) = (kinds.first(), kinds.iter().find(|k| k.0 != kinds[0].0)) {
+        let at = rules
+            .filters
+            .iter()
+            .find(|f| f.name == other.1)
+            .map(|f| f.at.clone());
+        if let Some(at) = at {
+            warn(
+                report,
+                &at,
+                format!("filters {:?} and {:?} use different kinds of projection; a request both apply to fails", first.1, other.1),
+                None,
+            );
+        }
+    }
+}
+
+/// Whether the role grants writing `field` unconditionally (document-level `write: true`, or a
+/// literal `true` field rule).
+fn writes_freely(role: &Role, field: &str) -> bool {
+    match &role.write {
+        Some(Permission::Fixed(b)) => return *b,
+        Some(Permission::Expr(_)) => return false,
+        None => {}
+    }
+    let rule = role.field(field).or(role.additional_fields.as_ref());
+    matches!(
+        rule.and_then(|r| r.write.as_ref()),
+        Some(Permission::Fixed(true))
+    )
+}
+
+fn role_expressions(role: &Role) -> Vec<&crate::expr::Expression> {
+    let mut out = vec![&role.apply_when];
+    if let Some(f) = &role.document_filters {
+        out.extend(f.read.iter().chain(f.write.iter()));
+    }
+    for p in [&role.read, &role.write].into_iter().flatten().chain([
+        &role.insert,
+        &role.delete,
+        &role.search,
+    ]) {
+        if let Permission::Expr(e) = p {
+            out.push(e);
+        }
+    }
+    let mut stack: Vec<&crate::rules::FieldRule> = role.fields.iter().map(|(_, r)| r).collect();
+    stack.extend(role.additional_fields.iter());
+    while let Some(rule) = stack.pop() {
+        for p in [&rule.read, &rule.write].into_iter().flatten() {
+            if let Permission::Expr(e) = p {
+                out.push(e);
+            }
+        }
+        stack.extend(rule.fields.iter().map(|(_, r)| r));
+    }
+    out
+}
+
+fn extensions(expression: &crate::expr::Expression, strict: bool, report: &mut Report) {
+    for (at, operator) in expression.extensions() {
+        let diagnostic = Diagnostic {
+            at: at.clone(),
+            message: format!("{operator} is an Expanse extension: App Services did not accept it in rule expressions"),
+            hint: None,
+        };
+        if strict {
+            report.errors.push(diagnostic);
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Translating an expression into a MongoDB filter on the document (push-down).
+//!
+//! Everything that does not depend on the document (`%%user`, `%%values`, `%function` on
+//! non-document arguments, `%%prevRoot` on reads) is evaluated first and becomes a constant.
+//! What remains becomes query operators whose operands are always in literal positions (`$eq`,
+//! `$in`, …), so values can never be read as operators. Where an exact translation is not
+//! possible the filter is widened (never narrowed) and marked inexact: callers check every
+//! returned document in process anyway.
+
+use bson::{doc, Bson, Document};
+
+use super::ast::{FieldNode, Node, Operand, Subject, Test};
+use super::context::Context;
+use super::eval::{eval_fast, resolve};
+use super::expansion::Base;
+use crate::query::{Comparison, FieldPath};
+
+/// A MongoDB filter equivalent to (or, when not `exact`, wider than) an expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushDown {
+    /// The filter.
+    pub filter: Filter,
+    /// Whether the filter matches exactly the documents the expression holds for.
+    pub exact: bool,
+}
+
+/// A pushed-down filter, kept symbolic so constants fold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// Matches every document.
+    All,
+    /// Matches no document.
+    Nothing,
+    /// A MongoDB query document.
+    Query(Document),
+}
+
+impl Filter {
+    /// As a MongoDB query document (`{}` for all, an impossible condition for nothing).
+    pub fn to_document(&self) -> Document {
+        match self {
+            Filter::All => Document::new(),
+            Filter::Nothing => doc! {"_id": {"$in": []}},
+            Filter::Query(d) => d.clone(),
+        }
+    }
+
+    /// Conjunction, folding constants.
+    pub fn and(parts: Vec<Filter>) -> Filter {
+        let mut queries = Vec::new();
+        for part in parts {
+            match part {
+                Filter::All => {}
+                Filter::Nothing => return Filter::Nothing,
+                Filter::Query(d) => queries.push(Bson::Document(d)),
+            }
+        }
+        match queries.len() {
+            0 => Filter::All,
+            1 => match queries.pop() {
+                Some(Bson::Document(d)) => Filter::Query(d),
+                _ => Filter::All,
+            },
+            _ => Filter::Query(doc! {"$and": queries}),
+        }
+    }
+
+    /// Disjunction, folding constants.
+    pub fn or(parts: Vec<Filter>) -> Filter {
+        let mut queries = Vec::new();
+        for part in parts {
+            match part {
+                Filter::All => return Filter::All,
+                Filter::Nothing => {}
+                Filter::Query(d) => queries.push(Bson::Document(d)),
+            }
+        }
+        match queries.len() {
+            0 => Filter::Nothing,
+            1 => match queries.pop() {
+                Some(Bson::Document(d)) => Filter::Query(d),
+                _ => Filter::Nothing,
+            },
+            _ => Filter::Query(doc! {"$or": queries}),
+        }
+    }
+
+    /// Negation (only sound for an exact filter).
+    pub fn negate(self) -> Filter {
+        match self {
+            Filter::All => Filter::Nothing,
+            Filter::Nothing => Filter::All,
+            Filter::Query(d) => Filter::Query(doc! {"$nor": [d]}),
+        }
+    }
+}
+
+impl PushDown {
+    fn exact(filter: Filter) -> PushDown {
+        PushDown {
+            filter,
+            exact: true,
+        }
+    }
+
+    fn widened() -> PushDown {
+        PushDown {
+            filter: Filter::All,
+            exact: false,
+        }
+    }
+
+    fn constant(value: bool) -> PushDown {
+        PushDown::exact(if value { Filter::All } else { Filter::Nothing })
+    }
+}
+
+/// Translates a node; `ctx` carries everything but the document (its root is ignored).
+pub(crate) fn push_down(node: &Node, ctx: &Context<'_>) -> PushDown {
+    match node {
+        Node::Const(b) => PushDown::constant(*b),
+        Node::And(parts, _) => {
+            let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx)).collect();
+            let exact = parts.iter().all(|p| p.exact);
+            PushDown {
+                filter: Filter::and(parts.into_iter().map(|p| p.filter).collect()),
+                exact,
+            }
+        }
+        Node::Or(parts, _) => {
+            let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx)).collect();
+            let exact = parts.iter().all(|p| p.exact);
+            PushDown {
+                filter: Filter::or(parts.into_iter().map(|p| p.filter).collect()),
+                exact,
+            }
+        }
+        Node::Nor(parts, _) => {
+            let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx)).collect();
+            if parts.iter().all(|p| p.exact) {
+                PushDown::exact(Filter::or(parts.into_iter().map(|p| p.filter).collect()).negate())
+            } else {
+                PushDown::widened()
+            }
+        }
+        Node::Field(field) => push_field(field, node, ctx),
+    }
+}
+
+fn push_field(field: &FieldNode, node: &Node, ctx: &Context<'_>) -> PushDown {
+    let reads_document = test_reads_document(&field.test);
+    let path = match &field.subject {
+        Subject::Path(Base::Root, path) if !path.is_empty() => path,
+        Subject::Path(Base::Root, _) => return PushDown::widened(),
+        _ if !reads_document => return PushDown::constant(eval_fast(node, ctx)),
+        _ => return PushDown::widened(),
+    };
+    if reads_document {
+        return PushDown::widened();
+    }
+    push_test(&field.test, path, ctx)
+}
+
+fn push_test(test: &Test, path: &FieldPath, ctx: &Context<'_>) -> PushDown {
+    let field = path.to_string();
+    let value = |operand: &Operand| resolve(operand, ctx).ok().flatten().map(|v| v.into_owned());
+    let on = |condition: Document| Filter::Query(doc! {field.clone(): condition});
+    match test {
+        Test::Equals(operand) => match value(operand) {
+            None => PushDown::constant(false),
+            Some(Bson::Array(items)) => PushDown {
+                filter: Filter::or(vec![
+                    on(doc! {"$eq": Bson::Array(items.clone())}),
+                    in_list(&field, &items),
+                ]),
+                exact: false,
+            },
+            Some(v) => PushDown::exact(on(doc! {"$eq": v})),
+        },
+        Test::NotEquals(operand) => match value(operand) {
+            None => PushDown::constant(false),
+            Some(v @ Bson::Array(_)) => PushDown {
+                filter: on(doc! {"$ne": v}),
+                exact: false,
+            },
+            Some(v) => PushDown::exact(on(doc! {"$ne": v})),
+        },
+        Test::Compare(op, operand) => match value(operand) {
+            None => PushDown::constant(false),
+            Some(v) => {
+                let name = match op {
+                    Comparison::Eq => "$eq",
+                    Comparison::Gt => "$gt",
+                    Comparison::Gte => "$gte",
+                    Comparison::Lt => "$lt",
+                    Comparison::Lte => "$lte",
+                };
+                PushDown::exact(on(doc! {name: v}))
+            }
+        },
+        Test::InSet(set, negate) => {
+            let items = set.values();
+            let filter = in_list(&field, &items);
+            PushDown::exact(if *negate { filter.negate() } else { filter })
+        }
+        Test::In(operand) | Test::NotIn(operand) => match value(operand) {
+            Some(Bson::Array(items)) => {
+                let filter = in_list(&field, &items);
+                PushDown::exact(if matches!(test, Test::NotIn(_)) {
+                    filter.negate()
+                } else {
+                    filter
+                })
+            }
+            _ => PushDown::constant(false),
+        },
+        Test::Exists(operand) => match value(operand) {
+            None => PushDown::constant(false),
+            Some(v) => PushDown::exact(on(doc! {"$exists": truthy(&v)})),
+        },
+        Test::All(tests) => {
+            let parts: Vec<PushDown> = tests.iter().map(|t| push_test(t, path, ctx)).collect();
+            let exact = parts.iter().all(|p| p.exact);
+            PushDown {
+                filter: Filter::and(parts.into_iter().map(|p| p.filter).collect()),
+                exact,
+            }
+        }
+        Test::Any(tests) => {
+            let parts: Vec<PushDown> = tests.iter().map(|t| push_test(t, path, ctx)).collect();
+            let exact = parts.iter().all(|p| p.exact);
+            PushDown {
+                filter: Filter::or(parts.into_iter().map(|p| p.filter).collect()),
+                exact,
+            }
+        }
+        Test::Not(inner) => {
+            let inner = push_test(inner, path, ctx);
+            if inner.exact {
+                PushDown::exact(inner.filter.negate())
+            } else {
+                PushDown::widened()
+            }
+        }
+        Test::Query(_, operators) => PushDown::exact(on(operators.clone())),
+    }
+}
+
+/// `{field: {$in: items}}`, or an `$or` of `$eq` when an element would be read as an operator
+/// or a pattern inside `$in` (a regular expression, a document with `$` keys).
+fn in_list(field: &str, items: &[Bson]) -> Filter {
+    let literal_in_in = |v: &Bson| match v {
+        Bson::RegularExpression(_) => false,
+        Bson::Document(d) => !d.keys().any(|k| k.starts_with('$')),
+        _ => true,
+    };
+    if items.iter().all(literal_in_in) {
+        return Filter::Query(doc! {field: {"$in": items.to_vec()}});
+    }
+    Filter::or(
+        items
+            .iter()
+            .map(|v| Filter::Query(doc! {field: {"$eq": v.clone()}}))
+            .collect(),
+    )
+}
+
+fn truthy(value: &Bson) -> bool {
+    !matches!(value, Bson::Boolean(false) | Bson::Null | Bson::Undefined)
+        && !matches!(value, Bson::Int32(0) | Bson::Int64(0))
+        && !matches!(value, Bson::Double(d) if *d == 0.0)
+}
+
+/// Whether any operand of a test reads the document (`%%root…`, `%%this`, `%%prev`).
+fn test_reads_document(test: &Test) -> bool {
+    let operand_reads = |o: &Operand| {
+        let mut expansions = Vec::new();
+        o.collect_expansions(&mut expansions);
+        expansions
+            .iter()
+            .any(|e| matches!(e.base, Base::Root | Base::This | Base::Prev))
+    };
+    match test {
+        Test::Equals(o)
+        | Test::NotEquals(o)
+        | Test::Compare(_, o)
+        | Test::In(o)
+        | Test::NotIn(o)
+        | Test::Exists(o) => operand_reads(o),
+        Test::All(tests) | Test::Any(tests) => tests.iter().any(test_reads_document),
+        Test::Not(inner) => test_reads_document(inner),
+        Test::InSet(..) | Test::Query(..) => false,
+    }
+}

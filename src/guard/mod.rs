@@ -1,0 +1,714 @@
+//! Guarded collections: the SDK's collection operations with the app's rules enforced, over any
+//! [`Store`]. The system user bypasses rules and filters; everyone else goes through filters,
+//! per-document roles, and field permissions.
+//!
+//! Reads are filtered silently (hidden documents and fields are left out). Writes are checked
+//! on every document they touch and applied all-or-nothing, only to the document versions the
+//! rules were checked on (conflicts are retried): a multi-document write that touches any
+//! denied document changes nothing.
+
+mod filters;
+
+use std::sync::Mutex;
+
+use bson::{Bson, Document};
+
+use crate::app::{App, NoMatchingRule};
+use crate::expr::FunctionCaller;
+use crate::query::{Projection, QueryError, SortSpec};
+use crate::rules::{CollectionRules, Decider, Denial, RequestContext, WriteKind};
+use crate::store::{ensure_id, run_pipeline, FindOptions, Namespace, Store, StoreError, Write};
+use crate::update::{upsert_seed, Update, UpdateError};
+use crate::User;
+
+use filters::apply_filters;
+
+/// How many times a write is retried when a concurrent write changed its documents.
+const MAX_ATTEMPTS: usize = 16;
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// No rules for the namespace (`NoMatchingRuleFound`).
+    #[error(transparent)]
+    NoRule(#[from] NoMatchingRule),
+    /// Rules refused a write.
+    #[error("{0}")]
+    Denied(Box<Denial>),
+    /// The query is invalid.
+    #[error("invalid query: {0}")]
+    Query(#[from] QueryError),
+    /// The update is invalid or cannot apply.
+    #[error("invalid update: {0}")]
+    Update(#[from] UpdateError),
+    /// Something users may not do (system-only operators, stages), or a filter that cannot apply.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// Concurrent writers kept changing the documents.
+    #[error("write conflict persisted after {0} attempts")]
+    Contention(usize),
+}
+
+impl From<StoreError> for GuardError {
+    fn from(e: StoreError) -> GuardError {
+        match e {
+            StoreError::Query(q) => GuardError::Query(q),
+            other => GuardError::Store(other),
+        }
+    }
+}
+
+impl From<Denial> for GuardError {
+    fn from(d: Denial) -> GuardError {
+        GuardError::Denied(Box::new(d))
+    }
+}
+
+/// `insertOne`'s result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsertOneResult {
+    /// The new document's `_id`.
+    pub inserted_id: Bson,
+}
+
+/// `updateOne`/`updateMany`/`replaceOne`'s result.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UpdateResult {
+    /// Documents the query matched.
+    pub matched_count: u64,
+    /// Documents that changed.
+    pub modified_count: u64,
+    /// The `_id` of the document an upsert inserted.
+    pub upserted_id: Option<Bson>,
+}
+
+/// Options of `findOneAndUpdate` / `findOneAndReplace` / `findOneAndDelete`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FindOneAndOptions {
+    /// Which matching document to take first.
+    pub sort: Option<Document>,
+    /// Projection of the returned document.
+    pub projection: Option<Document>,
+    /// Insert when nothing matches.
+    pub upsert: bool,
+    /// Return the document after the change (default: before).
+    pub return_new_document: bool,
+}
+
+enum Caller<'a> {
+    System,
+    User {
+        rules: &'a CollectionRules,
+        request: RequestContext<'a>,
+    },
+}
+
+/// A collection seen by one caller, with rules enforced.
+pub struct GuardedCollection<'a, S: Store> {
+    store: &'a S,
+    namespace: Namespace,
+    caller: Caller<'a>,
+    explain: bool,
+    trace: Mutex<Vec<String>>,
+}
+
+impl App {
+    /// The collection `database.collection` of the app's default data source, as `user` sees it
+    /// through the rules (the system user bypasses them).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use expanse::{store::MemoryStore, App, User};
+    /// let app = App::load("fixtures/app")?.app;
+    /// let store = MemoryStore::new();
+    /// let alice = User::new("64b7f0c2a1b2c3d4e5f60001");
+    /// let notes = app.collection(&store, &alice, "notes_app", "notes")?;
+    /// # let _ = notes; Ok(()) }
+    /// ```
+    pub fn collection<'a, S: Store>(
+        &'a self,
+        store: &'a S,
+        user: &'a User,
+        database: &str,
+        collection: &str,
+    ) -> Result<GuardedCollection<'a, S>, NoMatchingRule> {
+        let service = self.default_service().unwrap_or("mongodb-atlas");
+        self.service_collection(store, user, service, database, collection)
+    }
+
+    /// Like [`App::collection`] for a named data source.
+    pub fn service_collection<'a, S: Store>(
+        &'a self,
+        store: &'a S,
+        user: &'a User,
+        service: &str,
+        database: &str,
+        collection: &str,
+    ) -> Result<GuardedCollection<'a, S>, NoMatchingRule> {
+        let caller = if user.is_system() {
+            Caller::System
+        } else {
+            Caller::User {
+                rules: self.rules(service, database, collection)?,
+                request: RequestContext {
+                    user,
+                    values: &self.values,
+                    environment: &self.environment,
+                    request: None,
+                    functions: None,
+                },
+            }
+        };
+        Ok(GuardedCollection {
+            store,
+            namespace: Namespace::new(database, collection),
+            caller,
+            explain: false,
+            trace: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+fn merge_and(mut parts: Vec<Document>) -> Document {
+    parts.retain(|p| !p.is_empty());
+    match parts.len() {
+        0 => Document::new(),
+        1 => parts.remove(0),
+        _ => bson::doc! {"$and": parts},
+    }
+}
+
+const SYSTEM_ONLY_OPERATORS: &[&str] = &[
+    "$where",
+    "$expr",
+    "$jsonSchema",
+    "$regex",
+    "$text",
+    "$near",
+    "$nearSphere",
+    "$geoWithin",
+    "$geoIntersects",
+    "$bitsAllSet",
+    "$bitsAllClear",
+    "$bitsAnySet",
+    "$bitsAnyClear",
+];
+const SYSTEM_ONLY_STAGES: &[&str] = &[
+    "$collStats",
+    "$facet",
+    "$geoNear",
+    "$graphLookup",
+    "$indexStats",
+    "$lookup",
+    "$merge",
+    "$out",
+    "$unionWith",
+];
+
+/// Refuses query operators App Services reserves for system callers.
+fn check_user_query(query: &Document) -> Result<(), GuardError> {
+    fn walk(value: &Bson) -> Result<(), GuardError> {
+        match value {
+            Bson::Document(d) => {
+                for (k, v) in d {
+                    if SYSTEM_ONLY_OPERATORS.contains(&k.as_str()) {
+                        return Err(GuardError::NotAllowed(format!(
+                            "operator {k} is only allowed for the system user"
+                        )));
+                    }
+                    walk(v)?;
+                }
+                Ok(())
+            }
+            Bson::Array(items) => items.iter().try_for_each(walk),
+            Bson::RegularExpression(_) => Err(GuardError::NotAllowed(
+                "regular expressions in queries are only allowed for the system user".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+    walk(&Bson::Document(query.clone()))
+}
+
+impl<'a, S: Store> GuardedCollection<'a, S> {
+    /// Records a decision trace for every document (read it with [`Self::take_trace`]).
+    pub fn explained(mut self) -> Self {
+        self.explain = true;
+        self
+    }
+
+    /// Sets the runtime that `%function` in rules calls.
+    pub fn with_functions(mut self, functions: &'a dyn FunctionCaller) -> Self {
+        if let Caller::User { request, .. } = &mut self.caller {
+            request.functions = Some(functions);
+        }
+        self
+    }
+
+    /// Sets `%%request`.
+    pub fn with_request(mut self, metadata: &'a Document) -> Self {
+        if let Caller::User { request, .. } = &mut self.caller {
+            request.request = Some(metadata);
+        }
+        self
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// The decision trace recorded so far (empty unless [`Self::explained`]).
+    pub fn take_trace(&self) -> Vec<String> {
+        self.trace
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default()
+    }
+
+    fn record(&self, lines: impl IntoIterator<Item = String>) {
+        if self.explain {
+            if let Ok(mut t) = self.trace.lock() {
+                t.extend(lines);
+            }
+        }
+    }
+
+    fn decider(&self) -> Option<Decider<'_>> {
+        match &self.caller {
+            Caller::System => None,
+            Caller::User { rules, request } => Some(Decider::new(rules, *request)),
+        }
+    }
+
+    /// The request's query narrowed by the filters that apply (users only).
+    fn narrowed(&self, query: &Document) -> Result<(Document, Option<Projection>), GuardError> {
+        let Caller::User { rules, request } = &self.caller else {
+            return Ok((query.clone(), None));
+        };
+        check_user_query(query)?;
+        let applied = apply_filters(rules, request).map_err(GuardError::NotAllowed)?;
+        if !applied.names.is_empty() {
+            self.record([format!("filters applied: {}", applied.names.join(", "))]);
+        }
+        let mut parts = vec![query.clone()];
+        parts.extend(applied.queries);
+        Ok((merge_and(parts), applied.projection))
+    }
+
+    /// Documents matching `query` that the caller may read, with unreadable fields removed.
+    pub async fn find(
+        &self,
+        query: &Document,
+        options: &FindOptions,
+    ) -> Result<Vec<Document>, GuardError> {
+        let Some(decider) = self.decider() else {
+            return Ok(self.store.find(&self.namespace, query, options).await?);
+        };
+        let (narrowed, filter_projection) = self.narrowed(query)?;
+        let pushed = decider.read_filter();
+        self.record([format!(
+            "rules pushed down as {} ({})",
+            bson::Bson::Document(pushed.filter.to_document()).into_relaxed_extjson(),
+            if pushed.exact {
+                "exact"
+            } else {
+                "widened; every document is checked"
+            }
+        )]);
+        if pushed.filter == crate::expr::PushedFilter::Nothing {
+            return Ok(Vec::new());
+        }
+        let filter = merge_and(vec![narrowed, pushed.filter.to_document()]);
+        let user_projection = options
+            .projection
+            .as_ref()
+            .map(Projection::parse)
+            .transpose()?;
+        let store_options = FindOptions {
+            sort: options.sort.clone(),
+            skip: if pushed.exact { options.skip } else { 0 },
+            limit: if pushed.exact { options.limit } else { None },
+            projection: None,
+        };
+        let candidates = self
+            .store
+            .find(&self.namespace, &filter, &store_options)
+            .await?;
+        let mut visible = Vec::with_capacity(candidates.len());
+        for doc in &candidates {
+            let mut trace = self.explain.then(Vec::new);
+            let decision = decider.read(doc, &mut trace);
+            if let Some(t) = trace {
+                let id = doc
+                    .get("_id")
+                    .map(|i| i.clone().into_relaxed_extjson().to_string())
+                    .unwrap_or_default();
+                self.record(
+                    std::iter::once(format!(
+                        "document {id}: {}",
+                        if decision.is_some() {
+                            "visible"
+                        } else {
+                            "hidden"
+                        }
+                    ))
+                    .chain(t.into_iter().map(|l| format!("  {l}"))),
+                );
+            }
+            visible.extend(decision);
+        }
+        let visible = visible
+            .into_iter()
+            .skip(if pushed.exact {
+                0
+            } else {
+                options.skip as usize
+            })
+            .take(if pushed.exact {
+                usize::MAX
+            } else {
+                options.limit.map_or(usize::MAX, |l| l as usize)
+            });
+        Ok(visible
+            .map(|d| {
+                filter_projection
+                    .as_ref()
+                    .map_or(d.clone(), |p| p.apply(&d))
+            })
+            .map(|d| user_projection.as_ref().map_or(d.clone(), |p| p.apply(&d)))
+            .collect())
+    }
+
+    /// The first matching readable document.
+    pub async fn find_one(
+        &self,
+        query: &Document,
+        options: &FindOptions,
+    ) -> Result<Option<Document>, GuardError> {
+        let options = FindOptions {
+            limit: Some(1),
+            ..options.clone()
+        };
+        Ok(self.find(query, &options).await?.into_iter().next())
+    }
+
+    /// How many matching documents the caller may read.
+    pub async fn count(&self, query: &Document) -> Result<u64, GuardError> {
+        if self.decider().is_none() {
+            return Ok(self.store.count(&self.namespace, query).await?);
+        }
+        Ok(self.find(query, &FindOptions::default()).await?.len() as u64)
+    }
+
+    /// Runs a pipeline over the documents the caller may read (in process for users; stages App
+    /// Services reserves for system callers are refused).
+    pub async fn aggregate(&self, pipeline: &[Document]) -> Result<Vec<Document>, GuardError> {
+        if self.decider().is_none() {
+            return Ok(self.store.aggregate(&self.namespace, pipeline).await?);
+        }
+        for stage in pipeline {
+            if let Some(name) = stage.keys().next() {
+                if SYSTEM_ONLY_STAGES.contains(&name.as_str()) {
+                    return Err(GuardError::NotAllowed(format!(
+                        "aggregation stage {name} is only allowed for the system user"
+                    )));
+                }
+                if let Some(Bson::Document(q)) = stage.get("$match") {
+                    check_user_query(q)?;
+                }
+            }
+        }
+        let visible = self.find(&Document::new(), &FindOptions::default()).await?;
+        Ok(run_pipeline(visible, pipeline)?)
+    }
+
+    /// Inserts one document (an `_id` is generated when missing).
+    pub async fn insert_one(&self, document: Document) -> Result<InsertOneResult, GuardError> {
+        let ids = self.insert_many(vec![document]).await?;
+        Ok(InsertOneResult {
+            inserted_id: ids.into_iter().next().unwrap_or(Bson::Null),
+        })
+    }
+
+    /// Inserts documents, all or none.
+    pub async fn insert_many(&self, documents: Vec<Document>) -> Result<Vec<Bson>, GuardError> {
+        let documents: Vec<Document> = documents.into_iter().map(ensure_id).collect();
+        if let Some(decider) = self.decider() {
+            for doc in &documents {
+                self.check(decider.check_insert(doc, self.explain))?;
+            }
+        }
+        let ids = documents
+            .iter()
+            .map(|d| d.get("_id").cloned().unwrap_or(Bson::Null))
+            .collect();
+        self.store
+            .apply(
+                &self.namespace,
+                documents.into_iter().map(Write::Insert).collect(),
+            )
+            .await?;
+        Ok(ids)
+    }
+
+    fn check(&self, decision: Result<(), Box<Denial>>) -> Result<(), GuardError> {
+        match decision {
+            Ok(()) => Ok(()),
+            Err(denial) => {
+                self.record(
+                    std::iter::once(denial.to_string())
+                        .chain(denial.trace.iter().map(|l| format!("  {l}"))),
+                );
+                Err(GuardError::Denied(denial))
+            }
+        }
+    }
+
+    /// `updateOne`.
+    pub async fn update_one(
+        &self,
+        query: &Document,
+        update: &Document,
+        upsert: bool,
+    ) -> Result<UpdateResult, GuardError> {
+        let update = Update::parse(update)?;
+        self.update(query, &update, false, upsert, WriteKind::Update, None)
+            .await
+            .map(|(r, _)| r)
+    }
+
+    /// `updateMany`: every matched document must be allowed, or nothing changes.
+    pub async fn update_many(
+        &self,
+        query: &Document,
+        update: &Document,
+        upsert: bool,
+    ) -> Result<UpdateResult, GuardError> {
+        let update = Update::parse(update)?;
+        self.update(query, &update, true, upsert, WriteKind::Update, None)
+            .await
+            .map(|(r, _)| r)
+    }
+
+    /// `replaceOne`.
+    pub async fn replace_one(
+        &self,
+        query: &Document,
+        replacement: &Document,
+        upsert: bool,
+    ) -> Result<UpdateResult, GuardError> {
+        let update = Update::replacement(replacement)?;
+        self.update(query, &update, false, upsert, WriteKind::Replace, None)
+            .await
+            .map(|(r, _)| r)
+    }
+
+    /// `findOneAndUpdate`: the document before (or after) the change, as the caller may read it.
+    pub async fn find_one_and_update(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &FindOneAndOptions,
+    ) -> Result<Option<Document>, GuardError> {
+        let update = Update::parse(update)?;
+        self.find_one_and_write(query, &update, WriteKind::Update, options)
+            .await
+    }
+
+    /// `findOneAndReplace`.
+    pub async fn find_one_and_replace(
+        &self,
+        query: &Document,
+        replacement: &Document,
+        options: &FindOneAndOptions,
+    ) -> Result<Option<Document>, GuardError> {
+        let update = Update::replacement(replacement)?;
+        self.find_one_and_write(query, &update, WriteKind::Replace, options)
+            .await
+    }
+
+    async fn find_one_and_write(
+        &self,
+        query: &Document,
+        update: &Update,
+        kind: WriteKind,
+        options: &FindOneAndOptions,
+    ) -> Result<Option<Document>, GuardError> {
+        let (_, images) = self
+            .update(
+                query,
+                update,
+                false,
+                options.upsert,
+                kind,
+                options.sort.as_ref(),
+            )
+            .await?;
+        let Some((pre, post)) = images else {
+            return Ok(None);
+        };
+        let chosen = if options.return_new_document {
+            Some(post)
+        } else {
+            pre
+        };
+        self.readable_result(chosen, options.projection.as_ref())
+    }
+
+    fn readable_result(
+        &self,
+        doc: Option<Document>,
+        projection: Option<&Document>,
+    ) -> Result<Option<Document>, GuardError> {
+        let Some(doc) = doc else { return Ok(None) };
+        let doc = match self.decider() {
+            None => Some(doc),
+            Some(decider) => decider.read(&doc, &mut None),
+        };
+        let projection = projection.map(Projection::parse).transpose()?;
+        Ok(doc.map(|d| projection.map_or(d.clone(), |p| p.apply(&d))))
+    }
+
+    /// The write pipeline shared by updates and replacements: find the targets (narrowed by
+    /// filters), compute post-images, check each, apply all-or-nothing, retry on conflict.
+    /// Returns the result and, for single-document writes, the (pre, post) images.
+    async fn update(
+        &self,
+        query: &Document,
+        update: &Update,
+        multi: bool,
+        upsert: bool,
+        kind: WriteKind,
+        sort: Option<&Document>,
+    ) -> Result<(UpdateResult, Option<(Option<Document>, Document)>), GuardError> {
+        let (narrowed, _) = self.narrowed(query)?;
+        if let Some(sort) = sort {
+            SortSpec::parse(sort)?;
+        }
+        let options = FindOptions {
+            sort: sort.cloned(),
+            limit: if multi { None } else { Some(1) },
+            ..FindOptions::default()
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let targets = self
+                .store
+                .find(&self.namespace, &narrowed, &options)
+                .await?;
+            if targets.is_empty() {
+                if !upsert {
+                    return Ok((UpdateResult::default(), None));
+                }
+                let seed = upsert_seed(query)?;
+                let inserted = ensure_id(update.apply(&seed, true)?);
+                if let Some(decider) = self.decider() {
+                    self.check(decider.check_insert(&inserted, self.explain))?;
+                }
+                let id = inserted.get("_id").cloned();
+                match self
+                    .store
+                    .apply(&self.namespace, vec![Write::Insert(inserted.clone())])
+                    .await
+                {
+                    Ok(()) => {
+                        let result = UpdateResult {
+                            matched_count: 0,
+                            modified_count: 0,
+                            upserted_id: id,
+                        };
+                        return Ok((result, Some((None, inserted))));
+                    }
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let mut writes = Vec::new();
+            let mut images = None;
+            for pre in &targets {
+                let post = update.apply(pre, false)?;
+                if let Some(decider) = self.decider() {
+                    self.check(decider.check_update(kind, pre, &post, self.explain))?;
+                }
+                if images.is_none() {
+                    images = Some((Some(pre.clone()), post.clone()));
+                }
+                if post != *pre {
+                    writes.push(Write::Replace {
+                        pre: pre.clone(),
+                        post,
+                    });
+                }
+            }
+            let result = UpdateResult {
+                matched_count: targets.len() as u64,
+                modified_count: writes.len() as u64,
+                upserted_id: None,
+            };
+            match self.store.apply(&self.namespace, writes).await {
+                Ok(()) => return Ok((result, images)),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(GuardError::Contention(MAX_ATTEMPTS))
+    }
+
+    /// `deleteOne`.
+    pub async fn delete_one(&self, query: &Document) -> Result<u64, GuardError> {
+        Ok(self.delete(query, false, None).await?.len() as u64)
+    }
+
+    /// `deleteMany`: every matched document must be deletable, or nothing is deleted.
+    pub async fn delete_many(&self, query: &Document) -> Result<u64, GuardError> {
+        Ok(self.delete(query, true, None).await?.len() as u64)
+    }
+
+    /// `findOneAndDelete`: the deleted document, as the caller may read it.
+    pub async fn find_one_and_delete(
+        &self,
+        query: &Document,
+        options: &FindOneAndOptions,
+    ) -> Result<Option<Document>, GuardError> {
+        let deleted = self.delete(query, false, options.sort.as_ref()).await?;
+        self.readable_result(deleted.into_iter().next(), options.projection.as_ref())
+    }
+
+    async fn delete(
+        &self,
+        query: &Document,
+        multi: bool,
+        sort: Option<&Document>,
+    ) -> Result<Vec<Document>, GuardError> {
+        let (narrowed, _) = self.narrowed(query)?;
+        let options = FindOptions {
+            sort: sort.cloned(),
+            limit: if multi { None } else { Some(1) },
+            ..FindOptions::default()
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let targets = self
+                .store
+                .find(&self.namespace, &narrowed, &options)
+                .await?;
+            if let Some(decider) = self.decider() {
+                for doc in &targets {
+                    self.check(decider.check_delete(doc, self.explain))?;
+                }
+            }
+            let writes = targets
+                .iter()
+                .map(|pre| Write::Delete { pre: pre.clone() })
+                .collect();
+            match self.store.apply(&self.namespace, writes).await {
+                Ok(()) => return Ok(targets),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(GuardError::Contention(MAX_ATTEMPTS))
+    }
+}

@@ -1,0 +1,259 @@
+//! MongoDB sort order and projections on documents.
+
+use std::cmp::Ordering;
+use std::ops::ControlFlow;
+
+use bson::{Bson, Document};
+
+use super::order::compare_values;
+use super::path::{walk_document, FieldPath, LeafArrays};
+use super::QueryError;
+
+/// A compiled sort specification (`{"a": 1, "b.c": -1}`).
+#[derive(Debug, Clone)]
+pub struct SortSpec {
+    keys: Vec<(FieldPath, bool)>,
+}
+
+impl SortSpec {
+    /// Parses a sort document (values 1 or -1).
+    pub fn parse(spec: &Document) -> Result<SortSpec, QueryError> {
+        let mut keys = Vec::with_capacity(spec.len());
+        for (field, direction) in spec {
+            let descending =
+                match direction {
+                    Bson::Int32(1) | Bson::Int64(1) => false,
+                    Bson::Int32(-1) | Bson::Int64(-1) => true,
+                    Bson::Double(d) if *d == 1.0 => false,
+                    Bson::Double(d) if *d == -1.0 => true,
+                    _ => return Err(QueryError {
+                        path: field.clone(),
+                        message:
+                            "$sort key ordering must be 1 (for ascending) or -1 (for descending)"
+                                .into(),
+                    }),
+                };
+            keys.push((FieldPath::parse(field), descending));
+        }
+        Ok(SortSpec { keys })
+    }
+
+    /// Compares two documents: per key, arrays sort by their smallest element ascending and
+    /// their largest descending; missing sorts as null.
+    pub fn compare(&self, a: &Document, b: &Document) -> Ordering {
+        for (path, descending) in &self.keys {
+            let ka = sort_key(a, path, *descending);
+            let kb = sort_key(b, path, *descending);
+            let order = compare_values(&ka, &kb);
+            let order = if *descending { order.reverse() } else { order };
+            if order != Ordering::Equal {
+                return order;
+            }
+        }
+        Ordering::Equal
+    }
+
+    /// Sorts documents (stable, so equal keys keep insertion order).
+    pub fn sort(&self, docs: &mut [Document]) {
+        docs.sort_by(|a, b| self.compare(a, b));
+    }
+}
+
+fn sort_key(doc: &Document, path: &FieldPath, descending: bool) -> Bson {
+    let mut best: Option<Bson> = None;
+    let mut saw_empty_array = false;
+    let _ = walk_document(doc, path.parts(), LeafArrays::Traverse, &mut |v| {
+        let candidate = match v {
+            None => Bson::Null,
+            Some(Bson::Array(items)) => {
+                saw_empty_array |= items.is_empty();
+                return ControlFlow::Continue(());
+            }
+            Some(v) => v.clone(),
+        };
+        best = Some(match best.take() {
+            None => candidate,
+            Some(current) => {
+                let order = compare_values(&candidate, &current);
+                if (order == Ordering::Less && !descending)
+                    || (order == Ordering::Greater && descending)
+                {
+                    candidate
+                } else {
+                    current
+                }
+            }
+        });
+        ControlFlow::Continue(())
+    });
+    match best {
+        Some(v) => v,
+        // An empty array sorts below null.
+        None if saw_empty_array => Bson::MinKey,
+        None => Bson::Null,
+    }
+}
+
+/// A compiled projection: inclusion (`{"a": 1}`) or exclusion (`{"a": 0}`), `_id` included
+/// unless excluded.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    include: bool,
+    fields: Vec<FieldPath>,
+    id: bool,
+}
+
+impl Projection {
+    /// Parses a projection document.
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use expanse::query::Projection;
+    /// let p = Projection::parse(&doc! {"title": 1}).unwrap();
+    /// assert_eq!(p.apply(&doc! {"_id": 1, "title": "t", "body": "b"}), doc! {"_id": 1, "title": "t"});
+    /// assert!(Projection::parse(&doc! {"a": 1, "b": 0}).is_err());
+    /// ```
+    pub fn parse(spec: &Document) -> Result<Projection, QueryError> {
+        let mut include = None;
+        let mut fields = Vec::new();
+        let mut id = true;
+        for (field, value) in spec {
+            let on = match value {
+                Bson::Boolean(b) => *b,
+                Bson::Int32(i) => *i != 0,
+                Bson::Int64(i) => *i != 0,
+                Bson::Double(d) => *d != 0.0,
+                _ => {
+                    return Err(QueryError {
+                        path: field.clone(),
+                        message: "projection values must be 0/1 or true/false (projection operators are not supported)".into(),
+                    })
+                }
+            };
+            if field == "_id" {
+                id = on;
+                continue;
+            }
+            match include {
+                None => include = Some(on),
+                Some(mode) if mode != on => {
+                    return Err(QueryError {
+                        path: field.clone(),
+                        message: format!(
+                            "Cannot do {} on field {field} in {} projection",
+                            if on { "inclusion" } else { "exclusion" },
+                            if mode { "inclusion" } else { "exclusion" }
+                        ),
+                    })
+                }
+                _ => {}
+            }
+            fields.push(FieldPath::parse(field));
+        }
+        Ok(Projection {
+            include: include.unwrap_or(false),
+            fields,
+            id,
+        })
+    }
+
+    /// Whether it includes (true) or excludes (false) the listed fields.
+    pub fn is_inclusion(&self) -> bool {
+        self.include
+    }
+
+    /// Applies the projection.
+    pub fn apply(&self, doc: &Document) -> Document {
+        let mut out = if self.include {
+            let mut out = Document::new();
+            for path in &self.fields {
+                include_path(doc, path.parts(), &mut out);
+            }
+            out
+        } else {
+            let mut out = doc.clone();
+            for path in &self.fields {
+                exclude_path(&mut out, path.parts());
+            }
+            out
+        };
+        if self.id {
+            if let (Some(id), true) = (doc.get("_id"), self.include) {
+                let mut with_id = Document::new();
+                with_id.insert("_id", id.clone());
+                with_id.extend(out);
+                out = with_id;
+            }
+        } else {
+            out.remove("_id");
+        }
+        out
+    }
+}
+
+fn include_path(source: &Document, path: &[String], out: &mut Document) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let Some(value) = source.get(first) else {
+        return;
+    };
+    if rest.is_empty() {
+        out.insert(first.clone(), value.clone());
+        return;
+    }
+    match value {
+        Bson::Document(inner) => {
+            let mut sub = match out.get(first) {
+                Some(Bson::Document(d)) => d.clone(),
+                _ => Document::new(),
+            };
+            include_path(inner, rest, &mut sub);
+            out.insert(first.clone(), sub);
+        }
+        Bson::Array(items) => {
+            let existing = match out.get(first) {
+                Some(Bson::Array(a)) => a.clone(),
+                _ => Vec::new(),
+            };
+            let projected: Vec<Bson> = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| match item {
+                    Bson::Document(inner) => {
+                        let mut sub = match existing.get(i) {
+                            Some(Bson::Document(d)) => d.clone(),
+                            _ => Document::new(),
+                        };
+                        include_path(inner, rest, &mut sub);
+                        Some(Bson::Document(sub))
+                    }
+                    _ => None,
+                })
+                .collect();
+            out.insert(first.clone(), projected);
+        }
+        _ => {}
+    }
+}
+
+fn exclude_path(doc: &mut Document, path: &[String]) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        doc.remove(first);
+        return;
+    }
+    match doc.get_mut(first) {
+        Some(Bson::Document(inner)) => exclude_path(inner, rest),
+        Some(Bson::Array(items)) => {
+            for item in items {
+                if let Bson::Document(inner) = item {
+                    exclude_path(inner, rest);
+                }
+            }
+        }
+        _ => {}
+    }
+}

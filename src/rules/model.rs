@@ -1,0 +1,133 @@
+//! Compiled collection rules: roles, filters, field permissions.
+
+use bson::Document;
+
+use crate::expr::{Context, Explanation, Expression, ValueTemplate};
+use crate::Location;
+
+/// A permission: a literal boolean or an expression.
+#[derive(Debug, Clone)]
+pub enum Permission {
+    /// `true` / `false` as written.
+    Fixed(bool),
+    /// An expression.
+    Expr(Expression),
+}
+
+impl Permission {
+    /// Evaluates the permission.
+    pub fn holds(&self, ctx: &Context<'_>) -> bool {
+        match self {
+            Permission::Fixed(b) => *b,
+            Permission::Expr(e) => e.evaluate(ctx),
+        }
+    }
+
+    /// Evaluates with an explanation (`None` for literal booleans).
+    pub fn explain(&self, ctx: &Context<'_>) -> (bool, Option<Explanation>) {
+        match self {
+            Permission::Fixed(b) => (*b, None),
+            Permission::Expr(e) => {
+                let explanation = e.explain(ctx);
+                (explanation.result, Some(explanation))
+            }
+        }
+    }
+
+    /// The literal value, if the permission is one.
+    pub fn fixed(&self) -> Option<bool> {
+        match self {
+            Permission::Fixed(b) => Some(*b),
+            Permission::Expr(_) => None,
+        }
+    }
+}
+
+/// Field-level permissions for one field (and its embedded fields).
+#[derive(Debug, Clone)]
+pub struct FieldRule {
+    /// `read` (default: not granted).
+    pub read: Option<Permission>,
+    /// `write` (default: not granted; write implies read).
+    pub write: Option<Permission>,
+    /// Rules for embedded fields.
+    pub fields: Vec<(String, FieldRule)>,
+    /// Where the rule is written.
+    pub at: Location,
+}
+
+impl FieldRule {
+    /// The rule for an embedded field.
+    pub fn field(&self, name: &str) -> Option<&FieldRule> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, r)| r)
+    }
+}
+
+/// `document_filters`: gates for a role's read and write permissions.
+#[derive(Debug, Clone)]
+pub struct DocumentFilters {
+    /// `document_filters.read` (a missing key is no gate).
+    pub read: Option<Expression>,
+    /// `document_filters.write`.
+    pub write: Option<Expression>,
+}
+
+/// A role.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// `name`.
+    pub name: String,
+    /// Where the role is written.
+    pub at: Location,
+    /// `apply_when`.
+    pub apply_when: Expression,
+    /// `document_filters`.
+    pub document_filters: Option<DocumentFilters>,
+    /// Document-level `read` (undefined: field rules decide).
+    pub read: Option<Permission>,
+    /// Document-level `write` (undefined: field rules decide).
+    pub write: Option<Permission>,
+    /// `insert` (default true).
+    pub insert: Permission,
+    /// `delete` (default true).
+    pub delete: Permission,
+    /// `search` (default true).
+    pub search: Permission,
+    /// `fields`.
+    pub fields: Vec<(String, FieldRule)>,
+    /// `additional_fields` (missing: other fields get nothing).
+    pub additional_fields: Option<FieldRule>,
+}
+
+impl Role {
+    /// The rule for a top-level field, if listed.
+    pub fn field(&self, name: &str) -> Option<&FieldRule> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, r)| r)
+    }
+}
+
+/// A filter: merged into every rule-governed request when its `apply_when` holds.
+#[derive(Debug, Clone)]
+pub struct FilterRule {
+    /// `name`.
+    pub name: String,
+    /// Where it is written.
+    pub at: Location,
+    /// `apply_when` (no document expansions).
+    pub apply_when: Expression,
+    /// `query`, with expansions.
+    pub query: ValueTemplate,
+    /// `projection` (`project` accepted too).
+    pub projection: Document,
+}
+
+/// The rules of one collection (or the data source's default rules).
+#[derive(Debug, Clone)]
+pub struct CollectionRules {
+    /// The file they came from.
+    pub file: String,
+    /// Roles, in evaluation order.
+    pub roles: Vec<Role>,
+    /// Filters.
+    pub filters: Vec<FilterRule>,
+}

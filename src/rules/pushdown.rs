@@ -1,0 +1,167 @@
+//! Pushing a user's read permission down into the MongoDB query.
+
+use bson::Document;
+
+use super::decide::Decider;
+use super::model::{Permission, Role};
+use crate::expr::{Context, PushDown, PushedFilter as Filter};
+
+fn permission(p: &Permission, ctx: &Context<'_>) -> PushDown {
+    match p {
+        Permission::Fixed(b) => PushDown {
+            filter: if *b { Filter::All } else { Filter::Nothing },
+            exact: true,
+        },
+        Permission::Expr(e) => e.push_down(ctx),
+    }
+}
+
+fn any(parts: Vec<PushDown>) -> PushDown {
+    let exact = parts.iter().all(|p| p.exact);
+    PushDown {
+        filter: Filter::or(parts.into_iter().map(|p| p.filter).collect()),
+        exact,
+    }
+}
+
+fn all(parts: Vec<PushDown>) -> PushDown {
+    let exact = parts.iter().all(|p| p.exact);
+    PushDown {
+        filter: Filter::and(parts.into_iter().map(|p| p.filter).collect()),
+        exact,
+    }
+}
+
+/// Whether a role lets the user see a document at all (field rules widen to "maybe").
+fn role_visibility(role: &Role, ctx: &Context<'_>) -> PushDown {
+    let gate = match &role.document_filters {
+        Some(filters) => match &filters.read {
+            None => PushDown {
+                filter: Filter::All,
+                exact: true,
+            },
+            Some(read) => any(vec![read.push_down(ctx)]
+                .into_iter()
+                .chain(filters.write.as_ref().map(|w| w.push_down(ctx)))
+                .collect()),
+        },
+        None => PushDown {
+            filter: Filter::All,
+            exact: true,
+        },
+    };
+    let write = role.write.as_ref().map(|w| permission(w, ctx));
+    let top = match &role.read {
+        Some(read) => any(std::iter::once(permission(read, ctx))
+            .chain(write)
+            .collect()),
+        None => any(write
+            .into_iter()
+            .chain(std::iter::once(fields_visibility(role)))
+            .collect()),
+    };
+    all(vec![gate, top])
+}
+
+/// A document is visible through field rules when some field is readable: exactly nothing when
+/// no field rule can grant anything, otherwise "maybe" (checked per document).
+fn fields_visibility(role: &Role) -> PushDown {
+    let grants = |p: &Option<Permission>| p.as_ref().is_some_and(|p| p.fixed() != Some(false));
+    let mut rules: Vec<&super::model::FieldRule> = role.fields.iter().map(|(_, r)| r).collect();
+    rules.extend(role.additional_fields.as_ref());
+    let mut stack = rules;
+    let mut may_grant = false;
+    while let Some(rule) = stack.pop() {
+        may_grant |= grants(&rule.read) || grants(&rule.write);
+        stack.extend(rule.fields.iter().map(|(_, r)| r));
+    }
+    if may_grant {
+        PushDown {
+            filter: Filter::All,
+            exact: false,
+        }
+    } else {
+        PushDown {
+            filter: Filter::Nothing,
+            exact: true,
+        }
+    }
+}
+
+impl Decider<'_> {
+    /// A MongoDB filter for the documents this user may read: for each role in order, "this
+    /// role applies, no earlier role does, and it lets the user see the document". Values are
+    /// always in literal positions. When not `exact` the filter is wider than the rules; callers
+    /// check each returned document in process (they do in any case, to redact fields).
+    pub fn read_filter(&self) -> PushDown {
+        let ctx = self.request().context(None, None);
+        let mut alternatives = Vec::new();
+        let mut earlier_excluded: Vec<Filter> = Vec::new();
+        let mut exact = true;
+        for role in &self.rules().roles {
+            let applies = role.apply_when.push_down(&ctx);
+            let visible = role_visibility(role, &ctx);
+            exact &= applies.exact && visible.exact;
+            let mut parts = earlier_excluded.clone();
+            parts.push(applies.filter.clone());
+            parts.push(visible.filter);
+            alternatives.push(Filter::and(parts));
+            if applies.exact {
+                earlier_excluded.push(applies.filter.negate());
+            }
+        }
+        PushDown {
+            filter: Filter::or(alternatives),
+            exact,
+        }
+    }
+
+    /// A projection equivalent to the field rules, when one role is possible and its field rules
+    /// are literal booleans (fields are still redacted per document afterwards).
+    pub fn read_projection(&self) -> Option<Document> {
+        let [role] = self.rules().roles.as_slice() else {
+            return None;
+        };
+        if role.read.is_some() || role.write.is_some() {
+            return None;
+        }
+        let literal = |p: &Option<Permission>| match p {
+            None => Some(false),
+            Some(p) => p.fixed(),
+        };
+        let mut readable = Vec::new();
+        let mut hidden = Vec::new();
+        for (name, rule) in &role.fields {
+            if !rule.fields.is_empty() {
+                return None;
+            }
+            let grants = literal(&rule.read)? || literal(&rule.write)?;
+            if grants {
+                readable.push(name.clone());
+            } else {
+                hidden.push(name.clone());
+            }
+        }
+        let others = match &role.additional_fields {
+            None => false,
+            Some(rule) => literal(&rule.read)? || literal(&rule.write)?,
+        };
+        let mut projection = Document::new();
+        if others {
+            for name in hidden {
+                projection.insert(name, 0);
+            }
+        } else {
+            if !readable.iter().any(|n| n == "_id") {
+                projection.insert("_id", 0);
+            }
+            for name in readable {
+                projection.insert(name, 1);
+            }
+            if projection.keys().all(|k| k == "_id") {
+                return None;
+            }
+        }
+        (!projection.is_empty()).then_some(projection)
+    }
+}

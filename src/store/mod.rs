@@ -1,0 +1,170 @@
+//! Where documents live: the [`Store`] trait, the embedded [`MemoryStore`], and (with the
+//! official driver) MongoDB.
+//!
+//! Stores know nothing of rules. Every write goes through [`Store::apply`], which applies a
+//! batch atomically and only if each pre-image is still the stored document, so a decision made
+//! on a document can never be applied to a different version of it.
+
+mod aggregate;
+mod memory;
+
+use std::fmt;
+use std::future::Future;
+
+use bson::{Bson, Document};
+
+pub use aggregate::run_pipeline;
+pub use memory::MemoryStore;
+
+use crate::query::QueryError;
+
+/// A database and collection.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Namespace {
+    /// Database name.
+    pub database: String,
+    /// Collection name.
+    pub collection: String,
+}
+
+impl Namespace {
+    /// `db`.`coll`.
+    pub fn new(database: impl Into<String>, collection: impl Into<String>) -> Namespace {
+        Namespace {
+            database: database.into(),
+            collection: collection.into(),
+        }
+    }
+
+    /// Parses `db.coll` (the collection may contain dots).
+    ///
+    /// ```
+    /// use expanse::store::Namespace;
+    /// assert_eq!(Namespace::parse("app.notes.v2").unwrap(), Namespace::new("app", "notes.v2"));
+    /// assert!(Namespace::parse("nodot").is_none());
+    /// ```
+    pub fn parse(text: &str) -> Option<Namespace> {
+        let (db, coll) = text.split_once('.')?;
+        (!db.is_empty() && !coll.is_empty()).then(|| Namespace::new(db, coll))
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.database, self.collection)
+    }
+}
+
+/// Options of a find.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FindOptions {
+    /// Sort specification.
+    pub sort: Option<Document>,
+    /// Documents to skip.
+    pub skip: u64,
+    /// Most documents to return.
+    pub limit: Option<u64>,
+    /// Projection.
+    pub projection: Option<Document>,
+}
+
+/// One write of an atomic batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Insert a new document (it must have an `_id`).
+    Insert(Document),
+    /// Replace `pre` (which must still be stored exactly so) with `post`.
+    Replace {
+        /// The document as the decision saw it.
+        pre: Document,
+        /// Its new version (same `_id`).
+        post: Document,
+    },
+    /// Delete `pre` (which must still be stored exactly so).
+    Delete {
+        /// The document as the decision saw it.
+        pre: Document,
+    },
+}
+
+/// What can go wrong in a store.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// A unique index refused a document (MongoDB error 11000).
+    #[error("E11000 duplicate key error collection: {namespace} index: {index} dup key: {key}")]
+    DuplicateKey {
+        /// The namespace.
+        namespace: String,
+        /// The index (`_id_` or the keys).
+        index: String,
+        /// The duplicated key.
+        key: String,
+    },
+    /// A pre-image is no longer the stored document (a concurrent write won); retry.
+    #[error("write conflict: the document changed since it was read")]
+    Conflict,
+    /// The query, sort, projection or pipeline is invalid.
+    #[error("invalid query: {0}")]
+    Query(#[from] QueryError),
+    /// The operation is not supported by this store.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The database could not be reached or failed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the database reported.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// A place documents live. The embedded [`MemoryStore`] and the MongoDB store implement it and
+/// give the same answers.
+pub trait Store: Send + Sync {
+    /// Documents matching `filter`, sorted, skipped, limited and projected.
+    fn find(
+        &self,
+        ns: &Namespace,
+        filter: &Document,
+        options: &FindOptions,
+    ) -> impl Future<Output = Result<Vec<Document>, StoreError>> + Send;
+
+    /// How many documents match.
+    fn count(
+        &self,
+        ns: &Namespace,
+        filter: &Document,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Runs an aggregation pipeline.
+    fn aggregate(
+        &self,
+        ns: &Namespace,
+        pipeline: &[Document],
+    ) -> impl Future<Output = Result<Vec<Document>, StoreError>> + Send;
+
+    /// Applies writes atomically: all or none, and only if every pre-image is current
+    /// ([`StoreError::Conflict`] otherwise).
+    fn apply(
+        &self,
+        ns: &Namespace,
+        writes: Vec<Write>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creates a unique index on the given fields.
+    fn create_unique_index(
+        &self,
+        ns: &Namespace,
+        fields: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A new `_id` when a document has none (as drivers do), placed first.
+pub fn ensure_id(doc: Document) -> Document {
+    if doc.contains_key("_id") {
+        return doc;
+    }
+    let mut with_id = Document::new();
+    with_id.insert("_id", Bson::ObjectId(bson::oid::ObjectId::new()));
+    with_id.extend(doc);
+    with_id
+}
