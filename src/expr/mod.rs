@@ -29,6 +29,7 @@ mod function;
 mod kind;
 mod operators;
 mod pushdown;
+mod query_template;
 mod suggest;
 
 use std::fmt;
@@ -39,6 +40,7 @@ pub use explain::{Explanation, TraceLine};
 pub use function::FunctionCaller;
 pub use kind::ExprKind;
 pub use pushdown::{Filter as PushedFilter, PushDown};
+pub use query_template::QueryTemplate;
 pub use suggest::closest;
 
 use crate::json::{self, Json};
@@ -149,9 +151,9 @@ impl Expression {
         Explanation { result, lines }
     }
 
-    /// A MongoDB filter for the documents this expression holds for, given everything but the
-    /// document (`ctx`'s root and prevRoot are ignored: push-down serves reads). Values are
-    /// always placed where MongoDB reads them as literals.
+    /// A MongoDB filter for the documents this expression holds for on a read, given everything
+    /// but the document (`ctx`'s root and prevRoot are ignored; on a read `%%prevRoot` is the
+    /// document itself). Values are always placed where MongoDB reads them as literals.
     ///
     /// ```
     /// use bson::doc;

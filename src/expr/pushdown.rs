@@ -115,7 +115,7 @@ impl PushDown {
     }
 }
 
-/// Translates a node; `ctx` carries everything but the document (its root is ignored).
+/// Translates a node for reads; `ctx` carries everything but the document.
 pub(crate) fn push_down(node: &Node, ctx: &Context<'_>) -> PushDown {
     match node {
         Node::Const(b) => PushDown::constant(*b),
@@ -150,8 +150,9 @@ pub(crate) fn push_down(node: &Node, ctx: &Context<'_>) -> PushDown {
 fn push_field(field: &FieldNode, node: &Node, ctx: &Context<'_>) -> PushDown {
     let reads_document = test_reads_document(&field.test);
     let path = match &field.subject {
-        Subject::Path(Base::Root, path) if !path.is_empty() => path,
-        Subject::Path(Base::Root, _) => return PushDown::widened(),
+        // During reads %%prevRoot is the document itself.
+        Subject::Path(Base::Root | Base::PrevRoot, path) if !path.is_empty() => path,
+        Subject::Path(Base::Root | Base::PrevRoot, _) => return PushDown::widened(),
         _ if !reads_document => return PushDown::constant(eval_fast(node, ctx)),
         _ => return PushDown::widened(),
     };
@@ -276,9 +277,12 @@ fn test_reads_document(test: &Test) -> bool {
     let operand_reads = |o: &Operand| {
         let mut expansions = Vec::new();
         o.collect_expansions(&mut expansions);
-        expansions
-            .iter()
-            .any(|e| matches!(e.base, Base::Root | Base::This | Base::Prev))
+        expansions.iter().any(|e| {
+            matches!(
+                e.base,
+                Base::Root | Base::PrevRoot | Base::This | Base::Prev
+            )
+        })
     };
     match test {
         Test::Equals(o)

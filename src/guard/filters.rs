@@ -1,6 +1,6 @@
 //! Collection filters: which apply to a request, the query they add, the projection they impose.
 
-use bson::{Bson, Document};
+use bson::Document;
 
 use crate::query::Projection;
 use crate::rules::{CollectionRules, RequestContext};
@@ -35,8 +35,8 @@ pub(crate) fn apply_filters(
         }
         applied.names.push(filter.name.clone());
         match filter.query.resolve(&ctx) {
-            Ok(Some(Bson::Document(q))) => applied.queries.push(q),
-            Ok(_) => applied.queries.push(bson::doc! {"_id": {"$in": []}}),
+            Ok(Some(q)) => applied.queries.push(q),
+            Ok(None) => applied.queries.push(bson::doc! {"_id": {"$in": []}}),
             Err(e) => return Err(format!("filter {:?}: {e}", filter.name)),
         }
         if !filter.projection.is_empty() {

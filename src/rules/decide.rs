@@ -180,9 +180,15 @@ impl<'a> Decider<'a> {
         &self.request
     }
 
-    /// The first role whose `apply_when` holds for `doc`.
-    pub fn role_for(&self, doc: &Document, trace: &mut Trace) -> Option<&'a Role> {
-        let ctx = self.request.context(Some(doc), None);
+    /// The first role whose `apply_when` holds for `doc` (`prev_root`: the stored document, when
+    /// there is one).
+    pub fn role_for(
+        &self,
+        doc: &Document,
+        prev_root: Option<&Document>,
+        trace: &mut Trace,
+    ) -> Option<&'a Role> {
+        let ctx = self.request.context(Some(doc), prev_root);
         for role in &self.rules.roles {
             if evaluate(
                 &role.apply_when,
@@ -199,10 +205,12 @@ impl<'a> Decider<'a> {
     }
 
     /// The document as the user may read it (fields they cannot read removed), or `None` when
-    /// it is hidden. A document with no readable field is hidden.
+    /// it is hidden. A document with no readable field is hidden. A read changes nothing, so
+    /// `%%root` and `%%prevRoot` are both the document (the insert-only pattern
+    /// `write: {"%%prevRoot": {"%exists": false}}` therefore grants no reads).
     pub fn read(&self, doc: &Document, trace: &mut Trace) -> Option<Document> {
-        let role = self.role_for(doc, trace)?;
-        let ctx = self.request.context(Some(doc), None);
+        let role = self.role_for(doc, Some(doc), trace)?;
+        let ctx = self.request.context(Some(doc), Some(doc));
         if let Some(filters) = &role.document_filters {
             let read = filters
                 .read
@@ -330,7 +338,7 @@ impl<'a> Decider<'a> {
     /// Whether `doc` may be inserted.
     pub fn check_insert(&self, doc: &Document, explain: bool) -> Result<(), Box<Denial>> {
         let mut trace: Trace = explain.then(Vec::new);
-        let Some(role) = self.role_for(doc, &mut trace) else {
+        let Some(role) = self.role_for(doc, None, &mut trace) else {
             return Err(self.deny(
                 WriteKind::Insert,
                 doc,
@@ -376,7 +384,7 @@ impl<'a> Decider<'a> {
         explain: bool,
     ) -> Result<(), Box<Denial>> {
         let mut trace: Trace = explain.then(Vec::new);
-        let Some(role) = self.role_for(pre, &mut trace) else {
+        let Some(role) = self.role_for(pre, Some(pre), &mut trace) else {
             return Err(self.deny(
                 kind,
                 pre,
@@ -416,7 +424,7 @@ impl<'a> Decider<'a> {
     /// plain fields keep working.
     pub fn check_delete(&self, doc: &Document, explain: bool) -> Result<(), Box<Denial>> {
         let mut trace: Trace = explain.then(Vec::new);
-        let Some(role) = self.role_for(doc, &mut trace) else {
+        let Some(role) = self.role_for(doc, Some(doc), &mut trace) else {
             return Err(self.deny(
                 WriteKind::Delete,
                 doc,

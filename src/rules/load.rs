@@ -4,7 +4,7 @@
 use bson::{Bson, Document};
 
 use super::model::{CollectionRules, DocumentFilters, FieldRule, FilterRule, Permission, Role};
-use crate::expr::{closest, Diagnostic, ExprKind, Expression, ValueTemplate};
+use crate::expr::{closest, Diagnostic, ExprKind, Expression, QueryTemplate};
 use crate::json::{self, Json, JsonKind, Member};
 use crate::Location;
 
@@ -346,9 +346,8 @@ impl Reader<'_> {
                     has_apply_when = true;
                     apply_when = self.expression(v, ExprKind::FilterApplyWhen);
                 }
-                "query" => match ValueTemplate::compile(v, ExprKind::FilterApplyWhen) {
-                    Ok(t) if v.as_object().is_some() => query = Some(t),
-                    Ok(_) => self.error(&v.at, "a filter's query must be an object", None),
+                "query" => match QueryTemplate::compile(v, ExprKind::FilterApplyWhen) {
+                    Ok(t) => query = Some(t),
                     Err(e) => self.errors.extend(e.diagnostics),
                 },
                 "projection" | "project" => match json::to_document(v) {
@@ -397,7 +396,7 @@ impl Reader<'_> {
         })?;
         let query = match query {
             Some(q) => q,
-            None => ValueTemplate::compile(
+            None => QueryTemplate::compile(
                 &json::parse("{}", "<default>").ok()?,
                 ExprKind::FilterApplyWhen,
             )

@@ -2,7 +2,7 @@
 
 use bson::Document;
 
-use crate::expr::{Context, Explanation, Expression, ValueTemplate};
+use crate::expr::{Context, Explanation, Expression, QueryTemplate};
 use crate::Location;
 
 /// A permission: a literal boolean or an expression.
@@ -116,7 +116,7 @@ pub struct FilterRule {
     /// `apply_when` (no document expansions).
     pub apply_when: Expression,
     /// `query`, with expansions.
-    pub query: ValueTemplate,
+    pub query: QueryTemplate,
     /// `projection` (`project` accepted too).
     pub projection: Document,
 }

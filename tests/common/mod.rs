@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod apps;
 pub mod generate;
 
 /// The URI of the MongoDB-wire test server started by `scripts/test`.
