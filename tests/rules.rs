@@ -68,7 +68,7 @@ async fn no_rules_for_a_namespace_is_no_matching_rule_found() {
     let (_d, app) = app_with_rules(&rules("[]", "[]"));
     let store = MemoryStore::new();
     let err = app
-        .collection(&store, &alice(), "db", "other")
+        .collection(&store, alice(), "db", "other")
         .err()
         .expect("no rules");
     assert_eq!(err.to_string(), "no rule exists for namespace 'db.other'");
@@ -86,8 +86,8 @@ async fn reads_are_filtered_silently_per_document_role() {
         doc! {"_id": 2, "owner": "bob"},
         doc! {"_id": 3},
     ]);
-    assert_eq!(ids_seen(&app, &store, &alice()).await, vec![Bson::Int32(1)]);
-    assert_eq!(ids_seen(&app, &store, &bob()).await, vec![Bson::Int32(2)]);
+    assert_eq!(ids_seen(&app, &store, alice()).await, vec![Bson::Int32(1)]);
+    assert_eq!(ids_seen(&app, &store, bob()).await, vec![Bson::Int32(2)]);
 }
 
 #[tokio::test]
@@ -101,7 +101,7 @@ async fn roles_are_tried_in_order_and_the_first_that_applies_wins() {
         doc! {"_id": 1, "team": "red"},
         doc! {"_id": 2, "team": "blue"},
     ]);
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     let err = denied(
         coll.update_one(&doc! {"_id": 1}, &doc! {"$set": {"x": 1}}, false)
             .await,
@@ -118,8 +118,8 @@ async fn missing_document_filters_keys_are_no_gate() {
         r#"[{"name": "r", "apply_when": {}, "document_filters": {}, "read": true, "write": true}]"#;
     let (_d, app) = app_with_rules(&rules(roles, "[]"));
     let store = store_with(vec![doc! {"_id": 1}]);
-    assert_eq!(ids_seen(&app, &store, &alice()).await.len(), 1);
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    assert_eq!(ids_seen(&app, &store, alice()).await.len(), 1);
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     coll.update_one(&doc! {"_id": 1}, &doc! {"$set": {"a": 1}}, false)
         .await
         .unwrap();
@@ -138,10 +138,10 @@ async fn document_filters_gate_reads_and_writes() {
     ]);
     // read gate: public, or writable (write implies read)
     assert_eq!(
-        ids_seen(&app, &store, &alice()).await,
+        ids_seen(&app, &store, alice()).await,
         vec![Bson::Int32(1), Bson::Int32(2)]
     );
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     let err = denied(
         coll.update_one(&doc! {"_id": 1}, &doc! {"$set": {"x": 1}}, false)
             .await,
@@ -155,11 +155,11 @@ async fn explicit_read_false_denies_before_field_rules_but_absent_read_falls_thr
         r#"[{"name": "r", "apply_when": {}, "read": false, "fields": {"a": {"read": true}}}]"#;
     let (_d, app) = app_with_rules(&rules(explicit, "[]"));
     let store = store_with(vec![doc! {"_id": 1, "a": 1, "b": 2}]);
-    assert!(seen(&app, &store, &alice()).await.is_empty());
+    assert!(seen(&app, &store, alice()).await.is_empty());
 
     let absent = r#"[{"name": "r", "apply_when": {}, "fields": {"a": {"read": true}}}]"#;
     let (_d, app) = app_with_rules(&rules(absent, "[]"));
-    assert_eq!(seen(&app, &store, &alice()).await, vec![doc! {"a": 1}]);
+    assert_eq!(seen(&app, &store, alice()).await, vec![doc! {"a": 1}]);
 }
 
 #[tokio::test]
@@ -167,7 +167,7 @@ async fn write_false_denies_before_field_rules_but_absent_write_falls_through() 
     let explicit = r#"[{"name": "r", "apply_when": {}, "read": true, "write": false, "fields": {"a": {"write": true}}}]"#;
     let (_d, app) = app_with_rules(&rules(explicit, "[]"));
     let store = store_with(vec![doc! {"_id": 1, "a": 1}]);
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     let err = denied(
         coll.update_one(&doc! {"_id": 1}, &doc! {"$set": {"a": 2}}, false)
             .await,
@@ -178,7 +178,7 @@ async fn write_false_denies_before_field_rules_but_absent_write_falls_through() 
     let absent =
         r#"[{"name": "r", "apply_when": {}, "read": true, "fields": {"a": {"write": true}}}]"#;
     let (_d, app) = app_with_rules(&rules(absent, "[]"));
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     coll.update_one(&doc! {"_id": 1}, &doc! {"$set": {"a": 2}}, false)
         .await
         .unwrap();
@@ -195,7 +195,7 @@ async fn write_implies_read() {
     let (_d, app) = app_with_rules(&rules(roles, "[]"));
     let store = store_with(vec![doc! {"_id": 1, "secret": "s"}]);
     assert_eq!(
-        seen(&app, &store, &alice()).await,
+        seen(&app, &store, alice()).await,
         vec![doc! {"_id": 1, "secret": "s"}]
     );
 }
@@ -205,7 +205,7 @@ async fn insert_defaults_to_true_and_needs_every_field_writable() {
     let roles = r#"[{"name": "r", "apply_when": {}, "fields": {"title": {"write": true}, "_id": {"write": true}}}]"#;
     let (_d, app) = app_with_rules(&rules(roles, "[]"));
     let store = MemoryStore::new();
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     coll.insert_one(doc! {"_id": 1, "title": "t"})
         .await
         .unwrap();
@@ -217,7 +217,7 @@ async fn insert_defaults_to_true_and_needs_every_field_writable() {
     // A role that cannot write _id cannot insert at all (reference §2.7 E).
     let roles = r#"[{"name": "r", "apply_when": {}, "fields": {"title": {"write": true}}}]"#;
     let (_d, app) = app_with_rules(&rules(roles, "[]"));
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     let err = denied(coll.insert_one(doc! {"title": "t"}).await);
     assert!(err.contains("field _id is not writable"), "{err}");
 }
@@ -227,7 +227,7 @@ async fn insert_false_refuses_even_with_write() {
     let roles = r#"[{"name": "r", "apply_when": {}, "write": true, "insert": false}]"#;
     let (_d, app) = app_with_rules(&rules(roles, "[]"));
     let store = MemoryStore::new();
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     let err = denied(coll.insert_one(doc! {"a": 1}).await);
     assert!(err.contains("insert is false"), "{err}");
     assert!(stored(&store).is_empty());
@@ -241,28 +241,28 @@ async fn delete_needs_write_on_the_whole_document_then_delete() {
         r#"[{"name": "r", "apply_when": {}, "read": true}]"#,
         "[]",
     ));
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     denied(coll.delete_one(&doc! {"_id": 1}).await);
     // field-level write on only some fields is not enough
     let (_d, app) = app_with_rules(&rules(
         r#"[{"name": "r", "apply_when": {}, "fields": {"a": {"write": true}}}]"#,
         "[]",
     ));
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     denied(coll.delete_one(&doc! {"_id": 1}).await);
     // write, but delete: false
     let (_d, app) = app_with_rules(&rules(
         r#"[{"name": "r", "apply_when": {}, "write": true, "delete": false}]"#,
         "[]",
     ));
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     assert!(denied(coll.delete_one(&doc! {"_id": 1}).await).contains("delete is false"));
     // an owner rule written against plain fields works for deletes (%%root is the stored document)
     let (_d, app) = app_with_rules(&rules(
         r#"[{"name": "r", "apply_when": {}, "write": {"owner": "%%user.id"}}]"#,
         "[]",
     ));
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     assert_eq!(coll.delete_one(&doc! {"_id": 1}).await.unwrap(), 1);
     assert!(stored(&store).is_empty());
 }
@@ -273,7 +273,7 @@ async fn updates_choose_the_role_on_the_pre_image_and_write_sees_both_images() {
     let roles = r#"[{"name": "owner", "apply_when": {"owner": "%%user.id"}, "write": {"owner": "%%user.id", "%%prevRoot.owner": "%%user.id"}}]"#;
     let (_d, app) = app_with_rules(&rules(roles, "[]"));
     let store = store_with(vec![doc! {"_id": 1, "owner": "alice", "title": "a"}]);
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     coll.update_one(&doc! {"_id": 1}, &doc! {"$set": {"title": "b"}}, false)
         .await
         .unwrap();
@@ -284,7 +284,7 @@ async fn updates_choose_the_role_on_the_pre_image_and_write_sees_both_images() {
     assert!(err.contains("role \"owner\""), "{err}");
     assert_eq!(stored(&store)[0].get_str("owner").unwrap(), "alice");
     // Bob has no role on alice's document: his update is refused, not silently skipped.
-    let coll = app.collection(&store, &bob(), "db", "coll").unwrap();
+    let coll = app.collection(&store, bob(), "db", "coll").unwrap();
     let err = denied(
         coll.update_one(&doc! {"_id": 1}, &doc! {"$set": {"title": "x"}}, false)
             .await,
@@ -303,7 +303,7 @@ async fn a_multi_document_write_touching_any_denied_document_changes_nothing() {
         doc! {"_id": 3, "owner": "alice", "n": 0},
     ];
     let store = store_with(docs.clone());
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     denied(
         coll.update_many(&doc! {}, &doc! {"$inc": {"n": 1}}, false)
             .await,
@@ -335,7 +335,7 @@ async fn the_system_user_bypasses_rules_and_filters() {
     let other = app.collection(&store, &system, "db", "unruled").unwrap();
     other.insert_one(doc! {"x": 1}).await.unwrap();
     // with no role at all, users see nothing
-    assert!(ids_seen(&app, &store, &alice()).await.is_empty());
+    assert!(ids_seen(&app, &store, alice()).await.is_empty());
 }
 
 // ---- fields ----
@@ -348,16 +348,13 @@ async fn field_rules_hide_fields_and_additional_fields_cover_the_rest() {
         doc! {"_id": 1, "title": "t", "secret": "s", "other": 1},
     ]);
     assert_eq!(
-        seen(&app, &store, &alice()).await,
+        seen(&app, &store, alice()).await,
         vec![doc! {"_id": 1, "title": "t", "other": 1}]
     );
     // without additional_fields, unlisted fields are hidden
     let roles = r#"[{"name": "r", "apply_when": {}, "fields": {"title": {"read": true}}}]"#;
     let (_d, app) = app_with_rules(&rules(roles, "[]"));
-    assert_eq!(
-        seen(&app, &store, &alice()).await,
-        vec![doc! {"title": "t"}]
-    );
+    assert_eq!(seen(&app, &store, alice()).await, vec![doc! {"title": "t"}]);
 }
 
 #[tokio::test]
@@ -368,10 +365,7 @@ async fn documents_with_no_readable_field_are_left_out() {
         doc! {"_id": 1, "body": "b"},
         doc! {"_id": 2, "title": "t"},
     ]);
-    assert_eq!(
-        seen(&app, &store, &alice()).await,
-        vec![doc! {"title": "t"}]
-    );
+    assert_eq!(seen(&app, &store, alice()).await, vec![doc! {"title": "t"}]);
 }
 
 #[tokio::test]
@@ -385,10 +379,10 @@ async fn embedded_field_permissions_and_parents_override_children() {
         doc! {"_id": 1, "profile": {"name": "n", "age": 3}, "locked": {"x": 1}},
     ]);
     assert_eq!(
-        seen(&app, &store, &alice()).await,
+        seen(&app, &store, alice()).await,
         vec![doc! {"_id": 1, "profile": {"name": "n"}}]
     );
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     coll.update_one(
         &doc! {"_id": 1},
         &doc! {"$set": {"profile.name": "m"}},
@@ -419,10 +413,10 @@ async fn field_expressions_see_the_document() {
         doc! {"_id": 2, "owner": "alice", "title": "b", "body": "final", "published": true},
     ]);
     assert_eq!(
-        seen(&app, &store, &bob()).await,
+        seen(&app, &store, bob()).await,
         vec![doc! {"title": "a"}, doc! {"title": "b", "body": "final"}]
     );
-    assert_eq!(seen(&app, &store, &alice()).await.len(), 2);
+    assert_eq!(seen(&app, &store, alice()).await.len(), 2);
 }
 
 // ---- documented patterns (§2.8) ----
@@ -433,7 +427,7 @@ async fn insert_only_role() {
         "write": {"%%prevRoot": {"%exists": false}}, "additional_fields": {}}]"#;
     let (_d, app) = app_with_rules(&rules(roles, "[]"));
     let store = MemoryStore::new();
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     coll.insert_one(doc! {"_id": 1, "msg": "hi"}).await.unwrap();
     denied(
         coll.update_one(&doc! {"_id": 1}, &doc! {"$set": {"msg": "x"}}, false)
@@ -441,7 +435,7 @@ async fn insert_only_role() {
     );
     denied(coll.delete_one(&doc! {"_id": 1}).await);
     // It cannot read back what it wrote: write is false for stored documents.
-    assert!(seen(&app, &store, &alice()).await.is_empty());
+    assert!(seen(&app, &store, alice()).await.is_empty());
 }
 
 #[tokio::test]
@@ -463,8 +457,8 @@ async fn employee_and_manager_roles() {
         ids_seen(&app, &store, &manager).await,
         vec![Bson::Int32(1), Bson::Int32(2)]
     );
-    assert_eq!(ids_seen(&app, &store, &alice()).await, vec![Bson::Int32(1)]);
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    assert_eq!(ids_seen(&app, &store, alice()).await, vec![Bson::Int32(1)]);
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     denied(coll.delete_one(&doc! {"_id": 1}).await);
     let coll = app.collection(&store, &manager, "db", "coll").unwrap();
     assert_eq!(coll.delete_one(&doc! {"_id": 2}).await.unwrap(), 1);
@@ -485,10 +479,10 @@ async fn filters_narrow_reads_and_writes_and_project() {
         doc! {"_id": 2, "owner_id": "bob"},
     ]);
     assert_eq!(
-        seen(&app, &store, &alice()).await,
+        seen(&app, &store, alice()).await,
         vec![doc! {"_id": 1, "owner_id": "alice"}]
     );
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     // Bob's document is filtered out: the write matches nothing rather than failing.
     let r = coll
         .update_many(&doc! {}, &doc! {"$set": {"seen": true}}, false)
@@ -505,7 +499,7 @@ async fn a_filter_whose_expansion_is_missing_matches_nothing() {
         r#"[{"name": "team", "apply_when": {}, "query": {"team": "%%user.custom_data.team"}}]"#;
     let (_d, app) = app_with_rules(&rules(roles, filters));
     let store = store_with(vec![doc! {"_id": 1}, doc! {"_id": 2, "team": null}]);
-    assert!(seen(&app, &store, &alice()).await.is_empty());
+    assert!(seen(&app, &store, alice()).await.is_empty());
     let member = User::new("m").with_custom_data(doc! {"team": null});
     assert_eq!(
         ids_seen(&app, &store, &member).await.len(),
@@ -569,7 +563,7 @@ async fn users_cannot_use_system_only_operators() {
         "[]",
     ));
     let store = store_with(vec![doc! {"_id": 1}]);
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     for query in [
         doc! {"$where": "1"},
         doc! {"a": {"$regex": "x"}},
@@ -597,7 +591,7 @@ async fn every_sdk_operation_goes_through_the_rules() {
         doc! {"_id": 1, "owner": "alice", "n": 1},
         doc! {"_id": 2, "owner": "bob", "n": 2},
     ]);
-    let coll = app.collection(&store, &alice(), "db", "coll").unwrap();
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
     assert_eq!(coll.count(&doc! {}).await.unwrap(), 1);
     assert_eq!(
         coll.find_one(&doc! {"n": 2}, &FindOptions::default())
@@ -700,7 +694,7 @@ async fn denials_name_the_role_and_the_rule_and_explain_themselves() {
     let (_d, app) = app_with_rules(&rules(roles, "[]"));
     let store = store_with(vec![doc! {"_id": 1, "title": "t"}]);
     let coll = app
-        .collection(&store, &alice(), "db", "coll")
+        .collection(&store, alice(), "db", "coll")
         .unwrap()
         .explained();
     let message = denied(
