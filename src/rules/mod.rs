@@ -8,3 +8,37 @@ mod pushdown;
 pub use decide::{Decider, Denial, RequestContext, WriteKind};
 pub(crate) use load::{flexible_sync_role, Reader};
 pub use model::{CollectionRules, DocumentFilters, FieldRule, FilterRule, Permission, Role};
+
+impl CollectionRules {
+    /// Reads a `rules.json` body (as text); `file` names it in diagnostics.
+    ///
+    /// ```
+    /// let rules = expanse::rules::CollectionRules::parse(
+    ///     r#"{"roles": [{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true}]}"#,
+    ///     "rules.json",
+    /// )
+    /// .unwrap();
+    /// assert_eq!(rules.roles[0].name, "owner");
+    /// ```
+    pub fn parse(text: &str, file: &str) -> Result<CollectionRules, Vec<crate::expr::Diagnostic>> {
+        let json = crate::json::parse(text, file).map_err(|e| {
+            vec![crate::expr::Diagnostic {
+                at: e.at,
+                message: e.message,
+                hint: None,
+            }]
+        })?;
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let rules = Reader {
+            errors: &mut errors,
+            warnings: &mut warnings,
+        }
+        .rules(&json, file, false);
+        if errors.is_empty() {
+            Ok(rules)
+        } else {
+            Err(errors)
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Push-down and in-process evaluation always agree: over random users, roles and documents,
+//! the pushed-down filter never drops a document the rules allow, equals the allowed set when
+//! it says it is exact, and a guarded find returns exactly the allowed documents with no field
+//! the user may not read.
+
+use bson::{doc, Bson, Document};
+use expanse::query::Filter;
+use expanse::rules::{CollectionRules, Decider, RequestContext};
+use expanse::store::{FindOptions, MemoryStore};
+use expanse::User;
+use proptest::prelude::*;
+
+const APPLY_WHEN: &[&str] = &[
+    "{}",
+    r#"{"owner": "%%user.id"}"#,
+    r#"{"team": "%%user.custom_data.team"}"#,
+    r#"{"%%user.custom_data.admin": true}"#,
+    r#"{"level": {"$gte": 2}}"#,
+    r#"{"tags": "%%user.custom_data.tag"}"#,
+    r#"{"%or": [{"owner": "%%user.id"}, {"published": true}]}"#,
+    r#"{"owner": {"$in": "%%user.custom_data.friends"}}"#,
+    r#"{"team": {"$ne": "%%user.custom_data.team"}}"#,
+    r#"{"level": {"$nin": [0, 3]}}"#,
+    r#"{"%%prevRoot.owner": "%%user.id"}"#,
+    r#"{"owner": {"$exists": false}}"#,
+];
+const PERMISSIONS: &[Option<&str>] = &[
+    None,
+    Some("true"),
+    Some("false"),
+    Some(r#"{"published": true}"#),
+    Some(r#"{"owner": "%%user.id"}"#),
+    Some(r#"{"%%prevRoot": {"%exists": false}}"#),
+    Some(r#"{"%%user.custom_data.admin": true}"#),
+];
+const FIELD_RULES: &[Option<&str>] = &[
+    None,
+    Some(r#"{"owner": {"read": true}}"#),
+    Some(r#"{"secret": {"read": false}, "title": {"read": true}}"#),
+    Some(r#"{"title": {"read": {"published": true}}}"#),
+];
+const ADDITIONAL: &[Option<&str>] = &[
+    None,
+    Some(r#"{"read": true}"#),
+    Some(r#"{"write": true}"#),
+    Some("{}"),
+];
+const GATES: &[Option<&str>] = &[
+    None,
+    Some(r#"{"read": {"published": true}}"#),
+    Some(r#"{"write": {"owner": "%%user.id"}}"#),
+    Some(r#"{}"#),
+];
+
+fn role_strategy() -> impl Strategy<Value = String> {
+    (
+        0..APPLY_WHEN.len(),
+        0..PERMISSIONS.len(),
+        0..PERMISSIONS.len(),
+        0..FIELD_RULES.len(),
+        0..ADDITIONAL.len(),
+        0..GATES.len(),
+    )
+        .prop_map(|(a, r, w, f, x, g)| {
+            let mut role = format!(
+                r#"{{"name": "r{a}{r}{w}{f}{x}{g}", "apply_when": {}"#,
+                APPLY_WHEN[a]
+            );
+            if let Some(p) = PERMISSIONS[r] {
+                role.push_str(&format!(r#", "read": {p}"#));
+            }
+            if let Some(p) = PERMISSIONS[w] {
+                role.push_str(&format!(r#", "write": {p}"#));
+            }
+            if let Some(p) = FIELD_RULES[f] {
+                role.push_str(&format!(r#", "fields": {p}"#));
+            }
+            if let Some(p) = ADDITIONAL[x] {
+                role.push_str(&format!(r#", "additional_fields": {p}"#));
+            }
+            if let Some(p) = GATES[g] {
+                role.push_str(&format!(r#", "document_filters": {p}"#));
+            }
+            role.push('}');
+            role
+        })
+}
+
+fn value_strategy() -> impl Strategy<Value = Bson> {
+    prop_oneof![
+        Just(Bson::String("u1".into())),
+        Just(Bson::String("u2".into())),
+        Just(Bson::String("red".into())),
+        Just(Bson::String("blue".into())),
+        Just(Bson::Null),
+        (0..4i32).prop_map(Bson::Int32),
+        Just(Bson::Array(vec![
+            Bson::String("u1".into()),
+            Bson::String("u3".into())
+        ])),
+        Just(Bson::Array(vec![])),
+        Just(Bson::Document(doc! {"$ne": null})),
+        Just(Bson::String("%%user.id".into())),
+        any::<bool>().prop_map(Bson::Boolean),
+    ]
+}
+
+fn document_strategy() -> impl Strategy<Value = Vec<(usize, Option<Bson>)>> {
+    proptest::collection::vec((0..7usize, proptest::option::of(value_strategy())), 0..7)
+}
+
+const FIELDS: &[&str] = &[
+    "owner",
+    "team",
+    "level",
+    "tags",
+    "published",
+    "title",
+    "secret",
+];
+
+fn build_document(id: i32, fields: &[(usize, Option<Bson>)]) -> Document {
+    let mut d = doc! {"_id": id};
+    for (f, v) in fields {
+        if let Some(v) = v {
+            d.insert(FIELDS[*f], v.clone());
+        }
+    }
+    d
+}
+
+fn user_strategy() -> impl Strategy<Value = User> {
+    (
+        prop_oneof![Just("u1"), Just("u2"), Just("u3")],
+        proptest::option::of(value_strategy()),
+        proptest::option::of(value_strategy()),
+        any::<bool>(),
+        proptest::option::of(value_strategy()),
+    )
+        .prop_map(|(id, team, tag, admin, friends)| {
+            let mut custom = doc! {"admin": admin};
+            if let Some(t) = team {
+                custom.insert("team", t);
+            }
+            if let Some(t) = tag {
+                custom.insert("tag", t);
+            }
+            if let Some(f) = friends {
+                custom.insert("friends", f);
+            }
+            User::new(id).with_custom_data(custom)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+    #[test]
+    fn push_down_agrees_with_in_process_evaluation(
+        roles in proptest::collection::vec(role_strategy(), 1..4),
+        user in user_strategy(),
+        docs in proptest::collection::vec(document_strategy(), 1..12),
+    ) {
+        let text = format!(r#"{{"roles": [{}]}}"#, roles.join(","));
+        let rules = CollectionRules::parse(&text, "rules.json").unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        let values = Document::new();
+        let environment = Document::new();
+        let request = RequestContext { user: &user, values: &values, environment: &environment, request: None, functions: None };
+        let decider = Decider::new(&rules, request);
+        let documents: Vec<Document> = docs.iter().enumerate().map(|(i, f)| build_document(i as i32, f)).collect();
+
+        let pushed = decider.read_filter();
+        let filter = Filter::parse(&pushed.filter.to_document()).expect("pushed filters are valid queries");
+        for doc in &documents {
+            let allowed = decider.read(doc, &mut None).is_some();
+            let matched = filter.matches(doc);
+            prop_assert!(!allowed || matched, "pushed filter dropped an allowed document\nrules {}\nuser {:?}\ndoc {}\nfilter {}", text, user.document(), doc, pushed.filter.to_document());
+            if pushed.exact {
+                prop_assert_eq!(allowed, matched, "exact push-down disagrees\nrules {}\nuser {:?}\ndoc {}\nfilter {}", text, user.document(), doc, pushed.filter.to_document());
+            }
+        }
+    }
+
+    #[test]
+    fn guarded_find_returns_exactly_the_allowed_documents_and_fields(
+        roles in proptest::collection::vec(role_strategy(), 1..4),
+        user in user_strategy(),
+        docs in proptest::collection::vec(document_strategy(), 1..10),
+    ) {
+        let text = format!(r#"{{"database": "db", "collection": "coll", "roles": [{}]}}"#, roles.join(","));
+        let dir = tempfile::tempdir().unwrap();
+        let rules_dir = dir.path().join("data_sources/mongodb-atlas/db/coll");
+        std::fs::create_dir_all(&rules_dir).unwrap();
+        std::fs::write(rules_dir.join("rules.json"), &text).unwrap();
+        std::fs::write(dir.path().join("root_config.json"), "{}").unwrap();
+        let app = expanse::App::load(dir.path()).unwrap().app;
+        let documents: Vec<Document> = docs.iter().enumerate().map(|(i, f)| build_document(i as i32, f)).collect();
+        let store = MemoryStore::new();
+        store.seed(&doc! {"db.coll": documents.iter().cloned().map(Bson::Document).collect::<Vec<_>>()}).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let found = runtime.block_on(async {
+            app.collection(&store, &user, "db", "coll").unwrap().find(&doc! {}, &FindOptions::default()).await.unwrap()
+        });
+        let rules = app.rules("mongodb-atlas", "db", "coll").unwrap();
+        let values = Document::new();
+        let request = RequestContext { user: &user, values: &values, environment: &app.environment, request: None, functions: None };
+        let decider = Decider::new(rules, request);
+        let expected: Vec<Document> = documents.iter().filter_map(|d| decider.read(d, &mut None)).collect();
+        prop_assert_eq!(&found, &expected);
+        // No returned field is one the user may not read: every returned field is present in the
+        // original document with the same value, and a field rule `read: false` (with no write)
+        // never lets its field through.
+        for returned in &found {
+            let original = documents.iter().find(|d| d.get("_id") == returned.get("_id") || !returned.contains_key("_id")).unwrap();
+            for (k, v) in returned {
+                if returned.contains_key("_id") {
+                    prop_assert_eq!(original.get(k), Some(v));
+                }
+            }
+            if text.contains(r#""secret": {"read": false}"#) && !text.contains(r#""read": true, "write""#) {
+                let role = decider.role_for(original, Some(original), &mut None).unwrap();
+                let hides_secret = role.read.is_none() && role.write.is_none() && role.field("secret").is_some();
+                if hides_secret {
+                    prop_assert!(!returned.contains_key("secret"), "secret leaked: {}", returned);
+                }
+            }
+        }
+    }
+}
