@@ -6,7 +6,9 @@ use bson::{Bson, Document};
 
 use super::path::{get, set, unset};
 use super::UpdateError;
-use crate::query::{compare_values, parse_value_tests, values_equal, FieldPath, Filter, ValueTest};
+use crate::query::{
+    compare_values, parse_value_tests, values_equal, walk_value, FieldPath, Filter, ValueTest,
+};
 
 /// One operator with its per-path arguments.
 #[derive(Debug, Clone)]
@@ -349,6 +351,7 @@ impl Op {
                     }
                 }
                 (Kind::Rename, Arg::Rename(to)) => {
+                    check_traversable(doc, parts)?;
                     if let Some(value) = current {
                         unset(doc, parts);
                         set(doc, to.parts(), value)?;
@@ -491,8 +494,57 @@ impl PullCondition {
     fn matches(&self, item: &Bson) -> bool {
         match self {
             PullCondition::Equals(v) => values_equal(item, v),
-            PullCondition::Operators(tests) => tests.iter().all(|t| t.matches(Some(item))),
+            // mongod wraps the element as {"": element} and matches the operators on that path,
+            // so an element that is an array is entered.
+            PullCondition::Operators(tests) => tests.iter().all(|t| test_on_value(t, item)),
             PullCondition::Query(filter) => matches!(item, Bson::Document(d) if filter.matches(d)),
         }
     }
+}
+
+fn test_on_value(test: &ValueTest, item: &Bson) -> bool {
+    match test {
+        ValueTest::Is(p) => {
+            let mut found = false;
+            let _ = walk_value(Some(item), &[], p.leaf_arrays(), &mut |v| {
+                if p.matches(v) {
+                    found = true;
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            });
+            found
+        }
+        ValueTest::Not(inner) => !inner.iter().all(|t| test_on_value(t, item)),
+    }
+}
+
+/// `$rename` refuses a source path that runs through anything but documents (mongod's
+/// "cannot use the part … to traverse the element").
+fn check_traversable(doc: &Document, parts: &[String]) -> Result<(), UpdateError> {
+    let mut current = doc;
+    for (i, part) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
+        match current.get(part) {
+            None => return Ok(()),
+            Some(Bson::Document(inner)) => current = inner,
+            // A position past the end of an array names nothing: nothing to rename.
+            Some(Bson::Array(items))
+                if parts[i + 1]
+                    .parse::<usize>()
+                    .is_ok_and(|p| p >= items.len()) =>
+            {
+                return Ok(())
+            }
+            Some(other) => return Err(UpdateError::new(
+                parts.join("."),
+                format!(
+                    "cannot use the part ({part} of {}) to traverse the element ({{{part}: {}}})",
+                    parts.join("."),
+                    other.clone().into_relaxed_extjson()
+                ),
+            )),
+        }
+    }
+    Ok(())
 }
