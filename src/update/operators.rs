@@ -536,14 +536,16 @@ fn check_traversable(doc: &Document, parts: &[String]) -> Result<(), UpdateError
             {
                 return Ok(())
             }
-            Some(other) => return Err(UpdateError::new(
-                parts.join("."),
-                format!(
+            Some(other) => {
+                return Err(UpdateError::new(
+                    parts.join("."),
+                    format!(
                     "cannot use the part ({part} of {}) to traverse the element ({{{part}: {}}})",
                     parts.join("."),
                     other.clone().into_relaxed_extjson()
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok(())

@@ -1,0 +1,236 @@
+//! Loading exported apps (current and older layouts) and `expanse check`.
+
+mod common;
+
+use std::process::Command;
+
+use bson::doc;
+use common::apps::write_app;
+use expanse::store::{FindOptions, MemoryStore};
+use expanse::{App, User};
+
+#[test]
+fn the_example_apps_load_and_check_clean() {
+    for dir in ["fixtures/app", "fixtures/user-owned-app"] {
+        let report = expanse::check::check(std::path::Path::new(dir), true);
+        assert!(report.errors.is_empty(), "{dir}: {:?}", report.errors);
+        assert!(report.warnings.is_empty(), "{dir}: {:?}", report.warnings);
+    }
+    let app = App::load("fixtures/app").unwrap().app;
+    assert_eq!(app.name, "notes");
+    assert_eq!(
+        app.values.get_str("supportEmail").unwrap(),
+        "support@example.com"
+    );
+    assert_eq!(app.environment, doc! {"tag": "", "values": {}});
+    let cud = app.custom_user_data.as_ref().unwrap();
+    assert_eq!(
+        (
+            cud.database_name.as_str(),
+            cud.collection_name.as_str(),
+            cud.user_id_field.as_str()
+        ),
+        ("notes_app", "users", "user_id")
+    );
+    assert!(app.functions["setLanguage"].run_as_system);
+    assert!(app.functions["setLanguage"].source_file.is_some());
+    assert_eq!(
+        app.triggers["recordLogin"].function_name.as_deref(),
+        Some("recordLogin")
+    );
+    assert_eq!(app.triggers["recordLogin"].operation_types, ["LOGIN"]);
+    assert_eq!(
+        app.rules("mongodb-atlas", "notes_app", "notes")
+            .unwrap()
+            .roles
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn every_problem_is_listed_with_its_location() {
+    let dir = write_app(&[
+        ("root_config.json", "{\"name\": \"x\"}"),
+        (
+            "data_sources/mongodb-atlas/db/a/rules.json",
+            "{\"roles\": [{\"name\": \"r\", \"apply_when\": {\"o\": \"%%usr.id\"}}]}",
+        ),
+        (
+            "data_sources/mongodb-atlas/db/b/rules.json",
+            "{\"roles\": [\n  {\"name\": \"r\", \"reed\": true}\n]}",
+        ),
+        (
+            "data_sources/mongodb-atlas/db/c/rules.json",
+            "{\"roles\": [}",
+        ),
+        (
+            "functions/config.json",
+            "[{\"name\": \"f\", \"can_evaluate\": {\"%%root.x\": 1}}]",
+        ),
+        ("values/v.json", "{\"name\": \"v\"}"),
+    ]);
+    let err = App::load(dir.path()).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.errors.len(), 5, "{text}");
+    assert!(
+        text.contains("db/a/rules.json:1:46: unknown expansion %%usr (did you mean %%user.id?)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "db/b/rules.json:2:17: unknown key \"reed\" in a role (did you mean \"read\"?)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("db/c/rules.json:1:12: invalid JSON"),
+        "{text}"
+    );
+    assert!(text.contains("functions/config.json:1:33: do not know how to expand '%%root' in a function's can_evaluate"), "{text}");
+    assert!(
+        text.contains("values/v.json:1:1: value \"v\" has no \"value\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn default_rules_apply_to_collections_without_their_own() {
+    let dir = write_app(&[
+        (
+            "data_sources/mongodb-atlas/default_rule.json",
+            r#"{"roles": [{"name": "all", "apply_when": {}, "read": true}]}"#,
+        ),
+        (
+            "data_sources/mongodb-atlas/db/own/rules.json",
+            r#"{"database": "db", "collection": "own", "roles": []}"#,
+        ),
+    ]);
+    let app = App::load(dir.path()).unwrap().app;
+    assert_eq!(
+        app.rules("mongodb-atlas", "db", "anything")
+            .unwrap()
+            .roles
+            .len(),
+        1
+    );
+    // a collection with its own rules never falls back to the defaults
+    assert!(app
+        .rules("mongodb-atlas", "db", "own")
+        .unwrap()
+        .roles
+        .is_empty());
+}
+
+#[tokio::test]
+async fn pre_2023_flexible_sync_permissions_are_imported() {
+    let dir = write_app(&[
+        (
+            "data_sources/mongodb-atlas/config.json",
+            r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+        ),
+        (
+            "sync/config.json",
+            r#"{"type": "flexible", "database_name": "db", "permissions": {
+                "rules": {"Task": [{"name": "owner", "applyWhen": {}, "read": {"owner_id": "%%user.id"}, "write": {"owner_id": "%%user.id"}}]},
+                "defaultRoles": [{"name": "owner-read-write", "applyWhen": {}, "read": {"owner_id": "%%user.id"}, "write": {"owner_id": "%%user.id"}}]
+            }}"#,
+        ),
+    ]);
+    let app = App::load(dir.path()).unwrap().app;
+    let store = MemoryStore::new();
+    store
+        .seed(&doc! {"db.Task": [{"_id": 1, "owner_id": "u1"}, {"_id": 2, "owner_id": "u2"}]})
+        .unwrap();
+    let user = User::new("u1");
+    let tasks = app.collection(&store, &user, "db", "Task").unwrap();
+    let seen = tasks.find(&doc! {}, &FindOptions::default()).await.unwrap();
+    assert_eq!(seen, vec![doc! {"_id": 1, "owner_id": "u1"}]);
+    tasks
+        .update_one(&doc! {"_id": 1}, &doc! {"$set": {"done": true}}, false)
+        .await
+        .unwrap();
+    assert!(tasks
+        .update_one(&doc! {"_id": 2}, &doc! {"$set": {"done": true}}, false)
+        .await
+        .is_err());
+    assert_eq!(
+        app.rules("mongodb-atlas", "db", "Other").unwrap().roles[0].name,
+        "owner-read-write"
+    );
+}
+
+#[test]
+fn legacy_service_rules_and_older_root_configs_load() {
+    let dir = write_app(&[
+        (
+            "config.json",
+            r#"{"name": "legacy", "config_version": 20180301}"#,
+        ),
+        (
+            "services/mongodb-atlas/rules/notes.json",
+            r#"{"id": "5f", "database": "db", "collection": "notes", "roles": [{"name": "owner", "apply_when": {"owner": "%%user.id"}, "read": true, "write": true}], "schema": {}}"#,
+        ),
+    ]);
+    let app = App::load(dir.path()).unwrap().app;
+    assert_eq!(app.name, "legacy");
+    assert_eq!(
+        app.rules("mongodb-atlas", "db", "notes").unwrap().roles[0].name,
+        "owner"
+    );
+}
+
+fn expanse(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_command_reports_and_exits_by_errors() {
+    let out = expanse(&["check", "fixtures/app"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 error(s), 0 warning(s)"));
+
+    let dir = write_app(&[
+        ("root_config.json", "{}"),
+        (
+            "data_sources/mongodb-atlas/db/c/rules.json",
+            r#"{"roles": [
+            {"name": "owner", "apply_when": {"owner": "%%user.id"}, "write": true, "read": {"n": {"$size": 1}}},
+            {"name": "all", "apply_when": {}, "read": true},
+            {"name": "never", "apply_when": {"x": 1}, "read": true}
+        ]}"#,
+        ),
+    ]);
+    let path = dir.path().to_str().unwrap();
+    let out = expanse(&["check", path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "warnings alone do not fail: {stdout}"
+    );
+    assert!(stdout.contains("self-escalation"), "{stdout}");
+    assert!(
+        stdout.contains("role \"never\" can never apply"),
+        "{stdout}"
+    );
+    let out = expanse(&["check", path, "--strict"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("$size is an Expanse extension"));
+    let out = expanse(&["check", path, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["warnings"].as_array().unwrap().len(), 2, "{json}");
+    assert_eq!(json["warnings"][0]["line"], 2);
+
+    let out = expanse(&["check", "/nonexistent/app"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not an app directory"));
+}
