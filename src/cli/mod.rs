@@ -2,6 +2,7 @@
 
 mod check;
 mod eval;
+mod test;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Validate an exported App Services app and warn about likely mistakes (exit 1 on errors).
     Check(check::CheckArgs),
+    /// Run rule fixtures (`*.test.json`) on the embedded store or a real MongoDB.
+    Test(test::TestArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -29,6 +32,7 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
+        Command::Test(args) => test::run(args),
     }
 }
 

@@ -16,7 +16,7 @@ use bson::{Bson, Document};
 use crate::app::{App, NoMatchingRule};
 use crate::expr::FunctionCaller;
 use crate::query::{Projection, QueryError, SortSpec};
-use crate::rules::{CollectionRules, Decider, Denial, RequestContext, WriteKind};
+use crate::rules::{CollectionRules, Coverage, Decider, Denial, RequestContext, WriteKind};
 use crate::store::{ensure_id, run_pipeline, FindOptions, Namespace, Store, StoreError, Write};
 use crate::update::{upsert_seed, Update, UpdateError};
 use crate::User;
@@ -113,6 +113,7 @@ pub struct GuardedCollection<'a, S: Store> {
     caller: Caller<'a>,
     explain: bool,
     trace: Mutex<Vec<String>>,
+    coverage: Option<&'a Coverage>,
 }
 
 impl App {
@@ -168,6 +169,7 @@ impl App {
             caller,
             explain: false,
             trace: Mutex::new(Vec::new()),
+            coverage: None,
         })
     }
 }
@@ -240,6 +242,12 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         self
     }
 
+    /// Records which roles, filters and field rules this collection's operations use.
+    pub fn with_coverage(mut self, coverage: &'a Coverage) -> Self {
+        self.coverage = Some(coverage);
+        self
+    }
+
     /// Sets the runtime that `%function` in rules calls.
     pub fn with_functions(mut self, functions: &'a dyn FunctionCaller) -> Self {
         if let Caller::User { request, .. } = &mut self.caller {
@@ -280,7 +288,13 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
     fn decider(&self) -> Option<Decider<'_>> {
         match &self.caller {
             Caller::System => None,
-            Caller::User { rules, request } => Some(Decider::new(rules, *request)),
+            Caller::User { rules, request } => {
+                let decider = Decider::new(rules, *request);
+                Some(match self.coverage {
+                    Some(c) => decider.with_coverage(c),
+                    None => decider,
+                })
+            }
         }
     }
 
@@ -291,6 +305,11 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         };
         check_user_query(query)?;
         let applied = apply_filters(rules, request).map_err(GuardError::NotAllowed)?;
+        if let Some(coverage) = self.coverage {
+            for name in &applied.names {
+                coverage.record(&rules.file, || format!("filter {name:?}"));
+            }
+        }
         if !applied.names.is_empty() {
             self.record([format!("filters applied: {}", applied.names.join(", "))]);
         }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use bson::{Bson, Document};
 
+use super::coverage::Coverage;
 use super::model::{CollectionRules, FieldRule, Permission, Role};
 use crate::expr::{Context, Expression, FunctionCaller};
 use crate::query::FieldPath;
@@ -120,6 +121,7 @@ impl fmt::Display for Denial {
 pub struct Decider<'a> {
     rules: &'a CollectionRules,
     request: RequestContext<'a>,
+    coverage: Option<&'a Coverage>,
 }
 
 type Trace = Option<Vec<String>>;
@@ -167,7 +169,25 @@ fn holds(permission: &Permission, ctx: &Context<'_>, label: &str, trace: &mut Tr
 impl<'a> Decider<'a> {
     /// A decider for these rules and this request.
     pub fn new(rules: &'a CollectionRules, request: RequestContext<'a>) -> Decider<'a> {
-        Decider { rules, request }
+        Decider {
+            rules,
+            request,
+            coverage: None,
+        }
+    }
+
+    /// Records the roles and field rules decisions use.
+    pub fn with_coverage(mut self, coverage: &'a Coverage) -> Decider<'a> {
+        self.coverage = Some(coverage);
+        self
+    }
+
+    fn covered(&self, role: &Role, item: impl FnOnce() -> String) {
+        if let Some(c) = self.coverage {
+            c.record(&self.rules.file, || {
+                format!("role {:?}{}", role.name, item())
+            });
+        }
     }
 
     /// The rules decided on.
@@ -197,6 +217,7 @@ impl<'a> Decider<'a> {
                 trace,
             ) {
                 step(trace, || format!("role {:?} applies", role.name));
+                self.covered(role, String::new);
                 return Some(role);
             }
         }
@@ -253,7 +274,7 @@ impl<'a> Decider<'a> {
                 }
             }
         }
-        let visible = self.readable_fields(role, None, doc, &ctx, "", trace);
+        let visible = self.readable_fields(role, None, doc, &ctx, ("", ""), trace);
         if visible.is_empty() {
             step(trace, || "no field is readable: document hidden".into());
             None
@@ -268,14 +289,20 @@ impl<'a> Decider<'a> {
         parent: Option<&FieldRule>,
         doc: &Document,
         ctx: &Context<'_>,
-        prefix: &str,
+        (prefix, label): (&str, &str),
         trace: &mut Trace,
     ) -> Document {
         let mut out = Document::new();
         for (key, value) in doc {
-            let rule = match parent {
-                Some(p) => p.field(key),
-                None => role.field(key).or(role.additional_fields.as_ref()),
+            let (rule, rule_label) = match parent {
+                Some(p) => (p.field(key), format!("{label}.fields.{key}")),
+                None => match role.field(key) {
+                    Some(r) => (Some(r), format!(" fields.{key}")),
+                    None => (
+                        role.additional_fields.as_ref(),
+                        " additional_fields".to_owned(),
+                    ),
+                },
             };
             let path = if prefix.is_empty() {
                 key.clone()
@@ -286,6 +313,7 @@ impl<'a> Decider<'a> {
                 step(trace, || format!("field {path}: no rule, hidden"));
                 continue;
             };
+            self.covered(role, || rule_label.clone());
             let field_ctx = ctx.this(value);
             let readable = rule
                 .read
@@ -305,7 +333,8 @@ impl<'a> Decider<'a> {
                 rule.read.is_none() && rule.write.is_none() && !rule.fields.is_empty(),
                 value,
             ) {
-                let nested = self.readable_fields(role, Some(rule), inner, ctx, &path, trace);
+                let nested =
+                    self.readable_fields(role, Some(rule), inner, ctx, (&path, &rule_label), trace);
                 if !nested.is_empty() {
                     out.insert(key.clone(), nested);
                 }
@@ -514,7 +543,13 @@ impl<'a> Decider<'a> {
             if let Some(v) = prev {
                 field_ctx = field_ctx.prev(v);
             }
-            let mut rule = role.field(top).or(role.additional_fields.as_ref());
+            let (mut rule, mut coverage_label) = match role.field(top) {
+                Some(r) => (Some(r), format!(" fields.{top}")),
+                None => (
+                    role.additional_fields.as_ref(),
+                    " additional_fields".to_owned(),
+                ),
+            };
             let mut depth = 0;
             let mut label = format!("fields.{top}.write");
             let allowed = loop {
@@ -524,6 +559,7 @@ impl<'a> Decider<'a> {
                     });
                     break false;
                 };
+                self.covered(role, || coverage_label.clone());
                 // A parent's own permission overrides its embedded fields' rules.
                 if let Some(w) = &r.write {
                     break holds(w, &field_ctx, &label, trace);
@@ -532,6 +568,7 @@ impl<'a> Decider<'a> {
                 match parts.get(depth) {
                     Some(child) if !r.fields.is_empty() => {
                         label = format!("{}.{child}.write", label.trim_end_matches(".write"));
+                        coverage_label = format!("{coverage_label}.fields.{child}");
                         rule = r.field(child);
                     }
                     _ => break false,

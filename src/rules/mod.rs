@@ -1,10 +1,12 @@
 //! Collection rules: roles, filters, document- and field-level permissions (reference §2).
 
+mod coverage;
 mod decide;
 mod load;
 mod model;
 mod pushdown;
 
+pub use coverage::{rule_items, Coverage, RuleItem};
 pub use decide::{Decider, Denial, RequestContext, WriteKind};
 pub(crate) use load::{flexible_sync_role, Reader};
 pub use model::{CollectionRules, DocumentFilters, FieldRule, FilterRule, Permission, Role};

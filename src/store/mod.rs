@@ -7,6 +7,7 @@
 
 mod aggregate;
 mod memory;
+mod mongo;
 
 use std::fmt;
 use std::future::Future;
@@ -15,6 +16,7 @@ use bson::{Bson, Document};
 
 pub use aggregate::run_pipeline;
 pub use memory::MemoryStore;
+pub use mongo::MongoStore;
 
 use crate::query::QueryError;
 

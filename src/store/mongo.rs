@@ -1,0 +1,258 @@
+//! The MongoDB store, on the official driver.
+
+use std::time::Duration;
+
+use bson::{doc, Bson, Document};
+use futures_util::TryStreamExt;
+use mongodb::error::{Error as DriverError, ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, IndexModel};
+
+use super::{FindOptions, Namespace, Store, StoreError, Write};
+
+/// Documents in a MongoDB deployment (6.0 or later), through the official driver.
+///
+/// Writes are applied only to the document versions rules were checked on: a single write is a
+/// conditional write whose filter is the whole pre-image; several writes run in a transaction
+/// and are rolled back if any pre-image changed.
+#[derive(Clone, Debug)]
+pub struct MongoStore {
+    client: Client,
+    database_prefix: String,
+}
+
+/// Maps a driver error to a store error.
+pub(crate) fn map_error(e: DriverError) -> StoreError {
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == 11000 => {
+            StoreError::DuplicateKey {
+                namespace: String::new(),
+                index: String::new(),
+                key: w.message.clone(),
+            }
+        }
+        ErrorKind::Command(c) if c.code == 11000 => StoreError::DuplicateKey {
+            namespace: String::new(),
+            index: String::new(),
+            key: c.message.clone(),
+        },
+        ErrorKind::Command(c) if matches!(c.code, 2 | 9 | 14 | 51024 | 17287) => {
+            StoreError::Query(crate::query::QueryError {
+                path: String::new(),
+                message: c.message.clone(),
+            })
+        }
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. } => StoreError::Unavailable(e.to_string()),
+        _ if e.contains_label("TransientTransactionError") => StoreError::Conflict,
+        ErrorKind::Command(c) if c.code == 112 => StoreError::Conflict,
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+impl MongoStore {
+    /// Connects (with a 5 s server selection timeout) and checks the server answers a ping.
+    pub async fn connect(uri: &str) -> Result<MongoStore, StoreError> {
+        let mut options = ClientOptions::parse(uri)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("invalid MongoDB URI: {e}")))?;
+        if options.server_selection_timeout.is_none() {
+            options.server_selection_timeout = Some(Duration::from_secs(5));
+        }
+        options.app_name.get_or_insert_with(|| "expanse".into());
+        let client = Client::with_options(options).map_err(map_error)?;
+        client
+            .database("admin")
+            .run_command(doc! {"ping": 1})
+            .await
+            .map_err(map_error)?;
+        Ok(MongoStore {
+            client,
+            database_prefix: String::new(),
+        })
+    }
+
+    /// The same deployment with every database name prefixed (isolated scratch space for tests).
+    pub fn with_database_prefix(&self, prefix: impl Into<String>) -> MongoStore {
+        MongoStore {
+            client: self.client.clone(),
+            database_prefix: prefix.into(),
+        }
+    }
+
+    /// The driver client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The physical database name for a namespace.
+    pub fn database_name(&self, ns: &Namespace) -> String {
+        format!("{}{}", self.database_prefix, ns.database)
+    }
+
+    fn collection(&self, ns: &Namespace) -> Collection<Document> {
+        self.client
+            .database(&self.database_name(ns))
+            .collection(&ns.collection)
+    }
+
+    /// Drops every database this store's prefix owns (only with a non-empty prefix).
+    pub async fn drop_prefixed_databases(&self) -> Result<(), StoreError> {
+        if self.database_prefix.is_empty() {
+            return Ok(());
+        }
+        let names = self.client.list_database_names().await.map_err(map_error)?;
+        for name in names
+            .into_iter()
+            .filter(|n| n.starts_with(&self.database_prefix))
+        {
+            self.client
+                .database(&name)
+                .drop()
+                .await
+                .map_err(map_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// A filter that matches the document only while it is exactly `pre`.
+fn exact(pre: &Document) -> Document {
+    let id = pre.get("_id").cloned().unwrap_or(Bson::Null);
+    doc! {"_id": {"$eq": id}, "$expr": {"$eq": ["$$ROOT", {"$literal": pre.clone()}]}}
+}
+
+impl Store for MongoStore {
+    async fn find(
+        &self,
+        ns: &Namespace,
+        filter: &Document,
+        options: &FindOptions,
+    ) -> Result<Vec<Document>, StoreError> {
+        let collection = self.collection(ns);
+        let mut find = collection.find(filter.clone());
+        if let Some(sort) = &options.sort {
+            find = find.sort(sort.clone());
+        }
+        if options.skip > 0 {
+            find = find.skip(options.skip);
+        }
+        if let Some(limit) = options.limit {
+            find = find.limit(i64::try_from(limit).unwrap_or(i64::MAX));
+        }
+        if let Some(projection) = &options.projection {
+            find = find.projection(projection.clone());
+        }
+        let cursor = find.await.map_err(map_error)?;
+        cursor.try_collect().await.map_err(map_error)
+    }
+
+    async fn count(&self, ns: &Namespace, filter: &Document) -> Result<u64, StoreError> {
+        self.collection(ns)
+            .count_documents(filter.clone())
+            .await
+            .map_err(map_error)
+    }
+
+    async fn aggregate(
+        &self,
+        ns: &Namespace,
+        pipeline: &[Document],
+    ) -> Result<Vec<Document>, StoreError> {
+        let cursor = self
+            .collection(ns)
+            .aggregate(pipeline.to_vec())
+            .await
+            .map_err(map_error)?;
+        cursor.try_collect().await.map_err(map_error)
+    }
+
+    async fn apply(&self, ns: &Namespace, writes: Vec<Write>) -> Result<(), StoreError> {
+        let coll = self.collection(ns);
+        if writes.len() <= 1 {
+            let Some(write) = writes.into_iter().next() else {
+                return Ok(());
+            };
+            return match write {
+                Write::Insert(doc) => coll
+                    .insert_one(super::ensure_id(doc))
+                    .await
+                    .map(|_| ())
+                    .map_err(map_error),
+                Write::Replace { pre, post } => {
+                    let r = coll
+                        .replace_one(exact(&pre), post)
+                        .await
+                        .map_err(map_error)?;
+                    if r.matched_count == 1 {
+                        Ok(())
+                    } else {
+                        Err(StoreError::Conflict)
+                    }
+                }
+                Write::Delete { pre } => {
+                    let r = coll.delete_one(exact(&pre)).await.map_err(map_error)?;
+                    if r.deleted_count == 1 {
+                        Ok(())
+                    } else {
+                        Err(StoreError::Conflict)
+                    }
+                }
+            };
+        }
+        let mut session = self.client.start_session().await.map_err(map_error)?;
+        session.start_transaction().await.map_err(map_error)?;
+        for write in writes {
+            let applied = match write {
+                Write::Insert(doc) => coll
+                    .insert_one(super::ensure_id(doc))
+                    .session(&mut session)
+                    .await
+                    .map(|_| true),
+                Write::Replace { pre, post } => coll
+                    .replace_one(exact(&pre), post)
+                    .session(&mut session)
+                    .await
+                    .map(|r| r.matched_count == 1),
+                Write::Delete { pre } => coll
+                    .delete_one(exact(&pre))
+                    .session(&mut session)
+                    .await
+                    .map(|r| r.deleted_count == 1),
+            };
+            match applied {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = session.abort_transaction().await;
+                    return Err(StoreError::Conflict);
+                }
+                Err(e) => {
+                    let _ = session.abort_transaction().await;
+                    return Err(map_error(e));
+                }
+            }
+        }
+        session.commit_transaction().await.map_err(map_error)
+    }
+
+    async fn create_unique_index(
+        &self,
+        ns: &Namespace,
+        fields: &[String],
+    ) -> Result<(), StoreError> {
+        let mut keys = Document::new();
+        for f in fields {
+            keys.insert(f.clone(), 1);
+        }
+        let model = IndexModel::builder()
+            .keys(keys)
+            .options(IndexOptions::builder().unique(true).build())
+            .build();
+        self.collection(ns)
+            .create_index(model)
+            .await
+            .map(|_| ())
+            .map_err(map_error)
+    }
+}
