@@ -1,0 +1,245 @@
+//! `expanse test`: the fixture runner's contract.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::apps::write_files;
+
+fn expanse(args: &[&str], dir: Option<&Path>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_expanse"));
+    command.args(args);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    command.output().expect("run expanse")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const APP: &[(&str, &str)] = &[
+    ("app/root_config.json", r#"{"name": "t"}"#),
+    (
+        "app/data_sources/mongodb-atlas/db/notes/rules.json",
+        r#"{"database": "db", "collection": "notes", "roles": [
+            {"name": "owner", "apply_when": {"owner": "%%user.id"}, "read": true, "write": true},
+            {"name": "reader", "apply_when": {"public": true}, "read": true}
+        ]}"#,
+    ),
+];
+
+fn fixture_dir(tests: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), APP);
+    let fixture = format!(
+        r#"{{
+  "app": "app",
+  "data": {{"db.notes": [{{"_id": 1, "owner": "u1"}}, {{"_id": 2, "owner": "u2", "public": true}}, {{"_id": 3, "owner": "u2"}}]}},
+  "users": {{"alice": {{"id": "u1"}}, "bob": {{"id": "u2"}}}},
+  "tests": {tests}
+}}"#
+    );
+    write_files(dir.path(), &[("notes.test.json", &fixture)]);
+    dir
+}
+
+#[test]
+fn the_example_suite_passes_on_the_embedded_store() {
+    let out = expanse(&["test", "fixtures"], None);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let last = text.lines().last().unwrap();
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+    assert!(text.contains("coverage: 13 of 13"), "{text}");
+}
+
+#[test]
+fn every_expect_form_passes_when_it_holds() {
+    let dir = fixture_dir(
+        r#"[
+      {"name": "find", "as": "alice", "op": "find", "ns": "db.notes", "query": {},
+       "expect": {"allowed": true, "denied": false, "ids": [1, 2], "docs": [{"_id": 2, "owner": "u2", "public": true}, {"_id": 1, "owner": "u1"}], "count": 2}},
+      {"name": "count", "as": "bob", "op": "count", "ns": "db.notes", "query": {}, "expect": {"count": 2, "result": 2}},
+      {"name": "update", "as": "alice", "op": "updateOne", "ns": "db.notes", "query": {"_id": 1}, "update": {"$set": {"x": 1}},
+       "expect": {"result": {"matchedCount": 1, "modifiedCount": 1}, "ids": [1], "data": [{"_id": 1, "owner": "u1", "x": 1}, {"_id": 2, "owner": "u2", "public": true}, {"_id": 3, "owner": "u2"}]}},
+      {"name": "denied", "as": "alice", "op": "deleteOne", "ns": "db.notes", "query": {"_id": 2}, "expect": {"denied": true, "allowed": false, "error": "role \"reader\""}},
+      {"name": "isolation: the earlier update is gone", "as": "system", "op": "findOne", "ns": "db.notes", "query": {"_id": 1}, "expect": {"docs": [{"_id": 1, "owner": "u1"}]}},
+      {"name": "system inserts", "as": "system", "op": "insertMany", "ns": "db.notes", "documents": [{"_id": 9}], "expect": {"result": {"insertedIds": [9]}, "ids": [9]}},
+      {"name": "expression", "expr": {"owner": "%%user.id"}, "context": {"user": {"id": "u1"}, "root": {"owner": "u1"}}, "expect": true}
+    ]"#,
+    );
+    let out = expanse(&["test"], Some(dir.path()));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).ends_with("7 passed, 0 failed\n"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn every_expect_form_fails_when_it_does_not_hold() {
+    let dir = fixture_dir(
+        r#"[
+      {"name": "allowed", "as": "alice", "op": "deleteOne", "ns": "db.notes", "query": {"_id": 2}, "expect": {"allowed": true}},
+      {"name": "denied", "as": "alice", "op": "deleteOne", "ns": "db.notes", "query": {"_id": 1}, "expect": {"denied": true}},
+      {"name": "ids", "as": "alice", "op": "find", "ns": "db.notes", "query": {}, "expect": {"ids": [1]}},
+      {"name": "docs", "as": "alice", "op": "find", "ns": "db.notes", "query": {"_id": 1}, "expect": {"docs": [{"_id": 1}]}},
+      {"name": "count", "as": "alice", "op": "count", "ns": "db.notes", "query": {}, "expect": {"count": 3}},
+      {"name": "result", "as": "alice", "op": "updateOne", "ns": "db.notes", "query": {"_id": 1}, "update": {"$set": {"a": 1}}, "expect": {"result": {"matchedCount": 0}}},
+      {"name": "error", "as": "alice", "op": "deleteOne", "ns": "db.notes", "query": {"_id": 2}, "expect": {"error": "something else"}},
+      {"name": "data", "as": "alice", "op": "deleteOne", "ns": "db.notes", "query": {"_id": 1}, "expect": {"data": []}},
+      {"name": "expression", "expr": {"owner": "%%user.id"}, "context": {"user": {"id": "u2"}, "root": {"owner": "u1"}}, "expect": true}
+    ]"#,
+    );
+    let out = expanse(&["test"], Some(dir.path()));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.ends_with("0 passed, 9 failed\n"), "{text}");
+    for needle in [
+        "expected the operation to be allowed",
+        "expected a permission denial",
+        "expected ids [1], got [1,2]",
+        "expected docs [{\"_id\":1}], got [{\"_id\":1,\"owner\":\"u1\"}]",
+        "expected count 3, got 2",
+        "expected result {\"matchedCount\":0}",
+        "expected an error containing \"something else\"",
+        "expected data []",
+        "expected true, got false",
+        "decision trace:",
+        "role \"reader\" applies",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+#[test]
+fn invalid_fixtures_are_reported_with_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), APP);
+    write_files(
+        dir.path(),
+        &[(
+            "bad.test.json",
+            "{\n  \"app\": \"app\",\n  \"users\": {\"alice\": {\"id\": \"u1\"}},\n  \"tests\": [\n    {\"name\": \"a\", \"as\": \"alicee\", \"op\": \"find\", \"ns\": \"db.notes\", \"expect\": {\"ids\": []}},\n    {\"name\": \"b\", \"as\": \"alice\", \"op\": \"fnd\", \"ns\": \"db.notes\", \"expect\": {\"ids\": []}},\n    {\"name\": \"c\", \"as\": \"alice\", \"op\": \"find\", \"ns\": \"notes\", \"expect\": {\"ids\": []}},\n    {\"name\": \"d\", \"as\": \"alice\", \"op\": \"find\", \"ns\": \"db.notes\", \"quary\": {}, \"expect\": {\"idz\": []}}\n  ]\n}\n",
+        )],
+    );
+    let out = expanse(&["test", "bad.test.json"], Some(dir.path()));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    for needle in [
+        "bad.test.json:5:25: unknown user \"alicee\" (did you mean \"alice\"?)",
+        "bad.test.json:6:40: unknown op \"fnd\" (did you mean \"find\"?)",
+        "bad.test.json:7:54: ns \"notes\" must be \"database.collection\"",
+        "bad.test.json:8:66: unknown key \"quary\" in a test (did you mean \"query\"?)",
+        "unknown key \"idz\" in expect (did you mean \"ids\"?)",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    write_files(
+        dir.path(),
+        &[("json.test.json", "{\"app\": \"app\", \"tests\": [}")],
+    );
+    let out = expanse(&["test", "json.test.json"], Some(dir.path()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).contains("json.test.json:1:26: invalid JSON"),
+        "{}",
+        stdout(&out)
+    );
+    write_files(
+        dir.path(),
+        &[("noapp.test.json", "{\"app\": \"missing\", \"tests\": []}")],
+    );
+    let out = expanse(&["test", "noapp.test.json"], Some(dir.path()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).contains("not an app directory"),
+        "{}",
+        stdout(&out)
+    );
+    let out = expanse(&["test", "nope"], Some(dir.path()));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn filter_json_and_junit() {
+    let dir = fixture_dir(
+        r#"[
+      {"name": "alice finds", "as": "alice", "op": "find", "ns": "db.notes", "query": {}, "expect": {"count": 2}},
+      {"name": "bob <fails>", "as": "bob", "op": "count", "ns": "db.notes", "query": {}, "expect": {"count": 0}}
+    ]"#,
+    );
+    let out = expanse(&["test", "--filter", "alice"], Some(dir.path()));
+    assert!(
+        stdout(&out).ends_with("1 passed, 0 failed\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = expanse(&["test", "--format", "json"], Some(dir.path()));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (json["passed"].as_u64(), json["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(json["coverage"]["total"], 2);
+    assert_eq!(json["files"][0]["tests"][1]["passed"], false);
+    let out = expanse(&["test", "--format", "junit"], Some(dir.path()));
+    let xml = stdout(&out);
+    assert!(
+        xml.contains("<testsuites tests=\"2\" failures=\"1\">"),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"bob &lt;fails&gt;\""), "{xml}");
+}
+
+#[test]
+fn embedded_and_mongodb_runs_agree_on_the_example_suite() {
+    let Some(uri) = common::mongodb_uri("embedded_and_mongodb_runs_agree_on_the_example_suite")
+    else {
+        return;
+    };
+    let embedded = expanse(&["test", "fixtures", "--format", "json"], None);
+    let real = expanse(
+        &["test", "fixtures", "--format", "json", "--mongodb", &uri],
+        None,
+    );
+    assert_eq!(real.status.code(), Some(0), "{}", stdout(&real));
+    let strip = |o: &Output| {
+        let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for file in v["files"].as_array_mut().unwrap() {
+            for t in file["tests"].as_array_mut().unwrap() {
+                t.as_object_mut().unwrap().remove("trace");
+                // Generated ObjectIds differ between runs.
+                let happened = t["happened"].as_str().unwrap().to_owned();
+                let generated = regex::Regex::new(r#"\{"\$oid":"[0-9a-f]{24}"\}: role"#).unwrap();
+                t["happened"] = serde_json::Value::String(
+                    generated
+                        .replace_all(&happened, "<generated id>: role")
+                        .into_owned(),
+                );
+            }
+        }
+        v
+    };
+    assert_eq!(strip(&embedded), strip(&real));
+}
+
+#[test]
+fn an_unreachable_mongodb_is_a_clear_error() {
+    let out = expanse(
+        &[
+            "test",
+            "fixtures",
+            "--mongodb",
+            "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("database unavailable"), "{stderr}");
+}
