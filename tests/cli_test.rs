@@ -208,6 +208,7 @@ fn embedded_and_mongodb_runs_agree_on_the_example_suite() {
         None,
     );
     assert_eq!(real.status.code(), Some(0), "{}", stdout(&real));
+    let generated = regex::Regex::new(r#"\{"\$oid":"[0-9a-f]{24}"\}: role"#).unwrap();
     let strip = |o: &Output| {
         let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         for file in v["files"].as_array_mut().unwrap() {
@@ -215,7 +216,6 @@ fn embedded_and_mongodb_runs_agree_on_the_example_suite() {
                 t.as_object_mut().unwrap().remove("trace");
                 // Generated ObjectIds differ between runs.
                 let happened = t["happened"].as_str().unwrap().to_owned();
-                let generated = regex::Regex::new(r#"\{"\$oid":"[0-9a-f]{24}"\}: role"#).unwrap();
                 t["happened"] = serde_json::Value::String(
                     generated
                         .replace_all(&happened, "<generated id>: role")
