@@ -1,5 +1,13 @@
-//! Users' custom data (reference §3).
+//! Users' custom data and tokens (reference §3): lookup, login, refresh, verification,
+//! revocation, bounded staleness and authentication triggers.
 
 mod custom_data;
+mod service;
+mod tokens;
 
 pub use custom_data::find_custom_data;
+pub use service::{Auth, AuthError, BoxFuture, Session, SystemFunctions};
+pub use tokens::{
+    AccessClaims, RefreshClaims, SigningKey, TokenConfig, TokenError, TokenIssuer, TokenPair,
+    ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME,
+};

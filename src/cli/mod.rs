@@ -3,6 +3,7 @@
 mod check;
 mod eval;
 mod test;
+mod token;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Run rule fixtures (`*.test.json`) on the embedded store or a real MongoDB.
     Test(test::TestArgs),
+    /// Issue an access/refresh token pair for a user, or verify a token.
+    Token(token::TokenArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -33,6 +36,7 @@ pub fn run() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
         Command::Test(args) => test::run(args),
+        Command::Token(args) => token::run(args),
     }
 }
 
