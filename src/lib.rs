@@ -19,6 +19,7 @@ pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod fixture;
+pub mod functions;
 pub mod guard;
 pub mod rules;
 pub mod store;

@@ -478,6 +478,20 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         match decision {
             Ok(()) => Ok(()),
             Err(denial) => {
+                let user = match &self.caller {
+                    Caller::User { request, .. } => request.user.id.as_str(),
+                    Caller::System => "",
+                };
+                tracing::info!(
+                    target: "expanse::decisions",
+                    decision = "denied",
+                    operation = denial.kind.as_str(),
+                    namespace = %self.namespace,
+                    user,
+                    role = denial.role.as_deref().unwrap_or("(none)"),
+                    rule = %denial.rule,
+                    "write denied"
+                );
                 self.record(
                     std::iter::once(denial.to_string())
                         .chain(denial.trace.iter().map(|l| format!("  {l}"))),

@@ -1,0 +1,294 @@
+//! The `context` a function receives (reference §4.1–§4.3).
+
+use std::sync::Arc;
+
+use bson::{doc, Bson, Document};
+
+use super::error::FunctionError;
+use super::runtime::Functions;
+use crate::guard::{FindOneAndOptions, GuardError, GuardedCollection, UpdateResult};
+use crate::store::{FindOptions, Store};
+use crate::User;
+
+/// What a running function sees.
+pub struct Context<S: Store> {
+    functions: Functions<S>,
+    caller: User,
+    execution: User,
+    depth: usize,
+    request: Option<Arc<Document>>,
+}
+
+impl<S: Store> Clone for Context<S> {
+    fn clone(&self) -> Self {
+        Context {
+            functions: self.functions.clone(),
+            caller: self.caller.clone(),
+            execution: self.execution.clone(),
+            depth: self.depth,
+            request: self.request.clone(),
+        }
+    }
+}
+
+impl<S: Store + Clone + 'static> Context<S> {
+    pub(crate) fn new(
+        functions: Functions<S>,
+        caller: User,
+        execution: User,
+        depth: usize,
+        request: Option<Arc<Document>>,
+    ) -> Context<S> {
+        Context {
+            functions,
+            caller,
+            execution,
+            depth,
+            request,
+        }
+    }
+
+    /// `context.user`: the authenticated caller, even inside a system function (the system user
+    /// when there is none).
+    pub fn user(&self) -> &User {
+        &self.caller
+    }
+
+    /// The user rules are applied as (the system user when rules are bypassed).
+    pub fn execution_user(&self) -> &User {
+        &self.execution
+    }
+
+    /// `context.runningAsSystem()`.
+    pub fn running_as_system(&self) -> bool {
+        self.execution.is_system()
+    }
+
+    /// `context.values.get(name)`: `None` for an unknown name.
+    pub fn value(&self, name: &str) -> Option<Bson> {
+        self.functions.app().values.get(name).cloned()
+    }
+
+    /// `context.environment`: `{tag, values}`.
+    pub fn environment(&self) -> &Document {
+        &self.functions.app().environment
+    }
+
+    /// `context.request` (absent for system and trigger calls).
+    pub fn request(&self) -> Option<&Document> {
+        self.request.as_deref()
+    }
+
+    pub(crate) fn request_arc(&self) -> Option<Arc<Document>> {
+        self.request.clone()
+    }
+
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// `context.app`.
+    pub fn app(&self) -> Document {
+        let app = self.functions.app();
+        doc! {"name": app.name.clone(), "id": app.name.clone(), "clientAppId": app.name.clone()}
+    }
+
+    /// `context.services`.
+    pub fn services(&self) -> Services<S> {
+        Services { ctx: self.clone() }
+    }
+
+    /// `context.functions.execute(name, ...args)`: runs in this function's execution context.
+    pub async fn execute(&self, name: &str, args: Vec<Bson>) -> Result<Bson, FunctionError> {
+        self.functions.execute(self, name, args).await
+    }
+}
+
+/// `context.services`.
+pub struct Services<S: Store> {
+    ctx: Context<S>,
+}
+
+impl<S: Store + Clone + 'static> Services<S> {
+    /// A linked data source by name; `None` when the app has none of that name.
+    pub fn get(&self, name: &str) -> Option<ServiceClient<S>> {
+        self.ctx
+            .functions
+            .app()
+            .data_sources
+            .contains_key(name)
+            .then(|| ServiceClient {
+                ctx: self.ctx.clone(),
+                service: name.to_owned(),
+            })
+    }
+}
+
+/// A data source client.
+pub struct ServiceClient<S: Store> {
+    ctx: Context<S>,
+    service: String,
+}
+
+impl<S: Store + Clone + 'static> ServiceClient<S> {
+    /// `.db(name)`.
+    pub fn db(&self, name: &str) -> ContextDatabase<S> {
+        ContextDatabase {
+            ctx: self.ctx.clone(),
+            service: self.service.clone(),
+            database: name.to_owned(),
+        }
+    }
+}
+
+/// A database of a data source.
+pub struct ContextDatabase<S: Store> {
+    ctx: Context<S>,
+    service: String,
+    database: String,
+}
+
+impl<S: Store + Clone + 'static> ContextDatabase<S> {
+    /// `.collection(name)`.
+    pub fn collection(&self, name: &str) -> ContextCollection<S> {
+        ContextCollection {
+            ctx: self.ctx.clone(),
+            service: self.service.clone(),
+            database: self.database.clone(),
+            collection: name.to_owned(),
+        }
+    }
+}
+
+/// A collection as a function sees it: guarded by the execution user's rules, or unguarded when
+/// running as the system user.
+pub struct ContextCollection<S: Store> {
+    ctx: Context<S>,
+    service: String,
+    database: String,
+    collection: String,
+}
+
+macro_rules! guarded {
+    ($self:ident, $coll:ident => $body:expr) => {{
+        let functions = &$self.ctx.functions;
+        let user = &$self.ctx.execution;
+        let rule_functions = functions.for_rules(user);
+        let $coll: GuardedCollection<'_, S> = functions
+            .app()
+            .service_collection(
+                functions.store(),
+                user,
+                &$self.service,
+                &$self.database,
+                &$self.collection,
+            )?
+            .with_functions(&rule_functions);
+        $body
+    }};
+}
+
+impl<S: Store + Clone + 'static> ContextCollection<S> {
+    /// `find`.
+    pub async fn find(
+        &self,
+        query: &Document,
+        options: &FindOptions,
+    ) -> Result<Vec<Document>, GuardError> {
+        guarded!(self, c => c.find(query, options).await)
+    }
+
+    /// `findOne`.
+    pub async fn find_one(&self, query: &Document) -> Result<Option<Document>, GuardError> {
+        guarded!(self, c => c.find_one(query, &FindOptions::default()).await)
+    }
+
+    /// `count`.
+    pub async fn count(&self, query: &Document) -> Result<u64, GuardError> {
+        guarded!(self, c => c.count(query).await)
+    }
+
+    /// `aggregate`.
+    pub async fn aggregate(&self, pipeline: &[Document]) -> Result<Vec<Document>, GuardError> {
+        guarded!(self, c => c.aggregate(pipeline).await)
+    }
+
+    /// `insertOne`: the new `_id`.
+    pub async fn insert_one(&self, document: Document) -> Result<Bson, GuardError> {
+        guarded!(self, c => c.insert_one(document).await.map(|r| r.inserted_id))
+    }
+
+    /// `insertMany`: the new `_id`s.
+    pub async fn insert_many(&self, documents: Vec<Document>) -> Result<Vec<Bson>, GuardError> {
+        guarded!(self, c => c.insert_many(documents).await)
+    }
+
+    /// `updateOne`.
+    pub async fn update_one(
+        &self,
+        query: &Document,
+        update: &Document,
+        upsert: bool,
+    ) -> Result<UpdateResult, GuardError> {
+        guarded!(self, c => c.update_one(query, update, upsert).await)
+    }
+
+    /// `updateMany`.
+    pub async fn update_many(
+        &self,
+        query: &Document,
+        update: &Document,
+        upsert: bool,
+    ) -> Result<UpdateResult, GuardError> {
+        guarded!(self, c => c.update_many(query, update, upsert).await)
+    }
+
+    /// `replaceOne`.
+    pub async fn replace_one(
+        &self,
+        query: &Document,
+        replacement: &Document,
+        upsert: bool,
+    ) -> Result<UpdateResult, GuardError> {
+        guarded!(self, c => c.replace_one(query, replacement, upsert).await)
+    }
+
+    /// `deleteOne`.
+    pub async fn delete_one(&self, query: &Document) -> Result<u64, GuardError> {
+        guarded!(self, c => c.delete_one(query).await)
+    }
+
+    /// `deleteMany`.
+    pub async fn delete_many(&self, query: &Document) -> Result<u64, GuardError> {
+        guarded!(self, c => c.delete_many(query).await)
+    }
+
+    /// `findOneAndUpdate`.
+    pub async fn find_one_and_update(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &FindOneAndOptions,
+    ) -> Result<Option<Document>, GuardError> {
+        guarded!(self, c => c.find_one_and_update(query, update, options).await)
+    }
+
+    /// `findOneAndReplace`.
+    pub async fn find_one_and_replace(
+        &self,
+        query: &Document,
+        replacement: &Document,
+        options: &FindOneAndOptions,
+    ) -> Result<Option<Document>, GuardError> {
+        guarded!(self, c => c.find_one_and_replace(query, replacement, options).await)
+    }
+
+    /// `findOneAndDelete`.
+    pub async fn find_one_and_delete(
+        &self,
+        query: &Document,
+        options: &FindOneAndOptions,
+    ) -> Result<Option<Document>, GuardError> {
+        guarded!(self, c => c.find_one_and_delete(query, options).await)
+    }
+}

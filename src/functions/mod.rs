@@ -1,0 +1,30 @@
+//! Functions with a `context`, run as the calling user (rules apply) or as the system user
+//! (rules bypassed) — reference §4.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use bson::{bson, doc};
+//! use expanse::functions::Functions;
+//! use expanse::store::MemoryStore;
+//! use expanse::{App, User};
+//!
+//! let app = std::sync::Arc::new(App::load("fixtures/app")?.app);
+//! let (functions, _warnings) = Functions::builder(app, MemoryStore::new())
+//!     .register("setLanguage", |ctx, args| async move {
+//!         let users = ctx.services().get("mongodb-atlas").ok_or("no data source")?.db("notes_app").collection("users");
+//!         let language = args.first().cloned().unwrap_or(bson!("en"));
+//!         let id = ctx.user().id.clone();
+//!         let r = users.update_one(&doc! {"user_id": id}, &doc! {"$set": {"language": language}}, false).await.map_err(|e| e.to_string())?;
+//!         Ok(bson!(r.matched_count == 1))
+//!     })
+//!     .build()?;
+//! # let _ = functions; Ok(()) }
+//! ```
+
+mod context;
+mod error;
+mod runtime;
+
+pub use context::{Context, ContextCollection, ContextDatabase, ServiceClient, Services};
+pub use error::FunctionError;
+pub use runtime::{BuildError, Builder, Function, Functions, RuleFunctions};

@@ -1,0 +1,407 @@
+//! The function registry and the rules for calling functions.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::{Bson, Document};
+
+use super::context::Context;
+use super::error::FunctionError;
+use crate::app::{App, FunctionConfig};
+use crate::auth::{find_custom_data, BoxFuture, SystemFunctions};
+use crate::expr::{Context as ExprContext, Diagnostic, FunctionCaller};
+use crate::store::Store;
+use crate::User;
+
+/// App Services' limit on one function call.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(300);
+/// How deeply `context.functions.execute` may nest.
+pub const DEFAULT_MAX_DEPTH: usize = 32;
+
+/// A function implemented in Rust.
+pub trait Function<S: Store>: Send + Sync {
+    /// Runs the function.
+    fn call(&self, ctx: Context<S>, args: Vec<Bson>) -> BoxFuture<'static, Result<Bson, String>>;
+}
+
+impl<S, F, Fut> Function<S> for F
+where
+    S: Store,
+    F: Fn(Context<S>, Vec<Bson>) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Bson, String>> + Send + 'static,
+{
+    fn call(&self, ctx: Context<S>, args: Vec<Bson>) -> BoxFuture<'static, Result<Bson, String>> {
+        Box::pin((self)(ctx, args))
+    }
+}
+
+pub(crate) struct Inner<S: Store> {
+    pub app: Arc<App>,
+    pub store: S,
+    implementations: BTreeMap<String, Arc<dyn Function<S>>>,
+    configs: BTreeMap<String, FunctionConfig>,
+    time_limit: Duration,
+    max_depth: usize,
+}
+
+/// The app's functions: configuration from `functions/config.json`, implementations registered
+/// in Rust. Cheap to clone.
+pub struct Functions<S: Store>(pub(crate) Arc<Inner<S>>);
+
+impl<S: Store> Clone for Functions<S> {
+    fn clone(&self) -> Self {
+        Functions(self.0.clone())
+    }
+}
+
+/// Builds a [`Functions`].
+pub struct Builder<S: Store> {
+    app: Arc<App>,
+    store: S,
+    implementations: BTreeMap<String, Arc<dyn Function<S>>>,
+    time_limit: Duration,
+    max_depth: usize,
+}
+
+/// A configured function with no implementation and no source.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct BuildError {
+    /// The problems.
+    pub errors: Vec<Diagnostic>,
+}
+
+impl<S: Store + Clone + 'static> Functions<S> {
+    /// Starts building the functions of `app` over `store`.
+    pub fn builder(app: Arc<App>, store: S) -> Builder<S> {
+        Builder {
+            app,
+            store,
+            implementations: BTreeMap::new(),
+            time_limit: DEFAULT_TIME_LIMIT,
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+impl<S: Store + Clone + 'static> Builder<S> {
+    /// Registers a Rust implementation under a function name.
+    pub fn register(
+        mut self,
+        name: impl Into<String>,
+        function: impl Function<S> + 'static,
+    ) -> Self {
+        self.implementations.insert(name.into(), Arc::new(function));
+        self
+    }
+
+    /// The time limit of one call (default 300 s, as App Services). It preempts at await points.
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = limit;
+        self
+    }
+
+    /// How deeply `context.functions.execute` may nest (default 32).
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// Checks implementations against `functions/config.json`: an implementation without an
+    /// entry gets default settings (a warning, as App Services added a default entry on import);
+    /// an entry with neither an implementation nor a JavaScript source is an error; an entry with
+    /// only a JavaScript source is a warning (calling it fails until the JavaScript runtime runs it).
+    pub fn build(self) -> Result<(Functions<S>, Vec<Diagnostic>), BuildError> {
+        let mut configs = self.app.functions.clone();
+        let mut warnings = Vec::new();
+        let mut errors = Vec::new();
+        for name in self.implementations.keys() {
+            if !configs.contains_key(name) {
+                let at = crate::Location::new(
+                    self.app
+                        .dir
+                        .join("functions/config.json")
+                        .display()
+                        .to_string(),
+                    1,
+                    1,
+                );
+                warnings.push(Diagnostic {
+                    at: at.clone(),
+                    message: format!("function {name:?} has an implementation but no entry in functions/config.json; it gets default settings"),
+                    hint: None,
+                });
+                configs.insert(
+                    name.clone(),
+                    FunctionConfig {
+                        name: name.clone(),
+                        at,
+                        private: false,
+                        can_evaluate: None,
+                        disable_arg_logs: false,
+                        run_as_system: false,
+                        run_as_user_id: None,
+                        run_as_user_id_script_source: None,
+                        source_file: None,
+                    },
+                );
+            }
+        }
+        for (name, config) in &configs {
+            if self.implementations.contains_key(name) {
+                continue;
+            }
+            let diagnostic = |message: String| Diagnostic {
+                at: config.at.clone(),
+                message,
+                hint: None,
+            };
+            match &config.source_file {
+                Some(_) => warnings.push(diagnostic(format!(
+                    "function {name:?} is JavaScript; calling it needs the JavaScript runtime"
+                ))),
+                None => errors.push(diagnostic(format!(
+                    "function {name:?} is configured but has no implementation and no source file"
+                ))),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(BuildError { errors });
+        }
+        Ok((
+            Functions(Arc::new(Inner {
+                app: self.app,
+                store: self.store,
+                implementations: self.implementations,
+                configs,
+                time_limit: self.time_limit,
+                max_depth: self.max_depth,
+            })),
+            warnings,
+        ))
+    }
+}
+
+impl<S: Store + Clone + 'static> Functions<S> {
+    /// The app.
+    pub fn app(&self) -> &Arc<App> {
+        &self.0.app
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.0.store
+    }
+
+    fn config(&self, name: &str) -> Result<&FunctionConfig, FunctionError> {
+        self.0
+            .configs
+            .get(name)
+            .ok_or_else(|| FunctionError::NotFound(name.to_owned()))
+    }
+
+    /// A call from a client (SDK, HTTP): private functions are refused and `can_evaluate` is
+    /// checked first; the function runs as its configured execution user (by default the caller).
+    pub async fn call(
+        &self,
+        caller: &User,
+        name: &str,
+        args: Vec<Bson>,
+        request: Option<Document>,
+    ) -> Result<Bson, FunctionError> {
+        let config = self.config(name)?;
+        if config.private {
+            return Err(FunctionError::Private(name.to_owned()));
+        }
+        if let Some(can_evaluate) = &config.can_evaluate {
+            let mut ctx = ExprContext::new()
+                .user(caller.document())
+                .values(&self.0.app.values)
+                .environment(&self.0.app.environment);
+            if let Some(r) = &request {
+                ctx = ctx.request(r);
+            }
+            if !can_evaluate.evaluate(&ctx) {
+                return Err(FunctionError::CannotEvaluate(name.to_owned()));
+            }
+        }
+        let execution = self.execution_user(config, caller).await?;
+        self.run(
+            name,
+            Context::new(
+                self.clone(),
+                caller.clone(),
+                execution,
+                0,
+                request.map(Arc::new),
+            ),
+            args,
+        )
+        .await
+    }
+
+    /// A call as the system user (the CLI's default, triggers, the user creation function).
+    pub async fn call_as_system(&self, name: &str, args: Vec<Bson>) -> Result<Bson, FunctionError> {
+        self.config(name)?;
+        self.run(
+            name,
+            Context::new(self.clone(), User::system(), User::system(), 0, None),
+            args,
+        )
+        .await
+    }
+
+    /// A trusted call on behalf of a user (an operator's `expanse run --as`): private functions
+    /// may be called and `can_evaluate` is not checked; the function runs as its configured
+    /// execution user (by default that user).
+    pub async fn call_as_user(
+        &self,
+        user: &User,
+        name: &str,
+        args: Vec<Bson>,
+    ) -> Result<Bson, FunctionError> {
+        let config = self.config(name)?;
+        let execution = self.execution_user(config, user).await?;
+        self.run(
+            name,
+            Context::new(self.clone(), user.clone(), execution, 0, None),
+            args,
+        )
+        .await
+    }
+
+    /// `context.functions.execute` from inside a function: private functions allowed; the callee
+    /// runs as the caller's execution user unless configured otherwise.
+    pub(crate) async fn execute(
+        &self,
+        from: &Context<S>,
+        name: &str,
+        args: Vec<Bson>,
+    ) -> Result<Bson, FunctionError> {
+        let config = self.config(name)?;
+        if from.depth() + 1 > self.0.max_depth {
+            return Err(FunctionError::TooDeep {
+                name: name.to_owned(),
+                limit: self.0.max_depth,
+            });
+        }
+        let execution = self.execution_user(config, from.execution_user()).await?;
+        let ctx = Context::new(
+            self.clone(),
+            from.user().clone(),
+            execution,
+            from.depth() + 1,
+            from.request_arc(),
+        );
+        self.run(name, ctx, args).await
+    }
+
+    /// `run_as_system` → system; `run_as_user_id` → that user (with their custom data);
+    /// otherwise the given user.
+    async fn execution_user(
+        &self,
+        config: &FunctionConfig,
+        default: &User,
+    ) -> Result<User, FunctionError> {
+        if config.run_as_system {
+            return Ok(User::system());
+        }
+        if let Some(id) = &config.run_as_user_id {
+            let custom = match &self.0.app.custom_user_data {
+                Some(c) => find_custom_data(&self.0.store, c, id).await.map_err(|e| {
+                    FunctionError::Execution {
+                        name: config.name.clone(),
+                        message: format!("reading custom data of run_as_user_id {id}: {e}"),
+                    }
+                })?,
+                None => Document::new(),
+            };
+            return Ok(User::new(id.clone()).with_custom_data(custom));
+        }
+        if config.run_as_user_id_script_source.is_some() {
+            return Err(FunctionError::NoImplementation(format!(
+                "{} (run_as_user_id_script_source)",
+                config.name
+            )));
+        }
+        Ok(default.clone())
+    }
+
+    async fn run(
+        &self,
+        name: &str,
+        ctx: Context<S>,
+        args: Vec<Bson>,
+    ) -> Result<Bson, FunctionError> {
+        let implementation = self
+            .0
+            .implementations
+            .get(name)
+            .cloned()
+            .ok_or_else(|| FunctionError::NoImplementation(name.to_owned()))?;
+        let system_mode = ctx.running_as_system();
+        if system_mode {
+            tracing::info!(target: "expanse::decisions", function = name, caller = %ctx.user().id, "system-mode function call");
+        }
+        match tokio::time::timeout(self.0.time_limit, implementation.call(ctx, args)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(message)) => Err(FunctionError::Execution {
+                name: name.to_owned(),
+                message,
+            }),
+            Err(_) => Err(FunctionError::Timeout {
+                name: name.to_owned(),
+                seconds: self.0.time_limit.as_secs_f64(),
+            }),
+        }
+    }
+
+    /// The bridge rules use for `%function`, for requests of `user`.
+    pub fn for_rules(&self, user: &User) -> RuleFunctions<S> {
+        RuleFunctions {
+            functions: self.clone(),
+            user: user.clone(),
+        }
+    }
+}
+
+impl<S: Store + Clone + 'static> SystemFunctions for Functions<S> {
+    fn call_as_system<'a>(
+        &'a self,
+        name: &'a str,
+        args: Vec<Bson>,
+    ) -> BoxFuture<'a, Result<Bson, String>> {
+        Box::pin(async move {
+            Functions::call_as_system(self, name, args)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// `%function` in rules: calls the function (private ones too) as its configured execution user
+/// (by default the requesting user). Rules are evaluated synchronously, so the call blocks its
+/// thread: this needs tokio's multi-threaded runtime (the `expanse` CLI uses one); elsewhere the
+/// call fails, and the expression with it (fail closed).
+pub struct RuleFunctions<S: Store> {
+    functions: Functions<S>,
+    user: User,
+}
+
+impl<S: Store + Clone + 'static> FunctionCaller for RuleFunctions<S> {
+    fn call(&self, name: &str, args: Vec<Bson>, _: &ExprContext<'_>) -> Result<Bson, String> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| "%function needs a tokio runtime".to_owned())?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Err("%function needs tokio's multi-threaded runtime".into());
+        }
+        let functions = self.functions.clone();
+        let user = self.user.clone();
+        tokio::task::block_in_place(|| {
+            handle.block_on(async move { functions.call_as_user(&user, name, args).await })
+        })
+        .map_err(|e| e.to_string())
+    }
+}
