@@ -21,6 +21,7 @@ pub mod cli;
 pub mod fixture;
 pub mod functions;
 pub mod guard;
+pub mod js;
 pub mod rules;
 pub mod store;
 pub mod update;

@@ -93,6 +93,21 @@ impl<S: Store + Clone + 'static> Context<S> {
         doc! {"name": app.name.clone(), "id": app.name.clone(), "clientAppId": app.name.clone()}
     }
 
+    /// Names of the app's data sources.
+    pub fn service_names(&self) -> Vec<String> {
+        self.functions.app().data_sources.keys().cloned().collect()
+    }
+
+    /// Every value (`%%values`), for runtimes that hand them over whole.
+    pub fn values_document(&self) -> Document {
+        self.functions.app().values.clone()
+    }
+
+    /// Appends a line to the call log (`console.log`).
+    pub fn log(&self, line: String) {
+        self.functions.log(line);
+    }
+
     /// `context.services`.
     pub fn services(&self) -> Services<S> {
         Services { ctx: self.clone() }

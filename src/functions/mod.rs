@@ -4,13 +4,13 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use bson::{bson, doc};
-//! use expanse::functions::Functions;
+//! use expanse::functions::{Context, Functions};
 //! use expanse::store::MemoryStore;
 //! use expanse::{App, User};
 //!
 //! let app = std::sync::Arc::new(App::load("fixtures/app")?.app);
 //! let (functions, _warnings) = Functions::builder(app, MemoryStore::new())
-//!     .register("setLanguage", |ctx, args| async move {
+//!     .register("setLanguage", |ctx: Context<MemoryStore>, args: Vec<bson::Bson>| async move {
 //!         let users = ctx.services().get("mongodb-atlas").ok_or("no data source")?.db("notes_app").collection("users");
 //!         let language = args.first().cloned().unwrap_or(bson!("en"));
 //!         let id = ctx.user().id.clone();

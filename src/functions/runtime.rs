@@ -44,6 +44,8 @@ pub(crate) struct Inner<S: Store> {
     configs: BTreeMap<String, FunctionConfig>,
     time_limit: Duration,
     max_depth: usize,
+    log: std::sync::Mutex<Vec<String>>,
+    memory_limit: usize,
 }
 
 /// The app's functions: configuration from `functions/config.json`, implementations registered
@@ -63,6 +65,7 @@ pub struct Builder<S: Store> {
     implementations: BTreeMap<String, Arc<dyn Function<S>>>,
     time_limit: Duration,
     max_depth: usize,
+    memory_limit: usize,
 }
 
 /// A configured function with no implementation and no source.
@@ -82,6 +85,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
             implementations: BTreeMap::new(),
             time_limit: DEFAULT_TIME_LIMIT,
             max_depth: DEFAULT_MAX_DEPTH,
+            memory_limit: crate::js::DEFAULT_MEMORY_LIMIT,
         }
     }
 }
@@ -103,17 +107,23 @@ impl<S: Store + Clone + 'static> Builder<S> {
         self
     }
 
+    /// The memory limit of one JavaScript call (default 64 MiB).
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
     /// How deeply `context.functions.execute` may nest (default 32).
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.max_depth = depth;
         self
     }
 
-    /// Checks implementations against `functions/config.json`: an implementation without an
-    /// entry gets default settings (a warning, as App Services added a default entry on import);
-    /// an entry with neither an implementation nor a JavaScript source is an error; an entry with
-    /// only a JavaScript source is a warning (calling it fails until the JavaScript runtime runs it).
-    pub fn build(self) -> Result<(Functions<S>, Vec<Diagnostic>), BuildError> {
+    /// Checks implementations against `functions/config.json` and loads the app's JavaScript
+    /// sources for entries without a Rust implementation (Rust wins where both exist): an
+    /// implementation without an entry gets default settings (a warning, as App Services added a
+    /// default entry on import); an entry with neither an implementation nor a source is an error.
+    pub fn build(mut self) -> Result<(Functions<S>, Vec<Diagnostic>), BuildError> {
         let mut configs = self.app.functions.clone();
         let mut warnings = Vec::new();
         let mut errors = Vec::new();
@@ -159,9 +169,21 @@ impl<S: Store + Clone + 'static> Builder<S> {
                 hint: None,
             };
             match &config.source_file {
-                Some(_) => warnings.push(diagnostic(format!(
-                    "function {name:?} is JavaScript; calling it needs the JavaScript runtime"
-                ))),
+                Some(path) => match std::fs::read_to_string(path) {
+                    Ok(source) => {
+                        let js = crate::js::JsSource {
+                            name: name.clone(),
+                            source,
+                            time_limit: self.time_limit,
+                            memory_limit: self.memory_limit,
+                        };
+                        self.implementations.insert(name.clone(), Arc::new(js));
+                    }
+                    Err(e) => errors.push(diagnostic(format!(
+                        "function {name:?}: cannot read {}: {e}",
+                        path.display()
+                    ))),
+                },
                 None => errors.push(diagnostic(format!(
                     "function {name:?} is configured but has no implementation and no source file"
                 ))),
@@ -178,6 +200,8 @@ impl<S: Store + Clone + 'static> Builder<S> {
                 configs,
                 time_limit: self.time_limit,
                 max_depth: self.max_depth,
+                log: std::sync::Mutex::new(Vec::new()),
+                memory_limit: self.memory_limit,
             })),
             warnings,
         ))
@@ -320,13 +344,65 @@ impl<S: Store + Clone + 'static> Functions<S> {
             };
             return Ok(User::new(id.clone()).with_custom_data(custom));
         }
-        if config.run_as_user_id_script_source.is_some() {
-            return Err(FunctionError::NoImplementation(format!(
-                "{} (run_as_user_id_script_source)",
-                config.name
-            )));
+        if let Some(script) = &config.run_as_user_id_script_source {
+            return self.script_user(config, script).await;
         }
         Ok(default.clone())
+    }
+
+    /// Runs `run_as_user_id_script_source` (as the system user): it returns a user id, or
+    /// `{"runAsSystem": true}`.
+    async fn script_user(
+        &self,
+        config: &FunctionConfig,
+        script: &str,
+    ) -> Result<User, FunctionError> {
+        let source = if script.contains("exports") {
+            script.to_owned()
+        } else {
+            format!("exports = ({script});")
+        };
+        let js = crate::js::JsSource {
+            name: format!("{} (run_as_user_id_script_source)", config.name),
+            source,
+            time_limit: self.0.time_limit,
+            memory_limit: self.0.memory_limit,
+        };
+        let ctx = Context::new(self.clone(), User::system(), User::system(), 0, None);
+        let fail = |message: String| FunctionError::Execution {
+            name: config.name.clone(),
+            message: format!("run_as_user_id_script_source: {message}"),
+        };
+        match Function::call(&js, ctx, Vec::new()).await.map_err(fail)? {
+            Bson::String(id) if !id.is_empty() => {
+                let custom = match &self.0.app.custom_user_data {
+                    Some(c) => find_custom_data(&self.0.store, c, &id)
+                        .await
+                        .map_err(|e| fail(e.to_string()))?,
+                    None => Document::new(),
+                };
+                Ok(User::new(id).with_custom_data(custom))
+            }
+            Bson::Document(d) if d.get_bool("runAsSystem").unwrap_or(false) => Ok(User::system()),
+            other => Err(fail(format!(
+                "expected a user id or {{runAsSystem: true}}, got {other}"
+            ))),
+        }
+    }
+
+    pub(crate) fn log(&self, line: String) {
+        if let Ok(mut log) = self.0.log.lock() {
+            log.push(line);
+        }
+    }
+
+    /// The `console.log` lines written since the last call of this method.
+    pub fn take_log(&self) -> Vec<String> {
+        self.0
+            .log
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
     }
 
     async fn run(

@@ -1,0 +1,317 @@
+//! App Services JavaScript functions, run unchanged.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::{bson, doc, Bson};
+use common::apps::write_app;
+use expanse::functions::{FunctionError, Functions};
+use expanse::store::{MemoryStore, MongoStore, Namespace, Store};
+use expanse::{App, User};
+
+fn app_with(functions: &[(&str, &str)], config: &str) -> (tempfile::TempDir, Arc<App>) {
+    let mut files: Vec<(String, String)> = vec![
+        ("root_config.json".into(), "{}".into()),
+        ("functions/config.json".into(), config.into()),
+        ("data_sources/mongodb-atlas/config.json".into(), r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#.into()),
+        (
+            "data_sources/mongodb-atlas/db/notes/rules.json".into(),
+            r#"{"database": "db", "collection": "notes", "roles": [{"name": "owner", "apply_when": {"owner": "%%user.id"}, "read": true, "write": true}]}"#.into(),
+        ),
+        ("values/greeting.json".into(), r#"{"name": "greeting", "value": "hi"}"#.into()),
+    ];
+    for (name, source) in functions {
+        files.push((format!("functions/{name}.js"), source.to_string()));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let dir = write_app(&refs);
+    let app = Arc::new(App::load(dir.path()).unwrap().app);
+    (dir, app)
+}
+
+fn build<S: Store + Clone + 'static>(app: Arc<App>, store: S) -> Functions<S> {
+    Functions::builder(app, store)
+        .time_limit(Duration::from_millis(500))
+        .memory_limit(16 * 1024 * 1024)
+        .build()
+        .unwrap()
+        .0
+}
+
+#[tokio::test]
+async fn the_example_apps_javascript_functions_run_unchanged() {
+    let app = Arc::new(App::load("fixtures/app").unwrap().app);
+    let store = MemoryStore::new();
+    store.seed(&doc! {"notes_app.users": [{"_id": 1, "user_id": "u1", "role": "member", "language": "en"}]}).unwrap();
+    let f = build(app, store.clone());
+    let alice = User::new("u1");
+    assert_eq!(
+        f.call(&alice, "setLanguage", vec![bson!("fr")], None)
+            .await
+            .unwrap(),
+        bson!(true)
+    );
+    assert_eq!(
+        store.documents(&Namespace::new("notes_app", "users"))[0]
+            .get_str("language")
+            .unwrap(),
+        "fr"
+    );
+    let err = f
+        .call(&alice, "setLanguage", vec![bson!("xx")], None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "function 'setLanguage' failed: unsupported language: xx"
+    );
+    // the private creation function, as the system would call it
+    f.call_as_system("createUserDocument", vec![bson!({"id": "u2"})])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.documents(&Namespace::new("notes_app", "users")).len(),
+        2
+    );
+}
+
+const CONFIG: &str = r#"[
+  {"name": "ctx", "private": false},
+  {"name": "userWrite", "private": false},
+  {"name": "systemWrite", "private": false, "run_as_system": true},
+  {"name": "chain", "private": false},
+  {"name": "helper", "private": true},
+  {"name": "many", "private": false},
+  {"name": "throws", "private": false},
+  {"name": "spin", "private": false},
+  {"name": "bomb", "private": false},
+  {"name": "ids", "private": false},
+  {"name": "scripted", "private": false, "run_as_user_id_script_source": "function() { return 'fixed'; }"},
+  {"name": "noExport", "private": false}
+]"#;
+
+fn sources() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "ctx",
+            r#"exports = function (a, b) {
+            console.log("called with", a, b);
+            return { user: context.user.id, system: context.runningAsSystem(), greeting: context.values.get("greeting"),
+                     missing: context.values.get("nope") === undefined, tag: context.environment.tag,
+                     noService: context.services.get("nope") === undefined, sum: a + b };
+        };"#,
+        ),
+        (
+            "userWrite",
+            r#"exports = async function (id) {
+            const notes = context.services.get("mongodb-atlas").db("db").collection("notes");
+            const r = await notes.updateOne({ _id: id }, { $set: { touched: true } });
+            return r.modifiedCount;
+        };"#,
+        ),
+        (
+            "systemWrite",
+            r#"exports = async (id) => {
+            const notes = context.services.get("mongodb-atlas").db("db").collection("notes");
+            return (await notes.updateOne({ _id: id }, { $set: { touched: true } })).modifiedCount;
+        };"#,
+        ),
+        (
+            "chain",
+            r#"exports = async function () { return await context.functions.execute("helper", 20, 22); };"#,
+        ),
+        ("helper", r#"exports = function (a, b) { return a + b; };"#),
+        (
+            "many",
+            r#"exports = async function () {
+            const notes = context.services.get("mongodb-atlas").db("db").collection("notes");
+            await notes.insertOne({ _id: "j1", owner: context.user.id, n: 1 });
+            await notes.insertMany([{ _id: "j2", owner: context.user.id, n: 2 }, { _id: "j3", owner: context.user.id, n: 3 }]);
+            const [all, count, one] = await Promise.all([
+                notes.find({ n: { $gte: 2 } }).sort({ n: -1 }).limit(1).toArray(),
+                notes.count({}),
+                notes.findOne({ _id: "j1" }),
+            ]);
+            const agg = await notes.aggregate([{ $match: { n: { $lt: 3 } } }, { $count: "c" }]).toArray();
+            const deleted = await notes.deleteMany({ n: { $gte: 2 } });
+            return { top: all[0].n, count, one: one.n, agg: agg[0].c, deleted: deleted.deletedCount };
+        };"#,
+        ),
+        (
+            "throws",
+            r#"exports = function () { throw new Error("nope"); };"#,
+        ),
+        ("spin", r#"exports = function () { while (true) {} };"#),
+        (
+            "bomb",
+            r#"exports = function () { const a = []; while (true) { a.push(new Array(100000).fill("x")); } };"#,
+        ),
+        (
+            "ids",
+            r#"exports = function (id, when) {
+            const again = new BSON.ObjectId(id.toHexString());
+            return { same: again.equals(id), id, when, next: new Date(when.getTime() + 1000), text: EJSON.stringify({ id }) };
+        };"#,
+        ),
+        (
+            "scripted",
+            r#"exports = function () { return context.user.id; };"#,
+        ),
+        ("noExport", r#"const x = 1;"#),
+    ]
+}
+
+#[tokio::test]
+async fn the_context_and_globals() {
+    let (_d, app) = app_with(&sources(), CONFIG);
+    let f = build(app, MemoryStore::new());
+    let alice = User::new("alice");
+    let out = f
+        .call(&alice, "ctx", vec![bson!(1), bson!(2.5)], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        bson!({"user": "alice", "system": false, "greeting": "hi", "missing": true, "tag": "", "noService": true, "sum": 3.5})
+    );
+    assert_eq!(f.take_log(), vec!["called with 1 2.5".to_string()]);
+    assert_eq!(
+        f.call(&alice, "chain", vec![], None).await.unwrap(),
+        bson!(42)
+    );
+    assert_eq!(
+        f.call(&alice, "scripted", vec![], None).await.unwrap(),
+        bson!("alice"),
+        "context.user is the caller even when running as another user"
+    );
+    assert!(f
+        .call(&alice, "noExport", vec![], None)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("does not assign a function to exports"));
+}
+
+#[tokio::test]
+async fn object_ids_and_dates_survive_the_round_trip() {
+    let (_d, app) = app_with(&sources(), CONFIG);
+    let f = build(app, MemoryStore::new());
+    let id = bson::oid::ObjectId::new();
+    let when = bson::DateTime::from_millis(1_700_000_000_000);
+    let out = f
+        .call_as_system("ids", vec![Bson::ObjectId(id), Bson::DateTime(when)])
+        .await
+        .unwrap();
+    let out = out.as_document().unwrap();
+    assert!(out.get_bool("same").unwrap());
+    assert_eq!(out.get_object_id("id").unwrap(), id);
+    assert_eq!(out.get_datetime("when").unwrap(), &when);
+    assert_eq!(
+        out.get_datetime("next").unwrap().timestamp_millis(),
+        1_700_000_001_000
+    );
+    assert_eq!(
+        out.get_str("text").unwrap(),
+        format!("{{\"id\":{{\"$oid\":\"{}\"}}}}", id.to_hex())
+    );
+}
+
+#[tokio::test]
+async fn rules_bind_user_functions_and_not_system_functions() {
+    let (_d, app) = app_with(&sources(), CONFIG);
+    let store = MemoryStore::new();
+    store
+        .seed(&doc! {"db.notes": [{"_id": 1, "owner": "alice"}, {"_id": 2, "owner": "bob"}]})
+        .unwrap();
+    let f = build(app, store.clone());
+    let alice = User::new("alice");
+    assert_eq!(
+        f.call(&alice, "userWrite", vec![bson!(1)], None)
+            .await
+            .unwrap(),
+        bson!(1)
+    );
+    let err = f
+        .call(&alice, "userWrite", vec![bson!(2)], None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("update not permitted"), "{err}");
+    assert_eq!(
+        f.call(&alice, "systemWrite", vec![bson!(2)], None)
+            .await
+            .unwrap(),
+        bson!(1)
+    );
+    let out = f.call(&alice, "many", vec![], None).await.unwrap();
+    assert_eq!(
+        out,
+        bson!({"top": 3, "count": 4, "one": 1, "agg": 2, "deleted": 2})
+    );
+}
+
+#[tokio::test]
+async fn errors_infinite_loops_and_memory_bombs_are_stopped() {
+    let (_d, app) = app_with(&sources(), CONFIG);
+    let f = build(app, MemoryStore::new());
+    let alice = User::new("alice");
+    let err = f.call(&alice, "throws", vec![], None).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.to_string()),
+        (
+            "FunctionExecutionError",
+            "function 'throws' failed: nope".into()
+        )
+    );
+    let started = std::time::Instant::now();
+    let err = f.call(&alice, "spin", vec![], None).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(
+            err,
+            FunctionError::Execution { .. } | FunctionError::Timeout { .. }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("time limit") || err.to_string().contains("interrupted"),
+        "{err}"
+    );
+    let err = f.call(&alice, "bomb", vec![], None).await.unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("memory"), "{err}");
+    // nothing leaks between calls: a fresh runtime each time
+    assert_eq!(
+        f.call(&alice, "chain", vec![], None).await.unwrap(),
+        bson!(42)
+    );
+}
+
+#[tokio::test]
+async fn javascript_runs_against_the_real_server() {
+    let Some(uri) = common::mongodb_uri("javascript_runs_against_the_real_server") else {
+        return;
+    };
+    let (_d, app) = app_with(&sources(), CONFIG);
+    let store = MongoStore::connect(&uri)
+        .await
+        .unwrap()
+        .with_database_prefix(format!("js_{}_", bson::oid::ObjectId::new().to_hex()));
+    let f = build(app, store.clone());
+    let out = f
+        .call(&User::new("alice"), "many", vec![], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        bson!({"top": 3, "count": 3, "one": 1, "agg": 2, "deleted": 2})
+    );
+    store.drop_prefixed_databases().await.unwrap();
+}
