@@ -139,7 +139,9 @@ fn functions<S: Store + Clone + 'static>(app: Arc<App>, store: S) -> Functions<S
                 _ => Ok(bson!(false)),
             }
         })
-        .register("scripted", |_: Context<S>, _| async move { Ok(Bson::Null) })
+        .register("scripted", |ctx: Context<S>, _| async move {
+            Ok(describe(&ctx))
+        })
         .build()
         .unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
@@ -166,11 +168,11 @@ async fn execution_users_follow_the_configuration() {
         f.call(&alice, "asFixedUser", vec![], None).await.unwrap(),
         bson!(["alice", "fixed", false])
     );
-    // Script: needs the JavaScript runtime.
-    assert!(matches!(
-        f.call(&alice, "scripted", vec![], None).await,
-        Err(FunctionError::NoImplementation(_))
-    ));
+    // Script: the script (JavaScript) names the user.
+    assert_eq!(
+        f.call(&alice, "scripted", vec![], None).await.unwrap(),
+        bson!(["alice", "x", false])
+    );
     // The system caller (CLI, triggers): no caller id, running as system.
     assert_eq!(
         f.call_as_system("whoAmI", vec![]).await.unwrap(),
@@ -423,7 +425,11 @@ async fn both_custom_user_data_models_end_to_end_on_the_server() {
         )
         .build()
         .unwrap();
-    assert_eq!(warnings.len(), 3, "createUserDocument and recordLogin are JavaScript, setLanguageAsUser has no entry: {warnings:?}");
+    assert_eq!(
+        warnings.len(),
+        1,
+        "setLanguageAsUser has no entry in functions/config.json: {warnings:?}"
+    );
     let auth = Auth::new(
         app.clone(),
         store.clone(),
