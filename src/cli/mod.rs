@@ -2,6 +2,7 @@
 
 mod check;
 mod eval;
+mod run;
 mod test;
 mod token;
 
@@ -27,6 +28,8 @@ enum Command {
     Test(test::TestArgs),
     /// Issue an access/refresh token pair for a user, or verify a token.
     Token(token::TokenArgs),
+    /// Run an app function (system by default, or as a user) on the embedded store or MongoDB.
+    Run(run::RunArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -37,6 +40,7 @@ pub fn run() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Test(args) => test::run(args),
         Command::Token(args) => token::run(args),
+        Command::Run(args) => run::run(args),
     }
 }
 

@@ -96,7 +96,7 @@ async fn run_all(files: &[PathBuf], args: &TestArgs) -> Result<Report, String> {
         None => None,
     };
     let coverage = Coverage::new();
-    let mut apps: BTreeMap<PathBuf, App> = BTreeMap::new();
+    let mut apps: BTreeMap<PathBuf, std::sync::Arc<App>> = BTreeMap::new();
     let mut report = Report::default();
     for file in files {
         let mut entry = ReportFile {
@@ -119,7 +119,7 @@ async fn run_all(files: &[PathBuf], args: &TestArgs) -> Result<Report, String> {
         if !apps.contains_key(&key) {
             match App::load(&fixture.app) {
                 Ok(loaded) => {
-                    apps.insert(key.clone(), loaded.app);
+                    apps.insert(key.clone(), std::sync::Arc::new(loaded.app));
                 }
                 Err(e) => {
                     entry.invalid = e.errors.iter().map(ToString::to_string).collect();
@@ -150,7 +150,7 @@ async fn run_all(files: &[PathBuf], args: &TestArgs) -> Result<Report, String> {
         };
         report.files.push(entry);
     }
-    let (total, uncovered) = coverage_gaps(apps.values(), &coverage);
+    let (total, uncovered) = coverage_gaps(apps.values().map(|a| a.as_ref()), &coverage);
     report.rule_items = total;
     report.uncovered = uncovered;
     Ok(report)

@@ -1,0 +1,182 @@
+//! `expanse run`: functions from the command line, on the embedded store and on MongoDB.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::apps::write_files;
+
+fn expanse(args: &[&str], dir: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn app() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("app/root_config.json", "{}"),
+            (
+                "app/data_sources/mongodb-atlas/config.json",
+                r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+            ),
+            (
+                "app/data_sources/mongodb-atlas/db/notes/rules.json",
+                r#"{"database": "db", "collection": "notes", "roles": [{"name": "owner", "apply_when": {"owner": "%%user.id"}, "read": true, "write": true}]}"#,
+            ),
+            (
+                "app/functions/config.json",
+                r#"[{"name": "touch", "private": true}, {"name": "count", "private": false}]"#,
+            ),
+            (
+                "app/functions/touch.js",
+                r#"exports = async function (id) {
+                    console.log("touching", id);
+                    const notes = context.services.get("mongodb-atlas").db("db").collection("notes");
+                    const r = await notes.updateOne({ _id: id }, { $set: { touched: new Date(0) } });
+                    return { modified: r.modifiedCount, system: context.runningAsSystem(), id: new BSON.ObjectId("5f1f1f1f1f1f1f1f1f1f1f1f") };
+                };"#,
+            ),
+            (
+                "app/functions/count.js",
+                r#"exports = async () => context.services.get("mongodb-atlas").db("db").collection("notes").count({});"#,
+            ),
+            (
+                "seed.json",
+                r#"{"db.notes": [{"_id": 1, "owner": "alice"}, {"_id": 2, "owner": "bob"}]}"#,
+            ),
+        ],
+    );
+    dir
+}
+
+#[test]
+fn runs_as_system_by_default_and_prints_one_line_of_extended_json() {
+    let dir = app();
+    let out = expanse(
+        &[
+            "run",
+            "app",
+            "touch",
+            "--args",
+            "[2]",
+            "--data",
+            "seed.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"modified\":1,\"system\":true,\"id\":{\"$oid\":\"5f1f1f1f1f1f1f1f1f1f1f1f\"}}\n"
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "touching 2\n",
+        "the function's log goes to stderr"
+    );
+}
+
+#[test]
+fn as_a_user_rules_apply() {
+    let dir = app();
+    let out = expanse(
+        &[
+            "run",
+            "app",
+            "touch",
+            "--as",
+            "alice",
+            "--args",
+            "[1]",
+            "--data",
+            "seed.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "{\"modified\":1,\"system\":false,\"id\":{\"$oid\":\"5f1f1f1f1f1f1f1f1f1f1f1f\"}}\n"
+    );
+    let out = expanse(
+        &[
+            "run",
+            "app",
+            "touch",
+            "--as",
+            "alice",
+            "--args",
+            "[2]",
+            "--data",
+            "seed.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("update not permitted"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = expanse(
+        &[
+            "run",
+            "app",
+            "count",
+            "--as",
+            "alice",
+            "--data",
+            "seed.json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(text(&out.stdout), "1\n");
+}
+
+#[test]
+fn failures_are_reported_with_codes() {
+    let dir = app();
+    let out = expanse(&["run", "app", "nope"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("(FunctionNotFound)"));
+    let out = expanse(&["run", "app", "touch", "--args", "{}"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("must be a JSON array"));
+    let out = expanse(&["run", "missing", "touch"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn runs_against_the_real_server() {
+    let Some(uri) = common::mongodb_uri("runs_against_the_real_server") else {
+        return;
+    };
+    let dir = app();
+    let out = expanse(&["run", "app", "count", "--mongodb", &uri], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "0\n");
+    let out = expanse(
+        &[
+            "run",
+            "app",
+            "count",
+            "--mongodb",
+            "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("database unavailable"),
+        "{}",
+        text(&out.stderr)
+    );
+}
