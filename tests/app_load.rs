@@ -234,3 +234,30 @@ fn check_command_reports_and_exits_by_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("not an app directory"));
 }
+
+#[test]
+fn schemas_load_and_their_validate_expressions_are_checked() {
+    let dir = write_app(&[
+        (
+            "data_sources/mongodb-atlas/db/c/schema.json",
+            r#"{"title": "c", "bsonType": "object", "properties": {"name": {"bsonType": "string", "validate": {"%or": [{"%%prev": {"%exists": false}}, {"%%prev": "%%this"}]}}}}"#,
+        ),
+        (
+            "data_sources/mongodb-atlas/db/c/rules.json",
+            r#"{"roles": []}"#,
+        ),
+    ]);
+    let app = App::load(dir.path()).unwrap().app;
+    assert!(app.data_sources["mongodb-atlas"]
+        .schemas
+        .contains_key(&("db".to_owned(), "c".to_owned())));
+    let dir = write_app(&[(
+        "data_sources/mongodb-atlas/db/c/schema.json",
+        r#"{"validate": {"%%args.x": 1}}"#,
+    )]);
+    let err = App::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("schema.json:1:15: do not know how to expand '%%args'"),
+        "{err}"
+    );
+}

@@ -390,3 +390,34 @@ async fn model_two_only_the_system_writes_custom_data() {
     assert_eq!(refreshed.custom_data.get_str("role").unwrap(), "member");
     store.drop_prefixed_databases().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_example_apps_javascript_creation_function_and_login_trigger_run() {
+    let Some(store) = store("js_hooks").await else {
+        return;
+    };
+    let app = app("fixtures/app");
+    let (functions, _) = expanse::functions::Functions::builder(app.clone(), store.clone())
+        .build()
+        .unwrap();
+    let auth = Auth::new(app, store.clone(), issuer()).with_functions(Arc::new(functions));
+    let user =
+        User::new("u7").with_identities(vec![doc! {"id": "x", "provider_type": "local-userpass"}]);
+    let session = auth.create_user(user).await.unwrap();
+    assert_eq!(
+        session.user.custom_data.get_str("role").unwrap(),
+        "member",
+        "createUserDocument.js ran before the first token"
+    );
+    let access = auth.refresh(&session.tokens.refresh_token).await.unwrap();
+    let refreshed = auth.verify(&access).await.unwrap();
+    assert!(
+        matches!(
+            refreshed.custom_data.get("lastLogin"),
+            Some(Bson::DateTime(_))
+        ),
+        "recordLogin.js wrote lastLogin: {:?}",
+        refreshed.custom_data
+    );
+    store.drop_prefixed_databases().await.unwrap();
+}

@@ -251,6 +251,7 @@ impl Loader {
                 config,
                 collections: BTreeMap::new(),
                 default_rules: None,
+                schemas: BTreeMap::new(),
             };
             let default_path = source_dir.join("default_rule.json");
             if let Some(json) = self.read_optional(&default_path) {
@@ -269,6 +270,17 @@ impl Loader {
                         .and_then(|n| n.to_str())
                         .unwrap_or_default()
                         .to_owned();
+                    if let Some(schema) = self.read_optional(&coll_dir.join("schema.json")) {
+                        self.schema_expressions(&schema);
+                        match json::to_document(&schema) {
+                            Ok(doc) => {
+                                source
+                                    .schemas
+                                    .insert((database.clone(), collection.clone()), doc);
+                            }
+                            Err(e) => self.error(e.at, e.message),
+                        }
+                    }
                     let rules_path = coll_dir.join("rules.json");
                     let Some(json) = self.read_optional(&rules_path) else {
                         continue;
@@ -288,6 +300,25 @@ impl Loader {
                 self.warn(at_file(&source_dir), format!("data source {name:?} is federated: App Services ignores rules there (system functions only)"));
             }
             app.data_sources.insert(name, source);
+        }
+    }
+
+    /// Checks every `validate` expression of a schema (App Services' extension to JSON Schema).
+    fn schema_expressions(&mut self, json: &Json) {
+        match &json.kind {
+            JsonKind::Object(members) => {
+                for m in members {
+                    if m.key == "validate" {
+                        if let Err(e) = Expression::compile(&m.value, ExprKind::SchemaValidate) {
+                            self.errors.extend(e.diagnostics);
+                        }
+                    } else {
+                        self.schema_expressions(&m.value);
+                    }
+                }
+            }
+            JsonKind::Array(items) => items.iter().for_each(|i| self.schema_expressions(i)),
+            _ => {}
         }
     }
 
@@ -343,6 +374,7 @@ impl Loader {
                             },
                             collections: BTreeMap::new(),
                             default_rules: None,
+                            schemas: BTreeMap::new(),
                         });
                 source.collections.entry((db, coll)).or_insert(rules);
             }
@@ -417,6 +449,7 @@ impl Loader {
                 },
                 collections: BTreeMap::new(),
                 default_rules: None,
+                schemas: BTreeMap::new(),
             });
         if source.default_rules.is_none() {
             source.default_rules = default_rules;

@@ -54,6 +54,9 @@ pub struct DataSource {
     pub collections: BTreeMap<(String, String), CollectionRules>,
     /// `default_rule.json`.
     pub default_rules: Option<CollectionRules>,
+    /// `<db>/<coll>/schema.json` by (database, collection), as loaded (its `validate`
+    /// expressions are checked at load; schema enforcement is not implemented yet).
+    pub schemas: BTreeMap<(String, String), Document>,
 }
 
 /// An app directory that could not be loaded: every problem found, each with `file:line:col`.

@@ -351,7 +351,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             sort: options.sort.clone(),
             skip: if pushed.exact { options.skip } else { 0 },
             limit: if pushed.exact { options.limit } else { None },
-            projection: None,
+            projection: decider.read_projection(),
         };
         let candidates = self
             .store

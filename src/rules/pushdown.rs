@@ -146,12 +146,24 @@ impl Decider<'_> {
             None => false,
             Some(rule) => literal(&rule.read)? || literal(&rule.write)?,
         };
+        // Fields the role's own expressions read must still reach the in-process decision.
+        let mut needed: Vec<String> = role.apply_when.document_fields();
+        if let Some(filters) = &role.document_filters {
+            for e in filters.read.iter().chain(filters.write.iter()) {
+                needed.extend(e.document_fields());
+            }
+        }
         let mut projection = Document::new();
         if others {
-            for name in hidden {
+            for name in hidden.into_iter().filter(|h| !needed.contains(h)) {
                 projection.insert(name, 0);
             }
         } else {
+            for name in needed {
+                if !readable.contains(&name) {
+                    readable.push(name);
+                }
+            }
             if !readable.iter().any(|n| n == "_id") {
                 projection.insert("_id", 0);
             }
