@@ -41,17 +41,34 @@ async fn scenario<S: Store + Clone + 'static>(store: S) {
     let profiles = (0..USERS).map(|u| Write::Insert(doc! {"_id": u as i32, "user_id": format!("u{u}"), "role": "member", "language": "en"})).collect();
     store.apply(&users, profiles).await.unwrap();
     let (functions, _) = Functions::builder(app.clone(), store.clone())
-        .register("setLanguage", |ctx: Context<S>, args: Vec<Bson>| async move {
-            let users = ctx.services().get("mongodb-atlas").ok_or("no data source")?.db("notes_app").collection("users");
-            let id = ctx.user().id.clone();
-            users.update_one(&doc! {"user_id": id}, &doc! {"$set": {"language": args[0].clone()}}, false).await.map(|r| bson!(r.modified_count as i64)).map_err(|e| e.to_string())
-        })
+        .register(
+            "setLanguage",
+            |ctx: Context<S>, args: Vec<Bson>| async move {
+                let users = ctx
+                    .services()
+                    .get("mongodb-atlas")
+                    .ok_or("no data source")?
+                    .db("notes_app")
+                    .collection("users");
+                let id = ctx.user().id.clone();
+                users
+                    .update_one(
+                        &doc! {"user_id": id},
+                        &doc! {"$set": {"language": args[0].clone()}},
+                        false,
+                    )
+                    .await
+                    .map(|r| bson!(r.modified_count as i64))
+                    .map_err(|e| e.to_string())
+            },
+        )
         .build()
         .unwrap();
     let tally = Arc::new(Tally::default());
     let mut tasks = Vec::new();
     for u in 0..USERS {
-        let (app, store, functions, tally) = (app.clone(), store.clone(), functions.clone(), tally.clone());
+        let (app, store, functions, tally) =
+            (app.clone(), store.clone(), functions.clone(), tally.clone());
         tasks.push(tokio::spawn(async move {
             let me = User::new(format!("u{u}")).with_custom_data(doc! {"role": "member"});
             let other = (u + 1) % USERS;
@@ -59,12 +76,21 @@ async fn scenario<S: Store + Clone + 'static>(store: S) {
             for round in 0..3 {
                 // reads never show another user's note
                 let seen = coll.find(&doc! {}, &FindOptions::default()).await.unwrap();
-                let foreign = seen.iter().filter(|d| d.get_str("owner_id").unwrap_or_default() != me.id).count();
+                let foreign = seen
+                    .iter()
+                    .filter(|d| d.get_str("owner_id").unwrap_or_default() != me.id)
+                    .count();
                 tally.leaks.fetch_add(foreign, Ordering::SeqCst);
                 // writing another user's note, or giving one's own away, is refused
                 for (query, update) in [
-                    (doc! {"_id": format!("n{other}_0")}, doc! {"$set": {"title": "hijacked"}}),
-                    (doc! {"_id": format!("n{u}_1")}, doc! {"$set": {"owner_id": format!("u{other}")}}),
+                    (
+                        doc! {"_id": format!("n{other}_0")},
+                        doc! {"$set": {"title": "hijacked"}},
+                    ),
+                    (
+                        doc! {"_id": format!("n{u}_1")},
+                        doc! {"$set": {"owner_id": format!("u{other}")}},
+                    ),
                     (doc! {}, doc! {"$set": {"title": "everyone"}}),
                 ] {
                     match coll.update_many(&query, &update, false).await {
@@ -81,7 +107,14 @@ async fn scenario<S: Store + Clone + 'static>(store: S) {
                     }
                 }
                 // permitted writes to one's own notes succeed
-                match coll.update_one(&doc! {"_id": format!("n{u}_2")}, &doc! {"$inc": {"n": 1}}, false).await {
+                match coll
+                    .update_one(
+                        &doc! {"_id": format!("n{u}_2")},
+                        &doc! {"$inc": {"n": 1}},
+                        false,
+                    )
+                    .await
+                {
                     Ok(_) => {
                         tally.allowed.fetch_add(1, Ordering::SeqCst);
                     }
@@ -91,11 +124,23 @@ async fn scenario<S: Store + Clone + 'static>(store: S) {
                 }
                 // custom data: direct writes refused, the system function writes it
                 let own = app.collection(&store, &me, "notes_app", "users").unwrap();
-                if own.update_one(&doc! {"user_id": &me.id}, &doc! {"$set": {"role": "admin"}}, false).await.is_ok() {
+                if own
+                    .update_one(
+                        &doc! {"user_id": &me.id},
+                        &doc! {"$set": {"role": "admin"}},
+                        false,
+                    )
+                    .await
+                    .is_ok()
+                {
                     tally.denied_writes_applied.fetch_add(1, Ordering::SeqCst);
                 }
                 let language = if round % 2 == 0 { "fr" } else { "de" };
-                if functions.call(&me, "setLanguage", vec![bson!(language)], None).await.is_err() {
+                if functions
+                    .call(&me, "setLanguage", vec![bson!(language)], None)
+                    .await
+                    .is_err()
+                {
                     tally.unexpected_errors.fetch_add(1, Ordering::SeqCst);
                 }
             }
@@ -104,15 +149,32 @@ async fn scenario<S: Store + Clone + 'static>(store: S) {
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(tally.leaks.load(Ordering::SeqCst), 0, "documents leaked to other users");
-    assert_eq!(tally.denied_writes_applied.load(Ordering::SeqCst), 0, "denied writes were applied");
-    assert_eq!(tally.unexpected_errors.load(Ordering::SeqCst), 0, "errors other than denials");
+    assert_eq!(
+        tally.leaks.load(Ordering::SeqCst),
+        0,
+        "documents leaked to other users"
+    );
+    assert_eq!(
+        tally.denied_writes_applied.load(Ordering::SeqCst),
+        0,
+        "denied writes were applied"
+    );
+    assert_eq!(
+        tally.unexpected_errors.load(Ordering::SeqCst),
+        0,
+        "errors other than denials"
+    );
     assert_eq!(tally.allowed.load(Ordering::SeqCst), USERS * 3);
     assert!(tally.denied.load(Ordering::SeqCst) >= USERS * 3 * 2);
     // the stored state proves it: every note still belongs to its owner, no title was hijacked,
     // every user's own counter saw all three increments, and nobody became an admin
     let system = User::system();
-    let all = app.collection(&store, &system, "notes_app", "notes").unwrap().find(&doc! {}, &FindOptions::default()).await.unwrap();
+    let all = app
+        .collection(&store, &system, "notes_app", "notes")
+        .unwrap()
+        .find(&doc! {}, &FindOptions::default())
+        .await
+        .unwrap();
     for d in &all {
         let id = d.get_str("_id").unwrap();
         let owner = id.trim_start_matches('n').split('_').next().unwrap();
@@ -122,8 +184,19 @@ async fn scenario<S: Store + Clone + 'static>(store: S) {
             assert_eq!(d.get_i32("n").unwrap(), 3, "{d}");
         }
     }
-    let profiles = app.collection(&store, &system, "notes_app", "users").unwrap().find(&doc! {}, &FindOptions::default()).await.unwrap();
-    assert!(profiles.iter().all(|p| p.get_str("role").unwrap() == "member" && p.get_str("language").unwrap() == "fr"), "the last round set fr");
+    let profiles = app
+        .collection(&store, &system, "notes_app", "users")
+        .unwrap()
+        .find(&doc! {}, &FindOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        profiles
+            .iter()
+            .all(|p| p.get_str("role").unwrap() == "member"
+                && p.get_str("language").unwrap() == "fr"),
+        "the last round set fr"
+    );
 }
 
 /// A permitted writer races the document's transfer to another owner: once the transfer is done,
@@ -132,16 +205,30 @@ async fn scenario<S: Store + Clone + 'static>(store: S) {
 async fn race_write_against_transfer<S: Store + Clone + 'static>(store: S) {
     let app = Arc::new(App::load("fixtures/app").unwrap().app);
     let notes = Namespace::new("notes_app", "notes");
-    store.apply(&notes, vec![Write::Insert(doc! {"_id": "contested", "owner_id": "a", "n": 0})]).await.unwrap();
+    store
+        .apply(
+            &notes,
+            vec![Write::Insert(
+                doc! {"_id": "contested", "owner_id": "a", "n": 0},
+            )],
+        )
+        .await
+        .unwrap();
     let alice = Arc::new(User::new("a"));
     let writers: Vec<_> = (0..8)
         .map(|_| {
             let (app, store, alice) = (app.clone(), store.clone(), alice.clone());
             tokio::spawn(async move {
-                let coll = app.collection(&store, &alice, "notes_app", "notes").unwrap();
+                let coll = app
+                    .collection(&store, &alice, "notes_app", "notes")
+                    .unwrap();
                 let mut ok = 0;
                 for _ in 0..25 {
-                    if coll.update_one(&doc! {"_id": "contested"}, &doc! {"$inc": {"n": 1}}, false).await.is_ok() {
+                    if coll
+                        .update_one(&doc! {"_id": "contested"}, &doc! {"$inc": {"n": 1}}, false)
+                        .await
+                        .is_ok()
+                    {
                         ok += 1;
                     }
                 }
@@ -151,19 +238,48 @@ async fn race_write_against_transfer<S: Store + Clone + 'static>(store: S) {
         .collect();
     tokio::task::yield_now().await;
     let system = User::system();
-    let admin = app.collection(&store, &system, "notes_app", "notes").unwrap();
-    admin.update_one(&doc! {"_id": "contested"}, &doc! {"$set": {"owner_id": "b"}}, false).await.unwrap();
-    let after = app.collection(&store, &alice, "notes_app", "notes").unwrap();
+    let admin = app
+        .collection(&store, &system, "notes_app", "notes")
+        .unwrap();
+    admin
+        .update_one(
+            &doc! {"_id": "contested"},
+            &doc! {"$set": {"owner_id": "b"}},
+            false,
+        )
+        .await
+        .unwrap();
+    let after = app
+        .collection(&store, &alice, "notes_app", "notes")
+        .unwrap();
     for _ in 0..5 {
-        assert!(after.update_one(&doc! {"_id": "contested"}, &doc! {"$inc": {"n": 1}}, false).await.is_err(), "a write after the transfer was allowed");
+        assert!(
+            after
+                .update_one(&doc! {"_id": "contested"}, &doc! {"$inc": {"n": 1}}, false)
+                .await
+                .is_err(),
+            "a write after the transfer was allowed"
+        );
     }
     let mut succeeded = 0;
     for w in writers {
         succeeded += w.await.unwrap();
     }
-    let stored = admin.find_one(&doc! {"_id": "contested"}, &FindOptions::default()).await.unwrap().unwrap();
-    assert_eq!(stored.get_str("owner_id").unwrap(), "b", "a stale write gave the document back: {stored}");
-    assert_eq!(stored.get_i32("n").unwrap(), succeeded, "every acknowledged write is counted once, none lost: {stored}");
+    let stored = admin
+        .find_one(&doc! {"_id": "contested"}, &FindOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.get_str("owner_id").unwrap(),
+        "b",
+        "a stale write gave the document back: {stored}"
+    );
+    assert_eq!(
+        stored.get_i32("n").unwrap(),
+        succeeded,
+        "every acknowledged write is counted once, none lost: {stored}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -174,7 +290,9 @@ async fn sixty_four_users_on_the_embedded_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_users_on_the_server() {
-    let Some(uri) = common::mongodb_uri("sixty_four_users_on_the_server") else { return };
+    let Some(uri) = common::mongodb_uri("sixty_four_users_on_the_server") else {
+        return;
+    };
     let base = MongoStore::connect(&uri).await.unwrap();
     let store = base.with_database_prefix(format!("conc_{}_", bson::oid::ObjectId::new().to_hex()));
     scenario(store.clone()).await;

@@ -18,8 +18,15 @@ struct Server {
 }
 
 fn script(args: &[&str]) -> String {
-    let out = Command::new("scripts/test-server").args(args).output().expect("run scripts/test-server");
-    assert!(out.status.success(), "scripts/test-server {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("scripts/test-server")
+        .args(args)
+        .output()
+        .expect("run scripts/test-server");
+    assert!(
+        out.status.success(),
+        "scripts/test-server {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -52,19 +59,29 @@ async fn the_database_stops_and_comes_back() {
     let app = App::load("fixtures/app").unwrap().app;
     let store = MongoStore::connect(&server.uri()).await.unwrap();
     let alice = User::new("u1");
-    let notes = app.collection(&store, &alice, "notes_app", "notes").unwrap();
+    let notes = app
+        .collection(&store, &alice, "notes_app", "notes")
+        .unwrap();
     let mut acknowledged = Vec::new();
     for i in 0..20 {
         let id = format!("before{i}");
-        notes.insert_one(doc! {"_id": &id, "owner_id": "u1", "title": "t"}).await.unwrap();
+        notes
+            .insert_one(doc! {"_id": &id, "owner_id": "u1", "title": "t"})
+            .await
+            .unwrap();
         acknowledged.push(id);
     }
 
     script(&["kill", &server.pid]);
     let started = Instant::now();
     for attempt in 0..3 {
-        match notes.insert_one(doc! {"_id": format!("during{attempt}"), "owner_id": "u1"}).await {
-            Err(GuardError::Store(StoreError::Unavailable(message))) => assert!(message.len() > 10, "{message}"),
+        match notes
+            .insert_one(doc! {"_id": format!("during{attempt}"), "owner_id": "u1"})
+            .await
+        {
+            Err(GuardError::Store(StoreError::Unavailable(message))) => {
+                assert!(message.len() > 10, "{message}")
+            }
             other => panic!("expected the database to be reported unavailable, got {other:?}"),
         }
         match notes.find(&doc! {}, &FindOptions::default()).await {
@@ -72,13 +89,23 @@ async fn the_database_stops_and_comes_back() {
             other => panic!("expected unavailable, got {other:?}"),
         }
     }
-    assert!(started.elapsed() < Duration::from_secs(30), "failures are reported promptly");
-    assert!(MongoStore::connect(&server.uri()).await.is_err(), "connecting to a stopped server fails with an error");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failures are reported promptly"
+    );
+    assert!(
+        MongoStore::connect(&server.uri()).await.is_err(),
+        "connecting to a stopped server fails with an error"
+    );
 
     let restarted = Server::start(Some(&server.port), Some(&server.data));
     let mut resumed = false;
     for _ in 0..50 {
-        if notes.insert_one(doc! {"_id": "after", "owner_id": "u1"}).await.is_ok() {
+        if notes
+            .insert_one(doc! {"_id": "after", "owner_id": "u1"})
+            .await
+            .is_ok()
+        {
             resumed = true;
             break;
         }
@@ -93,8 +120,14 @@ async fn the_database_stops_and_comes_back() {
         .map(|d| d.get_str("_id").unwrap().to_owned())
         .collect();
     for id in &acknowledged {
-        assert!(stored.contains(id), "acknowledged write {id} was lost: {stored:?}");
+        assert!(
+            stored.contains(id),
+            "acknowledged write {id} was lost: {stored:?}"
+        );
     }
-    assert!(stored.iter().all(|id| !id.starts_with("during")), "a failed write must not be half-applied: {stored:?}");
+    assert!(
+        stored.iter().all(|id| !id.starts_with("during")),
+        "a failed write must not be half-applied: {stored:?}"
+    );
     script(&["stop", &restarted.pid, &restarted.data]);
 }

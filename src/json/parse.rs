@@ -57,7 +57,8 @@ pub fn parse(text: &str, file: &str) -> Result<Json, JsonError> {
         at: Location::new(file.clone(), 1, 1),
         message: "expected a JSON value".into(),
     })?;
-    build(value, &file)
+    let mut cursor = Cursor::new(text, file.clone());
+    build(value, &mut cursor)
 }
 
 fn describe_pest_error(e: &pest::error::Error<Rule>) -> String {
@@ -127,13 +128,49 @@ fn check_depth(text: &str, file: &Arc<str>) -> Result<(), JsonError> {
     Ok(())
 }
 
-fn location(pair: &Pair<Rule>, file: &Arc<str>) -> Location {
-    let (line, col) = pair.as_span().start_pos().line_col();
-    Location::new(file.clone(), line, col)
+/// Turns byte offsets into line:col, moving forward through the text (pairs arrive in document
+/// order), so locating every value of a large document stays linear.
+struct Cursor<'t> {
+    text: &'t str,
+    file: Arc<str>,
+    offset: usize,
+    line: usize,
+    col: usize,
 }
 
-fn build(pair: Pair<Rule>, file: &Arc<str>) -> Result<Json, JsonError> {
-    let at = location(&pair, file);
+impl<'t> Cursor<'t> {
+    fn new(text: &'t str, file: Arc<str>) -> Cursor<'t> {
+        Cursor {
+            text,
+            file,
+            offset: 0,
+            line: 1,
+            col: 1,
+        }
+    }
+
+    fn locate(&mut self, pair: &Pair<Rule>) -> Location {
+        let target = pair.as_span().start();
+        if target < self.offset {
+            self.offset = 0;
+            self.line = 1;
+            self.col = 1;
+        }
+        for c in self.text[self.offset..target].chars() {
+            if c == '\n' {
+                self.line += 1;
+                self.col = 1;
+            } else {
+                self.col += 1;
+            }
+        }
+        self.offset = target;
+        Location::new(self.file.clone(), self.line, self.col)
+    }
+}
+
+fn build(pair: Pair<Rule>, cursor: &mut Cursor) -> Result<Json, JsonError> {
+    let at = cursor.locate(&pair);
     let kind = match pair.as_rule() {
         Rule::null => JsonKind::Null,
         Rule::boolean => JsonKind::Bool(pair.as_str() == "true"),
@@ -141,7 +178,7 @@ fn build(pair: Pair<Rule>, file: &Arc<str>) -> Result<Json, JsonError> {
         Rule::string => JsonKind::String(unescape(pair, &at)?),
         Rule::array => JsonKind::Array(
             pair.into_inner()
-                .map(|p| build(p, file))
+                .map(|p| build(p, cursor))
                 .collect::<Result<_, _>>()?,
         ),
         Rule::object => {
@@ -151,7 +188,7 @@ fn build(pair: Pair<Rule>, file: &Arc<str>) -> Result<Json, JsonError> {
                 let (Some(key), Some(value)) = (inner.next(), inner.next()) else {
                     continue;
                 };
-                let key_at = location(&key, file);
+                let key_at = cursor.locate(&key);
                 let key = unescape(key, &key_at)?;
                 if members.iter().any(|m| m.key == key) {
                     return Err(JsonError {
@@ -162,7 +199,7 @@ fn build(pair: Pair<Rule>, file: &Arc<str>) -> Result<Json, JsonError> {
                 members.push(Member {
                     key,
                     key_at,
-                    value: build(value, file)?,
+                    value: build(value, cursor)?,
                 });
             }
             JsonKind::Object(members)

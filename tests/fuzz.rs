@@ -1,0 +1,183 @@
+//! Property-driven fuzzing of every parser that takes outside input: no input may panic, hang, or
+//! take memory out of proportion to its size. Bounded for CI (300 cases per property;
+//! `EXPANSE_FUZZ_CASES` raises it).
+
+use bson::{Bson, Document};
+use expanse::expr::{Context, ContextData, ExprKind, Expression};
+use expanse::query::Filter;
+use expanse::rules::CollectionRules;
+use expanse::update::Update;
+use proptest::prelude::*;
+
+/// JSON-ish text built from the pieces rule files, fixtures and queries are made of.
+fn json_text() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("\"%%user.id\"".to_owned()),
+        Just("\"%%root.a.0.b\"".to_owned()),
+        Just("\"%%user.custom_data\"".to_owned()),
+        Just("\"%%prevRoot\"".to_owned()),
+        Just("\"%%true\"".to_owned()),
+        Just("\"%%usr\"".to_owned()),
+        Just("\"$in\"".to_owned()),
+        Just("\"%or\"".to_owned()),
+        Just("\"$and\"".to_owned()),
+        Just("\"$elemMatch\"".to_owned()),
+        Just("\"$not\"".to_owned()),
+        Just("\"%function\"".to_owned()),
+        Just("\"%stringToOid\"".to_owned()),
+        Just("\"$oid\"".to_owned()),
+        Just("\"$date\"".to_owned()),
+        Just("\"$numberLong\"".to_owned()),
+        Just("\"$regex\"".to_owned()),
+        Just("\"$type\"".to_owned()),
+        Just("\"$size\"".to_owned()),
+        Just("\"$mod\"".to_owned()),
+        Just("\"name\"".to_owned()),
+        Just("\"roles\"".to_owned()),
+        Just("\"apply_when\"".to_owned()),
+        Just("\"fields\"".to_owned()),
+        Just("\"a\"".to_owned()),
+        "\"[a-z$%._0-9]{0,8}\"".prop_map(|s| s),
+    ];
+    let leaf = prop_oneof![
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        Just("false".to_owned()),
+        (-5i64..5).prop_map(|n| n.to_string()),
+        Just("1.5e300".to_owned()),
+        Just("-0.0".to_owned()),
+        Just("\"%%user.id\"".to_owned()),
+        Just("\"5f1f1f1f1f1f1f1f1f1f1f1f\"".to_owned()),
+        Just("\"\\u0000\\ud800\"".to_owned()),
+        "\"[ -~]{0,6}\""
+            .prop_map(|s| s.replace('\\', "").replace('"', ""))
+            .prop_map(|s| format!("\"{s}\"")),
+    ];
+    leaf.prop_recursive(5, 64, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4)
+                .prop_map(|items| format!("[{}]", items.join(","))),
+            proptest::collection::vec((key.clone(), inner), 0..4).prop_map(|members| format!(
+                "{{{}}}",
+                members
+                    .iter()
+                    .map(|(k, v)| format!("{k}:{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )),
+        ]
+    })
+}
+
+/// Text with random damage: truncated, a character replaced.
+fn damaged() -> impl Strategy<Value = String> {
+    (json_text(), any::<usize>(), any::<char>(), any::<bool>()).prop_map(
+        |(text, at, c, truncate)| {
+            let mut chars: Vec<char> = text.chars().collect();
+            if chars.is_empty() {
+                return text;
+            }
+            let i = at % chars.len();
+            if truncate {
+                chars.truncate(i);
+            } else {
+                chars[i] = c;
+            }
+            chars.into_iter().collect()
+        },
+    )
+}
+
+fn context() -> ContextData {
+    let json = expanse::json::parse(
+        r#"{"user": {"id": "u1", "custom_data": {"a": [1, {"b": 2}]}, "data": {}}, "root": {"a": [{"b": 1}, 2], "_id": {"$oid": "5f1f1f1f1f1f1f1f1f1f1f1f"}}, "prevRoot": {"a": null}, "values": {"x": [1, 2]}}"#,
+        "ctx",
+    )
+    .unwrap();
+    ContextData::from_json(&json).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("EXPANSE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)))]
+
+    #[test]
+    fn arbitrary_text_never_panics_the_parsers(text in any::<String>()) {
+        let _ = expanse::json::parse(&text, "fuzz");
+        let _ = Expression::parse(&text, "fuzz", ExprKind::Any);
+        let _ = CollectionRules::parse(&text, "fuzz");
+        let _ = expanse::expr::parse_expansion(&text);
+        let issuer = expanse::auth::TokenIssuer::new(expanse::auth::TokenConfig::hs256(vec![7u8; 32]).unwrap()).unwrap();
+        let _ = issuer.verify_access(&text);
+        let _ = issuer.verify_refresh(&text);
+    }
+
+    #[test]
+    fn expression_shaped_input_compiles_or_fails_cleanly_and_evaluates_without_panicking(text in prop_oneof![json_text(), damaged()]) {
+        let data = context();
+        for kind in [ExprKind::Any, ExprKind::RoleApplyWhen, ExprKind::FilterApplyWhen, ExprKind::FieldPermission] {
+            if let Ok(expression) = Expression::parse(&text, "fuzz", kind) {
+                let ctx = data.context();
+                let value = expression.evaluate(&ctx);
+                let explained = expression.explain(&ctx);
+                prop_assert_eq!(value, explained.result, "evaluate and explain agree");
+                let _ = expression.push_down(&ctx);
+            }
+        }
+    }
+
+    #[test]
+    fn rule_files_and_queries_fail_cleanly(text in prop_oneof![json_text(), damaged()]) {
+        let rules = format!(r#"{{"roles": [{{"name": "r", "apply_when": {text}, "read": {text}, "fields": {{"a": {{"read": {text}}}}}}}], "filters": [{{"name": "f", "query": {text}}}]}}"#);
+        let _ = CollectionRules::parse(&rules, "fuzz");
+        if let Ok(json) = expanse::json::parse(&text, "fuzz") {
+            if let Ok(Bson::Document(doc)) = expanse::json::to_bson(&json) {
+                if let Ok(filter) = Filter::parse(&doc) {
+                    let sample: Document = bson::doc! {"a": [{"b": 1}, 2, null], "b": {"c": "x"}};
+                    let _ = filter.matches(&sample);
+                }
+                if let Ok(update) = Update::parse(&doc) {
+                    let _ = update.apply(&bson::doc! {"_id": 1, "a": [1, {"b": 2}], "n": 1}, false);
+                }
+                let _ = expanse::query::Projection::parse(&doc);
+                let _ = expanse::query::SortSpec::parse(&doc);
+            }
+        }
+    }
+
+    #[test]
+    fn fixture_files_fail_cleanly(text in prop_oneof![json_text(), damaged()]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.test.json");
+        std::fs::write(&path, format!(r#"{{"app": ".", "data": {text}, "users": {text}, "tests": [{text}]}}"#)).unwrap();
+        let _ = expanse::fixture::load_fixture(&path);
+        std::fs::write(&path, &text).unwrap();
+        let _ = expanse::fixture::load_fixture(&path);
+    }
+}
+
+#[test]
+fn large_inputs_stay_proportionate() {
+    // A million-element array parses (and is not refused for its size alone).
+    let big = format!("[{}1]", "1,".repeat(1_000_000));
+    assert!(expanse::json::parse(&big, "big").is_ok());
+    // Deep nesting is refused with a location, not a stack overflow.
+    let deep = format!("{}{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    let err = Expression::parse(&deep, "deep.json", ExprKind::Any)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nesting deeper than"), "{err}");
+    // A long expansion path compiles and evaluates.
+    let path = format!("{{\"%%user.custom_data{}\": 1}}", ".a".repeat(5_000));
+    let e = Expression::parse(&path, "long.json", ExprKind::Any).unwrap();
+    assert!(!e.evaluate(&Context::new()));
+    // Many roles and a long $in list.
+    let list: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+    let e = Expression::parse(
+        &format!("{{\"n\": {{\"$in\": [{}]}}}}", list.join(",")),
+        "in.json",
+        ExprKind::Any,
+    )
+    .unwrap();
+    let root = bson::doc! {"n": 99_999};
+    assert!(e.evaluate(&Context::new().root(&root)));
+}
