@@ -50,7 +50,7 @@ fn json_text() -> impl Strategy<Value = String> {
         Just("\"5f1f1f1f1f1f1f1f1f1f1f1f\"".to_owned()),
         Just("\"\\u0000\\ud800\"".to_owned()),
         "\"[ -~]{0,6}\""
-            .prop_map(|s| s.replace('\\', "").replace('"', ""))
+            .prop_map(|s| s.replace(['\\', '"'], ""))
             .prop_map(|s| format!("\"{s}\"")),
     ];
     leaf.prop_recursive(5, 64, 6, move |inner| {
