@@ -165,3 +165,74 @@ fn extensions(expression: &crate::expr::Expression, strict: bool, report: &mut R
         }
     }
 }
+
+/// Fields the pushed-down rules of a collection filter on (what `apply_when` and the read
+/// permissions read from the document).
+pub fn pushed_down_fields(rules: &CollectionRules) -> Vec<String> {
+    let mut fields = Vec::new();
+    for role in &rules.roles {
+        fields.extend(role.apply_when.document_fields());
+        for p in [&role.read, &role.write].into_iter().flatten() {
+            if let Permission::Expr(e) = p {
+                fields.extend(e.document_fields());
+            }
+        }
+        if let Some(f) = &role.document_filters {
+            for e in f.read.iter().chain(f.write.iter()) {
+                fields.extend(e.document_fields());
+            }
+        }
+    }
+    fields.sort();
+    fields.dedup();
+    fields
+}
+
+/// Warnings for fields pushed-down rules filter on that no index of the live collection
+/// supports (as its first key). Collections that do not exist yet are skipped.
+pub async fn index_advice(
+    app: &App,
+    store: &crate::store::MongoStore,
+) -> Result<Vec<Diagnostic>, crate::store::StoreError> {
+    use futures_util::TryStreamExt;
+    let mut warnings = Vec::new();
+    for source in app.data_sources.values() {
+        for ((database, collection), rules) in &source.collections {
+            let fields = pushed_down_fields(rules);
+            if fields.is_empty() {
+                continue;
+            }
+            let db = store.client().database(
+                &store.database_name(&crate::store::Namespace::new(database, collection)),
+            );
+            let existing = db
+                .list_collection_names()
+                .await
+                .map_err(crate::store::mongo_error)?;
+            if !existing.contains(collection) {
+                continue;
+            }
+            let indexes: Vec<mongodb::IndexModel> = db
+                .collection::<bson::Document>(collection)
+                .list_indexes()
+                .await
+                .map_err(crate::store::mongo_error)?
+                .try_collect()
+                .await
+                .map_err(crate::store::mongo_error)?;
+            let leading: Vec<String> = indexes
+                .iter()
+                .filter_map(|i| i.keys.keys().next().cloned())
+                .collect();
+            for field in fields.iter().filter(|f| !leading.contains(f)) {
+                let at = crate::Location::new(rules.file.clone(), 1, 1);
+                warnings.push(Diagnostic {
+                    at,
+                    message: format!("rules on {database}.{collection} filter on {field:?}, which no index supports: pushed-down reads scan the collection"),
+                    hint: Some(format!("db.{collection}.createIndex({{\"{field}\": 1}})")),
+                });
+            }
+        }
+    }
+    Ok(warnings)
+}

@@ -261,3 +261,48 @@ fn schemas_load_and_their_validate_expressions_are_checked() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn check_advises_indexes_for_pushed_down_rules() {
+    let Some(uri) = common::mongodb_uri("check_advises_indexes_for_pushed_down_rules") else {
+        return;
+    };
+    let db = format!("advice_{}", bson::oid::ObjectId::new().to_hex());
+    let rules = format!(
+        r#"{{"database": "{db}", "collection": "c", "roles": [{{"name": "owner", "apply_when": {{"owner_id": "%%user.id"}}, "read": true}}]}}"#
+    );
+    let dir = write_app(&[
+        ("root_config.json", "{}"),
+        (
+            &format!("data_sources/mongodb-atlas/{db}/c/rules.json"),
+            &rules,
+        ),
+    ]);
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let coll = client.database(&db).collection::<bson::Document>("c");
+    coll.insert_one(doc! {"owner_id": "u1"}).await.unwrap();
+    let path = dir.path().to_str().unwrap().to_owned();
+    let run = |path: String, uri: String| {
+        tokio::task::spawn_blocking(move || expanse(&["check", &path, "--mongodb", &uri]))
+    };
+    let out = run(path.clone(), uri.clone()).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "rules on {db}.c filter on \"owner_id\", which no index supports"
+        )),
+        "{text}"
+    );
+    coll.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! {"owner_id": 1})
+            .build(),
+    )
+    .await
+    .unwrap();
+    let out = run(path, uri).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!text.contains("no index supports"), "{text}");
+    client.database(&db).drop().await.unwrap();
+}

@@ -24,6 +24,9 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
+    /// Also check this live MongoDB for indexes supporting the pushed-down rules.
+    #[arg(long)]
+    mongodb: Option<String>,
 }
 
 fn to_json(d: &Diagnostic) -> serde_json::Value {
@@ -37,7 +40,17 @@ fn to_json(d: &Diagnostic) -> serde_json::Value {
 }
 
 pub fn run(args: CheckArgs) -> ExitCode {
-    let report = check(&args.app, args.strict);
+    let mut report = check(&args.app, args.strict);
+    if let (Some(uri), true) = (&args.mongodb, report.errors.is_empty()) {
+        match advise(&args.app, uri) {
+            Ok(warnings) => report.warnings.extend(warnings),
+            Err(e) => report.errors.push(Diagnostic {
+                at: crate::Location::new(uri.clone(), 1, 1),
+                message: e,
+                hint: None,
+            }),
+        }
+    }
     match args.format {
         Format::Json => {
             let out = serde_json::json!({
@@ -67,4 +80,20 @@ pub fn run(args: CheckArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+fn advise(app: &std::path::Path, uri: &str) -> Result<Vec<Diagnostic>, String> {
+    let app = crate::app::App::load(app).map_err(|e| e.to_string())?.app;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = crate::store::MongoStore::connect(uri)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::check::index_advice(&app, &store)
+            .await
+            .map_err(|e| e.to_string())
+    })
 }

@@ -16,6 +16,7 @@ use bson::{Bson, Document};
 
 pub use aggregate::run_pipeline;
 pub use memory::MemoryStore;
+pub(crate) use mongo::map_error as mongo_error;
 pub use mongo::MongoStore;
 
 use crate::query::QueryError;

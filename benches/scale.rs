@@ -1,0 +1,254 @@
+//! Rules at scale against the MongoDB-wire test server: a rule-enforced find of one user's
+//! documents through push-down vs the raw driver with the same filter (with and without an index
+//! on the owner field) vs the naive approach (fetch everything, evaluate each document); rule-
+//! checked writes vs raw writes; loading a 1 000-collection app.
+//!
+//! Run: `scripts/bench scale` (100 000 documents, 1 000 owners). Under `cargo test` it runs on
+//! 2 000 documents so CI exercises it cheaply. Results: BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bson::{doc, Document};
+use criterion::{criterion_group, criterion_main, Criterion};
+use expanse::rules::{Decider, RequestContext};
+use expanse::store::{FindOptions, MongoStore};
+use expanse::{App, User};
+
+fn benchmarking() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn write(dir: &std::path::Path, path: &str, text: &str) {
+    let full = dir.join(path);
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(full, text).unwrap();
+}
+
+const RULES: &str = r#"{"database": "scale", "collection": "docs", "roles": [
+  {"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true, "write": true},
+  {"name": "shared", "apply_when": {"shared_with": "%%user.id"}, "read": true}
+]}"#;
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn bench(c: &mut Criterion) {
+    // Loading a generated 1 000-collection app (no database needed).
+    let big = tempfile::tempdir().unwrap();
+    write(big.path(), "root_config.json", "{}");
+    for i in 0..1000 {
+        let rules = RULES.replace("\"docs\"", &format!("\"c{i}\""));
+        write(
+            big.path(),
+            &format!("data_sources/mongodb-atlas/scale/c{i}/rules.json"),
+            &rules,
+        );
+    }
+    let before = rss_kib();
+    let loaded = App::load(big.path()).unwrap().app;
+    let after = rss_kib();
+    eprintln!(
+        "1 000-collection app: resident memory grew by {} KiB while loading",
+        after.saturating_sub(before)
+    );
+    drop(loaded);
+    c.bench_function("load a 1 000-collection app", |b| {
+        b.iter(|| App::load(big.path()).unwrap())
+    });
+    c.bench_function("expanse check a 1 000-collection app", |b| {
+        b.iter(|| expanse::check::check(big.path(), false))
+    });
+
+    let Ok(uri) = std::env::var("MONGODB_URI") else {
+        eprintln!(
+            "MONGODB_URI is not set: skipping the database benchmarks (run scripts/bench scale)"
+        );
+        return;
+    };
+    let (documents, owners) = if benchmarking() {
+        (100_000usize, 1_000usize)
+    } else {
+        (2_000, 100)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let prefix = format!("bench_scale_{}_", bson::oid::ObjectId::new().to_hex());
+    let store = runtime.block_on(async {
+        MongoStore::connect(&uri)
+            .await
+            .unwrap()
+            .with_database_prefix(prefix.clone())
+    });
+    let raw = store
+        .client()
+        .database(&format!("{prefix}scale"))
+        .collection::<Document>("docs");
+    let started = Instant::now();
+    runtime.block_on(async {
+        for chunk in (0..documents).collect::<Vec<_>>().chunks(10_000) {
+            let batch: Vec<Document> = chunk
+                .iter()
+                .map(|i| doc! {"_id": *i as i64, "owner_id": format!("u{}", i % owners), "title": format!("document {i}"), "n": *i as i64, "body": "x".repeat(64)})
+                .collect();
+            raw.insert_many(batch).await.unwrap();
+        }
+    });
+    eprintln!(
+        "loaded {documents} documents for {owners} owners in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let app_dir = tempfile::tempdir().unwrap();
+    write(app_dir.path(), "root_config.json", "{}");
+    write(
+        app_dir.path(),
+        "data_sources/mongodb-atlas/scale/docs/rules.json",
+        RULES,
+    );
+    let app = Arc::new(App::load(app_dir.path()).unwrap().app);
+    let user = User::new("u7");
+    let filter = doc! {"owner_id": "u7"};
+
+    let mut group = c.benchmark_group(format!("find one user's documents among {documents}"));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(1));
+    let run_finds =
+        |group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+         label: &str| {
+            group.bench_function(format!("raw driver find, {label}"), |b| {
+                b.iter(|| {
+                    runtime.block_on(async {
+                        futures_util::TryStreamExt::try_collect::<Vec<Document>>(
+                            raw.find(filter.clone()).await.unwrap(),
+                        )
+                        .await
+                        .unwrap()
+                    })
+                })
+            });
+            group.bench_function(format!("expanse guarded find (push-down), {label}"), |b| {
+                b.iter(|| {
+                    let coll = app.collection(&store, &user, "scale", "docs").unwrap();
+                    let found = runtime
+                        .block_on(coll.find(&doc! {}, &FindOptions::default()))
+                        .unwrap();
+                    assert_eq!(found.len(), documents / owners);
+                })
+            });
+        };
+    run_finds(&mut group, "no index");
+    let values = Document::new();
+    let rules = app.rules("mongodb-atlas", "scale", "docs").unwrap();
+    let request = RequestContext {
+        user: &user,
+        values: &values,
+        environment: &app.environment,
+        request: None,
+        functions: None,
+    };
+    group.bench_function("naive: fetch all, evaluate each, no index", |b| {
+        b.iter(|| {
+            let all = runtime.block_on(async {
+                futures_util::TryStreamExt::try_collect::<Vec<Document>>(
+                    raw.find(doc! {}).await.unwrap(),
+                )
+                .await
+                .unwrap()
+            });
+            let decider = Decider::new(rules, request);
+            let visible = all
+                .iter()
+                .filter_map(|d| decider.read(d, &mut None))
+                .count();
+            assert_eq!(visible, documents / owners);
+        })
+    });
+    runtime
+        .block_on(async {
+            raw.create_index(
+                mongodb::IndexModel::builder()
+                    .keys(doc! {"owner_id": 1})
+                    .build(),
+            )
+            .await
+        })
+        .unwrap();
+    runtime
+        .block_on(async {
+            raw.create_index(
+                mongodb::IndexModel::builder()
+                    .keys(doc! {"shared_with": 1})
+                    .build(),
+            )
+            .await
+        })
+        .unwrap();
+    run_finds(&mut group, "indexed");
+    group.finish();
+
+    let mut group = c.benchmark_group("writes");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    let mut n = 0i64;
+    group.bench_function("raw driver update_one by _id", |b| {
+        b.iter(|| {
+            n += 1;
+            runtime
+                .block_on(async {
+                    raw.update_one(doc! {"_id": 7i64}, doc! {"$set": {"n": n}})
+                        .await
+                })
+                .unwrap()
+        })
+    });
+    group.bench_function("expanse rule-checked update_one by _id", |b| {
+        let coll = app.collection(&store, &user, "scale", "docs").unwrap();
+        b.iter(|| {
+            n += 1;
+            runtime
+                .block_on(coll.update_one(&doc! {"_id": 7i64}, &doc! {"$set": {"n": n}}, false))
+                .unwrap()
+        })
+    });
+    let mut next = documents as i64;
+    group.bench_function("raw driver insert_one", |b| {
+        b.iter(|| {
+            next += 1;
+            runtime
+                .block_on(async {
+                    raw.insert_one(doc! {"_id": next, "owner_id": "u7", "title": "new"})
+                        .await
+                })
+                .unwrap()
+        })
+    });
+    group.bench_function("expanse rule-checked insert_one", |b| {
+        let coll = app.collection(&store, &user, "scale", "docs").unwrap();
+        b.iter(|| {
+            next += 1;
+            runtime
+                .block_on(coll.insert_one(doc! {"_id": next, "owner_id": "u7", "title": "new"}))
+                .unwrap()
+        })
+    });
+    group.finish();
+    runtime.block_on(store.drop_prefixed_databases()).unwrap();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
