@@ -241,3 +241,9 @@ fn malformed_queries_are_rejected_with_their_path() {
     );
     assert!(rejects(doc! {"$where": "1"}).contains("not supported"));
 }
+
+/// `$all` is the `$and` of equalities, and NaN equals NaN (case 5 of the differential test).
+#[test]
+fn all_with_nan_matches_nan() {
+    assert!(matches(doc! {"a": {"$all": [f64::NAN]}}, doc! {"a": [1, f64::NAN]}));
+}
