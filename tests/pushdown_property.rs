@@ -227,3 +227,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn roles_that_show_everything_they_apply_to_need_no_exclusions() {
+    let rules = CollectionRules::parse(
+        r#"{"roles": [
+            {"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true},
+            {"name": "shared", "apply_when": {"shared_with": "%%user.id"}, "read": true}
+        ]}"#,
+        "rules.json",
+    )
+    .unwrap();
+    let user = User::new("u7");
+    let (values, environment) = (Document::new(), Document::new());
+    let request = RequestContext {
+        user: &user,
+        values: &values,
+        environment: &environment,
+        request: None,
+        functions: None,
+    };
+    let pushed = Decider::new(&rules, request).read_filter();
+    assert!(pushed.exact);
+    assert_eq!(
+        pushed.filter.to_document(),
+        doc! {"$or": [{"owner_id": {"$eq": "u7"}}, {"shared_with": {"$eq": "u7"}}]}
+    );
+}

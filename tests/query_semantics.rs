@@ -245,5 +245,8 @@ fn malformed_queries_are_rejected_with_their_path() {
 /// `$all` is the `$and` of equalities, and NaN equals NaN (case 5 of the differential test).
 #[test]
 fn all_with_nan_matches_nan() {
-    assert!(matches(doc! {"a": {"$all": [f64::NAN]}}, doc! {"a": [1, f64::NAN]}));
+    assert!(matches(
+        doc! {"a": {"$all": [f64::NAN]}},
+        doc! {"a": [1, f64::NAN]}
+    ));
 }

@@ -101,12 +101,17 @@ impl Decider<'_> {
         for role in &self.rules().roles {
             let applies = role.apply_when.push_down(&ctx);
             let visible = role_visibility(role, &ctx);
+            let visible_all = visible.exact && visible.filter == Filter::All;
             exact &= applies.exact && visible.exact;
             let mut parts = earlier_excluded.clone();
             parts.push(applies.filter.clone());
             parts.push(visible.filter);
             alternatives.push(Filter::and(parts));
-            if applies.exact {
+            // A later role only matters for documents no earlier role applies to. When an earlier
+            // role shows every document it applies to (its visibility is exactly "all"), the
+            // exclusion can be left out: such documents are matched by that role's own term
+            // anyway. This keeps the filter free of negations (index-friendly) in the common case.
+            if applies.exact && !visible_all {
                 earlier_excluded.push(applies.filter.negate());
             }
         }
