@@ -309,25 +309,40 @@ async fn writes_race_a_revocation() {
     use expanse::auth::{Auth, TokenConfig, TokenIssuer};
     let app = Arc::new(App::load("fixtures/app").unwrap().app);
     let store = MemoryStore::new();
-    store.seed(&doc! {"notes_app.notes": [{"_id": "n", "owner_id": "a", "n": 0}]}).unwrap();
-    let tokens = TokenIssuer::new(TokenConfig::hs256(b"concurrency-secret-concurrency-secret".to_vec()).unwrap()).unwrap();
+    store
+        .seed(&doc! {"notes_app.notes": [{"_id": "n", "owner_id": "a", "n": 0}]})
+        .unwrap();
+    let tokens = TokenIssuer::new(
+        TokenConfig::hs256(b"concurrency-secret-concurrency-secret".to_vec()).unwrap(),
+    )
+    .unwrap();
     let auth = Arc::new(Auth::new(app.clone(), store.clone(), tokens));
     let session = auth.login(User::new("a")).await.unwrap();
     let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let after_revocation = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..16)
         .map(|_| {
-            let (app, store, auth, token, revoked, after) =
-                (app.clone(), store.clone(), auth.clone(), session.tokens.access_token.clone(), revoked.clone(), after_revocation.clone());
+            let (app, store, auth, token, revoked, after) = (
+                app.clone(),
+                store.clone(),
+                auth.clone(),
+                session.tokens.access_token.clone(),
+                revoked.clone(),
+                after_revocation.clone(),
+            );
             tokio::spawn(async move {
                 for _ in 0..50 {
                     let was_revoked = revoked.load(Ordering::SeqCst);
-                    let Ok(user) = auth.verify(&token).await else { continue };
+                    let Ok(user) = auth.verify(&token).await else {
+                        continue;
+                    };
                     if was_revoked {
                         after.fetch_add(1, Ordering::SeqCst);
                     }
                     let coll = app.collection(&store, &user, "notes_app", "notes").unwrap();
-                    let _ = coll.update_one(&doc! {"_id": "n"}, &doc! {"$inc": {"n": 1}}, false).await;
+                    let _ = coll
+                        .update_one(&doc! {"_id": "n"}, &doc! {"$inc": {"n": 1}}, false)
+                        .await;
                     tokio::task::yield_now().await;
                 }
             })
@@ -339,6 +354,10 @@ async fn writes_race_a_revocation() {
     for w in writers {
         w.await.unwrap();
     }
-    assert_eq!(after_revocation.load(Ordering::SeqCst), 0, "a token verified after its revocation");
+    assert_eq!(
+        after_revocation.load(Ordering::SeqCst),
+        0,
+        "a token verified after its revocation"
+    );
     assert!(auth.verify(&session.tokens.access_token).await.is_err());
 }

@@ -28,6 +28,28 @@ pub struct FunctionConfig {
     pub source_file: Option<std::path::PathBuf>,
 }
 
+impl FunctionConfig {
+    /// The settings App Services gives a function without an entry: public, application
+    /// authentication, no `can_evaluate`.
+    pub fn with_defaults(
+        name: String,
+        at: Location,
+        source_file: Option<std::path::PathBuf>,
+    ) -> FunctionConfig {
+        FunctionConfig {
+            name,
+            at,
+            private: false,
+            can_evaluate: None,
+            disable_arg_logs: false,
+            run_as_system: false,
+            run_as_user_id: None,
+            run_as_user_id_script_source: None,
+            source_file,
+        }
+    }
+}
+
 /// `auth/custom_user_data.json`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomUserDataConfig {

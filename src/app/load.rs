@@ -363,19 +363,10 @@ impl Loader {
                 let (db, coll) = (db.clone(), coll.clone());
                 let file = path.display().to_string();
                 let rules = self.reader().rules(&json, &file, false);
-                let source =
-                    app.data_sources
-                        .entry(service.clone())
-                        .or_insert_with(|| DataSource {
-                            config: DataSourceConfig {
-                                name: service.clone(),
-                                source_type: "mongodb-atlas".into(),
-                                config: Document::new(),
-                            },
-                            collections: BTreeMap::new(),
-                            default_rules: None,
-                            schemas: BTreeMap::new(),
-                        });
+                let source = app
+                    .data_sources
+                    .entry(service.clone())
+                    .or_insert_with(|| DataSource::new(service.clone()));
                 source.collections.entry((db, coll)).or_insert(rules);
             }
         }
@@ -441,16 +432,7 @@ impl Loader {
         let source = app
             .data_sources
             .entry(service.clone())
-            .or_insert_with(|| DataSource {
-                config: DataSourceConfig {
-                    name: service,
-                    source_type: "mongodb-atlas".into(),
-                    config: Document::new(),
-                },
-                collections: BTreeMap::new(),
-                default_rules: None,
-                schemas: BTreeMap::new(),
-            });
+            .or_insert_with(|| DataSource::new(service));
         if source.default_rules.is_none() {
             source.default_rules = default_rules;
         }
@@ -499,17 +481,7 @@ impl Loader {
                 self.warn(at_file(&source), format!("function source {name:?} has no entry in functions/config.json; it gets default settings"));
                 app.functions.insert(
                     name.clone(),
-                    FunctionConfig {
-                        name,
-                        at: at_file(&source),
-                        private: false,
-                        can_evaluate: None,
-                        disable_arg_logs: false,
-                        run_as_system: false,
-                        run_as_user_id: None,
-                        run_as_user_id_script_source: None,
-                        source_file: Some(source),
-                    },
+                    FunctionConfig::with_defaults(name, at_file(&source), Some(source)),
                 );
             }
         }

@@ -59,6 +59,22 @@ pub struct DataSource {
     pub schemas: BTreeMap<(String, String), Document>,
 }
 
+impl DataSource {
+    /// A MongoDB data source named `name` with no rules yet.
+    pub fn new(name: String) -> DataSource {
+        DataSource {
+            config: DataSourceConfig {
+                name,
+                source_type: "mongodb-atlas".into(),
+                config: Document::new(),
+            },
+            collections: BTreeMap::new(),
+            default_rules: None,
+            schemas: BTreeMap::new(),
+        }
+    }
+}
+
 /// An app directory that could not be loaded: every problem found, each with `file:line:col`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct LoadError {

@@ -15,7 +15,7 @@ use super::convert::convert;
 use super::expansion::{Base, Expansion};
 use super::explain::TraceLine;
 use crate::query::{
-    compare_matches, in_values, resolve_borrowed, values_equal, walk_document, walk_value,
+    compare_matches, in_values, resolve_borrowed, truthy, values_equal, walk_document, walk_value,
     Comparison, LeafArrays, ValueTest,
 };
 
@@ -348,17 +348,6 @@ fn equals(subject: &SubjectValues<'_>, operand: &Bson) -> bool {
         }
         _ => compare_matches(Comparison::Eq, x, operand) || in_values(x, items),
     })
-}
-
-fn truthy(value: &Bson) -> bool {
-    match value {
-        Bson::Boolean(b) => *b,
-        Bson::Int32(i) => *i != 0,
-        Bson::Int64(i) => *i != 0,
-        Bson::Double(d) => *d != 0.0,
-        Bson::Null | Bson::Undefined => false,
-        _ => true,
-    }
 }
 
 /// The value of an operand (`None` when an expansion is missing).

@@ -13,7 +13,7 @@ use super::ast::{FieldNode, Node, Operand, Subject, Test};
 use super::context::Context;
 use super::eval::{eval_fast, resolve};
 use super::expansion::Base;
-use crate::query::{Comparison, FieldPath};
+use crate::query::{truthy, Comparison, FieldPath};
 
 /// A MongoDB filter equivalent to (or, when not `exact`, wider than) an expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -264,12 +264,6 @@ fn in_list(field: &str, items: &[Bson]) -> Filter {
             .map(|v| Filter::Query(doc! {field: {"$eq": v.clone()}}))
             .collect(),
     )
-}
-
-fn truthy(value: &Bson) -> bool {
-    !matches!(value, Bson::Boolean(false) | Bson::Null | Bson::Undefined)
-        && !matches!(value, Bson::Int32(0) | Bson::Int64(0))
-        && !matches!(value, Bson::Double(d) if *d == 0.0)
 }
 
 /// Whether any operand of a test reads the document (`%%root…`, `%%this`, `%%prev`).

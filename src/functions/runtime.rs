@@ -145,17 +145,7 @@ impl<S: Store + Clone + 'static> Builder<S> {
                 });
                 configs.insert(
                     name.clone(),
-                    FunctionConfig {
-                        name: name.clone(),
-                        at,
-                        private: false,
-                        can_evaluate: None,
-                        disable_arg_logs: false,
-                        run_as_system: false,
-                        run_as_user_id: None,
-                        run_as_user_id_script_source: None,
-                        source_file: None,
-                    },
+                    FunctionConfig::with_defaults(name.clone(), at, None),
                 );
             }
         }

@@ -262,7 +262,13 @@ pub fn parse_value_tests(operators: &Document, at: &str) -> Result<Vec<ValueTest
 }
 
 /// MongoDB's `trueValue`: false, 0, null and undefined are false; everything else is true.
-fn truthy(value: &Bson) -> bool {
+///
+/// ```
+/// use bson::Bson;
+/// assert!(!expanse::query::truthy(&Bson::Int32(0)));
+/// assert!(expanse::query::truthy(&Bson::String(String::new())));
+/// ```
+pub fn truthy(value: &Bson) -> bool {
     match value {
         Bson::Boolean(b) => *b,
         Bson::Int32(i) => *i != 0,

@@ -14,7 +14,7 @@ mod regex;
 mod sort;
 mod types;
 
-pub use filter::{field_matches, parse_value_tests, Filter, QueryError};
+pub use filter::{field_matches, parse_value_tests, truthy, Filter, QueryError};
 pub use order::{compare_values, values_equal};
 pub use path::{resolve_borrowed, resolve_value, walk_document, walk_value, FieldPath, LeafArrays};
 pub use predicate::{
