@@ -73,6 +73,13 @@ impl MongoStore {
         })
     }
 
+    /// Connects to the URI in the `MONGODB_URI` environment variable.
+    pub async fn from_env() -> Result<MongoStore, StoreError> {
+        let uri = std::env::var("MONGODB_URI")
+            .map_err(|_| StoreError::Unavailable("MONGODB_URI is not set".into()))?;
+        MongoStore::connect(&uri).await
+    }
+
     /// The same deployment with every database name prefixed (isolated scratch space for tests).
     pub fn with_database_prefix(&self, prefix: impl Into<String>) -> MongoStore {
         MongoStore {
