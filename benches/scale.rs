@@ -225,6 +225,23 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    let guarded_by_transaction = store
+        .clone()
+        .with_write_guard(expanse::store::WriteGuard::Transaction);
+    group.bench_function(
+        "expanse rule-checked update_one by _id, transaction guard",
+        |b| {
+            let coll = app
+                .collection(&guarded_by_transaction, &user, "scale", "docs")
+                .unwrap();
+            b.iter(|| {
+                n += 1;
+                runtime
+                    .block_on(coll.update_one(&doc! {"_id": 7i64}, &doc! {"$set": {"n": n}}, false))
+                    .unwrap()
+            })
+        },
+    );
     let mut next = documents as i64;
     group.bench_function("raw driver insert_one", |b| {
         b.iter(|| {

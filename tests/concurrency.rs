@@ -361,3 +361,24 @@ async fn writes_race_a_revocation() {
     );
     assert!(auth.verify(&session.tokens.access_token).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_users_on_the_server_with_the_transaction_guard() {
+    let Some(uri) =
+        common::mongodb_uri("sixty_four_users_on_the_server_with_the_transaction_guard")
+    else {
+        return;
+    };
+    let base = MongoStore::connect(&uri)
+        .await
+        .unwrap()
+        .with_write_guard(expanse::store::WriteGuard::Transaction);
+    let store =
+        base.with_database_prefix(format!("conct_{}_", bson::oid::ObjectId::new().to_hex()));
+    scenario(store.clone()).await;
+    store.drop_prefixed_databases().await.unwrap();
+    let store =
+        base.with_database_prefix(format!("racet_{}_", bson::oid::ObjectId::new().to_hex()));
+    race_write_against_transfer(store.clone()).await;
+    store.drop_prefixed_databases().await.unwrap();
+}

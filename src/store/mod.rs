@@ -17,7 +17,7 @@ use bson::{Bson, Document};
 pub use aggregate::run_pipeline;
 pub use memory::MemoryStore;
 pub(crate) use mongo::map_error as mongo_error;
-pub use mongo::MongoStore;
+pub use mongo::{MongoStore, WriteGuard};
 
 use crate::query::QueryError;
 

@@ -19,6 +19,20 @@ use super::{FindOptions, Namespace, Store, StoreError, Write};
 pub struct MongoStore {
     client: Client,
     database_prefix: String,
+    guard: WriteGuard,
+}
+
+/// How a write is held to the document version the rules were checked on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WriteGuard {
+    /// A conditional write whose filter is `_id` plus the whole pre-image (`$expr`): one round
+    /// trip; MongoDB uses the `_id` index. The default.
+    #[default]
+    ConditionalFilter,
+    /// A transaction that reads the document by `_id`, compares it with the pre-image, and writes
+    /// by `_id`; a concurrent write makes it conflict and retry. More round trips, but only `_id`
+    /// lookups (for servers that do not plan `$expr` with an index).
+    Transaction,
 }
 
 /// Maps a driver error to a store error.
@@ -70,6 +84,7 @@ impl MongoStore {
         Ok(MongoStore {
             client,
             database_prefix: String::new(),
+            guard: WriteGuard::default(),
         })
     }
 
@@ -85,7 +100,14 @@ impl MongoStore {
         MongoStore {
             client: self.client.clone(),
             database_prefix: prefix.into(),
+            guard: self.guard,
         }
+    }
+
+    /// The same store with another write guard.
+    pub fn with_write_guard(mut self, guard: WriteGuard) -> MongoStore {
+        self.guard = guard;
+        self
     }
 
     /// The driver client.
@@ -121,6 +143,70 @@ impl MongoStore {
                 .map_err(map_error)?;
         }
         Ok(())
+    }
+}
+
+impl MongoStore {
+    /// [`WriteGuard::Transaction`]: read each target by `_id` in a transaction, compare, write.
+    async fn apply_read_compare(
+        &self,
+        coll: &Collection<Document>,
+        writes: Vec<Write>,
+    ) -> Result<(), StoreError> {
+        let mut session = self.client.start_session().await.map_err(map_error)?;
+        session.start_transaction().await.map_err(map_error)?;
+        for write in writes {
+            let step: Result<bool, DriverError> = async {
+                match write {
+                    Write::Insert(doc) => coll
+                        .insert_one(super::ensure_id(doc))
+                        .session(&mut session)
+                        .await
+                        .map(|_| true),
+                    Write::Replace { pre, post } => {
+                        let id = pre.get("_id").cloned().unwrap_or(Bson::Null);
+                        let current = coll
+                            .find_one(doc! {"_id": {"$eq": id.clone()}})
+                            .session(&mut session)
+                            .await?;
+                        if current.as_ref() != Some(&pre) {
+                            return Ok(false);
+                        }
+                        coll.replace_one(doc! {"_id": {"$eq": id}}, post)
+                            .session(&mut session)
+                            .await
+                            .map(|r| r.matched_count == 1)
+                    }
+                    Write::Delete { pre } => {
+                        let id = pre.get("_id").cloned().unwrap_or(Bson::Null);
+                        let current = coll
+                            .find_one(doc! {"_id": {"$eq": id.clone()}})
+                            .session(&mut session)
+                            .await?;
+                        if current.as_ref() != Some(&pre) {
+                            return Ok(false);
+                        }
+                        coll.delete_one(doc! {"_id": {"$eq": id}})
+                            .session(&mut session)
+                            .await
+                            .map(|r| r.deleted_count == 1)
+                    }
+                }
+            }
+            .await;
+            match step {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = session.abort_transaction().await;
+                    return Err(StoreError::Conflict);
+                }
+                Err(e) => {
+                    let _ = session.abort_transaction().await;
+                    return Err(map_error(e));
+                }
+            }
+        }
+        session.commit_transaction().await.map_err(map_error)
     }
 }
 
@@ -177,6 +263,9 @@ impl Store for MongoStore {
 
     async fn apply(&self, ns: &Namespace, writes: Vec<Write>) -> Result<(), StoreError> {
         let coll = self.collection(ns);
+        if self.guard == WriteGuard::Transaction {
+            return self.apply_read_compare(&coll, writes).await;
+        }
         if writes.len() <= 1 {
             let Some(write) = writes.into_iter().next() else {
                 return Ok(());
