@@ -24,7 +24,22 @@ use crate::User;
 use filters::apply_filters;
 
 /// How many times a write is retried when a concurrent write changed its documents.
-const MAX_ATTEMPTS: usize = 16;
+const MAX_ATTEMPTS: usize = 32;
+
+/// Waits a random, growing while before retrying a conflicted write, so contending writers do
+/// not keep colliding (up to about 50 ms).
+async fn backoff(attempt: usize) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut x = u64::from(nanos) ^ (attempt as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let ceiling_micros = 100u64 << attempt.min(9);
+    tokio::time::sleep(std::time::Duration::from_micros(x % ceiling_micros.max(1))).await;
+}
 
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -627,7 +642,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             limit: if multi { None } else { Some(1) },
             ..FindOptions::default()
         };
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let targets = self
                 .store
                 .find(&self.namespace, &narrowed, &options)
@@ -655,7 +670,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                         };
                         return Ok((result, Some((None, inserted))));
                     }
-                    Err(StoreError::Conflict) => continue,
+                    Err(StoreError::Conflict) => backoff(attempt).await,
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -683,7 +698,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             };
             match self.store.apply(&self.namespace, writes).await {
                 Ok(()) => return Ok((result, images)),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -722,7 +737,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             limit: if multi { None } else { Some(1) },
             ..FindOptions::default()
         };
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let targets = self
                 .store
                 .find(&self.namespace, &narrowed, &options)
@@ -738,7 +753,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                 .collect();
             match self.store.apply(&self.namespace, writes).await {
                 Ok(()) => return Ok(targets),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }
