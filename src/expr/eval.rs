@@ -159,6 +159,16 @@ impl<'a> SubjectValues<'a> {
         found
     }
 
+    /// Whether the subject reaches any value (`$exists`), without copying a whole document.
+    fn present(&self) -> bool {
+        match self {
+            SubjectValues::Constant(_) => true,
+            SubjectValues::Base(BaseRef::Doc(_), []) => true,
+            SubjectValues::Base(BaseRef::Missing, _) => false,
+            _ => self.any(LeafArrays::Traverse, &mut |x| x.is_some()),
+        }
+    }
+
     fn is_constant(&self) -> bool {
         matches!(self, SubjectValues::Constant(_))
     }
@@ -305,7 +315,7 @@ fn eval_test(
             let Some(wanted) = operand_value(operand, ctx, notes) else {
                 return false;
             };
-            subject.any(LeafArrays::Traverse, &mut |x| x.is_some()) == truthy(&wanted)
+            subject.present() == truthy(&wanted)
         }
         Test::All(tests) => tests.iter().all(|t| eval_test(t, subject, ctx, notes)),
         Test::Any(tests) => tests.iter().any(|t| eval_test(t, subject, ctx, notes)),

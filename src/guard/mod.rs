@@ -100,6 +100,17 @@ pub struct UpdateResult {
     pub upserted_id: Option<Bson>,
 }
 
+impl UpdateResult {
+    /// The SDK's result document: `{matchedCount, modifiedCount, upsertedId?}`.
+    pub fn to_document(&self) -> Document {
+        let mut d = bson::doc! {"matchedCount": self.matched_count as i64, "modifiedCount": self.modified_count as i64};
+        if let Some(id) = &self.upserted_id {
+            d.insert("upsertedId", id.clone());
+        }
+        d
+    }
+}
+
 /// Options of `findOneAndUpdate` / `findOneAndReplace` / `findOneAndDelete`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FindOneAndOptions {
@@ -111,6 +122,18 @@ pub struct FindOneAndOptions {
     pub upsert: bool,
     /// Return the document after the change (default: before).
     pub return_new_document: bool,
+}
+
+impl FindOneAndOptions {
+    /// Reads `sort`, `projection`, `upsert` and `returnNewDocument` from an options document.
+    pub fn from_document(options: &Document) -> FindOneAndOptions {
+        FindOneAndOptions {
+            sort: options.get_document("sort").ok().cloned(),
+            projection: options.get_document("projection").ok().cloned(),
+            upsert: options.get_bool("upsert").unwrap_or(false),
+            return_new_document: options.get_bool("returnNewDocument").unwrap_or(false),
+        }
+    }
 }
 
 enum Caller<'a> {

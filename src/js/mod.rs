@@ -216,33 +216,6 @@ fn arg_doc(args: &[Bson], i: usize) -> Document {
         .unwrap_or_default()
 }
 
-fn number(value: Option<&Bson>) -> Option<u64> {
-    match value? {
-        Bson::Int32(i) if *i >= 0 => Some(*i as u64),
-        Bson::Int64(i) if *i >= 0 => Some(*i as u64),
-        Bson::Double(d) if *d >= 0.0 => Some(*d as u64),
-        _ => None,
-    }
-}
-
-fn and_options(options: &Document) -> FindOneAndOptions {
-    FindOneAndOptions {
-        sort: options.get_document("sort").ok().cloned(),
-        projection: options.get_document("projection").ok().cloned(),
-        upsert: options.get_bool("upsert").unwrap_or(false),
-        return_new_document: options.get_bool("returnNewDocument").unwrap_or(false),
-    }
-}
-
-fn update_result(r: crate::guard::UpdateResult) -> Bson {
-    let mut d =
-        doc! {"matchedCount": r.matched_count as i64, "modifiedCount": r.modified_count as i64};
-    if let Some(id) = r.upserted_id {
-        d.insert("upsertedId", id);
-    }
-    Bson::Document(d)
-}
-
 /// Performs one host request.
 async fn perform<S: Store + Clone + 'static>(ctx: &Context<S>, body: &str) -> Result<Bson, String> {
     let request = match from_json(body)? {
@@ -272,10 +245,8 @@ async fn perform<S: Store + Clone + 'static>(ctx: &Context<S>, body: &str) -> Re
                 "find" => {
                     let options = arg_doc(&args, 2);
                     let find = FindOptions {
-                        sort: options.get_document("sort").ok().cloned(),
-                        skip: number(options.get("skip")).unwrap_or(0),
-                        limit: number(options.get("limit")).filter(|l| *l > 0),
                         projection: args.get(1).and_then(|p| p.as_document().cloned()),
+                        ..FindOptions::from_document(&options)
                     };
                     docs(coll.find(&arg_doc(&args, 0), &find).await.map_err(error)?)
                 }
@@ -319,7 +290,7 @@ async fn perform<S: Store + Clone + 'static>(ctx: &Context<S>, body: &str) -> Re
                         "updateMany" => coll.update_many(&query, &second, upsert).await,
                         _ => coll.replace_one(&query, &second, upsert).await,
                     };
-                    update_result(r.map_err(error)?)
+                    Bson::Document(r.map_err(error)?.to_document())
                 }
                 "deleteOne" => Bson::Document(
                     doc! {"deletedCount": coll.delete_one(&arg_doc(&args, 0)).await.map_err(error)? as i64},
@@ -331,7 +302,7 @@ async fn perform<S: Store + Clone + 'static>(ctx: &Context<S>, body: &str) -> Re
                     .find_one_and_update(
                         &arg_doc(&args, 0),
                         &arg_doc(&args, 1),
-                        &and_options(&arg_doc(&args, 2)),
+                        &FindOneAndOptions::from_document(&arg_doc(&args, 2)),
                     )
                     .await
                     .map_err(error)?
@@ -341,14 +312,17 @@ async fn perform<S: Store + Clone + 'static>(ctx: &Context<S>, body: &str) -> Re
                     .find_one_and_replace(
                         &arg_doc(&args, 0),
                         &arg_doc(&args, 1),
-                        &and_options(&arg_doc(&args, 2)),
+                        &FindOneAndOptions::from_document(&arg_doc(&args, 2)),
                     )
                     .await
                     .map_err(error)?
                     .map(Bson::Document)
                     .unwrap_or(Bson::Null),
                 "findOneAndDelete" => coll
-                    .find_one_and_delete(&arg_doc(&args, 0), &and_options(&arg_doc(&args, 1)))
+                    .find_one_and_delete(
+                        &arg_doc(&args, 0),
+                        &FindOneAndOptions::from_document(&arg_doc(&args, 1)),
+                    )
                     .await
                     .map_err(error)?
                     .map(Bson::Document)

@@ -2,7 +2,7 @@
 
 use bson::{doc, Bson, Document};
 
-use super::StoreError;
+use super::{count_of, StoreError};
 use crate::query::{Filter, Projection, QueryError, SortSpec};
 
 fn invalid(stage: &str, message: impl Into<String>) -> StoreError {
@@ -10,15 +10,6 @@ fn invalid(stage: &str, message: impl Into<String>) -> StoreError {
         path: stage.to_owned(),
         message: message.into(),
     })
-}
-
-fn count_of(value: &Bson) -> Option<u64> {
-    match value {
-        Bson::Int32(i) if *i >= 0 => Some(*i as u64),
-        Bson::Int64(i) if *i >= 0 => Some(*i as u64),
-        Bson::Double(d) if *d >= 0.0 && d.fract() == 0.0 => Some(*d as u64),
-        _ => None,
-    }
 }
 
 /// Runs `$match $sort $skip $limit $project $count $unset` over documents.

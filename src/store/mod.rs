@@ -71,6 +71,36 @@ pub struct FindOptions {
     pub projection: Option<Document>,
 }
 
+impl FindOptions {
+    /// Reads `sort`, `skip`, `limit` (0 means none) and `projection` from an options document,
+    /// as the SDK and fixtures spell them.
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use expanse::store::FindOptions;
+    /// let o = FindOptions::from_document(&doc! {"sort": {"n": -1}, "limit": 2, "skip": 0});
+    /// assert_eq!((o.limit, o.skip), (Some(2), 0));
+    /// ```
+    pub fn from_document(options: &Document) -> FindOptions {
+        FindOptions {
+            sort: options.get_document("sort").ok().cloned(),
+            skip: options.get("skip").and_then(count_of).unwrap_or(0),
+            limit: options.get("limit").and_then(count_of).filter(|l| *l > 0),
+            projection: options.get_document("projection").ok().cloned(),
+        }
+    }
+}
+
+/// A non-negative whole number (`skip`, `limit`, …), whatever its numeric BSON type.
+pub fn count_of(value: &Bson) -> Option<u64> {
+    match value {
+        Bson::Int32(i) if *i >= 0 => Some(*i as u64),
+        Bson::Int64(i) if *i >= 0 => Some(*i as u64),
+        Bson::Double(d) if *d >= 0.0 && d.fract() == 0.0 && d.is_finite() => Some(*d as u64),
+        _ => None,
+    }
+}
+
 /// One write of an atomic batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {

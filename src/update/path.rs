@@ -85,7 +85,12 @@ impl<'a> Container<'a> {
                 if !d.contains_key(part) {
                     d.insert(part, Bson::Document(Document::new()));
                 }
-                d.get_mut(part).expect("just inserted")
+                match d.get_mut(part) {
+                    Some(slot) => slot,
+                    None => {
+                        return Err(UpdateError::new(dotted(so_far), "cannot create the field"))
+                    }
+                }
             }
             Container::Array(items) => {
                 let index = array_index(part, so_far)?;
