@@ -26,6 +26,8 @@ pub struct FunctionConfig {
     pub run_as_user_id_script_source: Option<String>,
     /// The JavaScript source file, when present.
     pub source_file: Option<std::path::PathBuf>,
+    /// The JavaScript source, read once when the app loads.
+    pub source: Option<std::sync::Arc<str>>,
 }
 
 impl FunctionConfig {
@@ -46,6 +48,7 @@ impl FunctionConfig {
             run_as_user_id: None,
             run_as_user_id_script_source: None,
             source_file,
+            source: None,
         }
     }
 }

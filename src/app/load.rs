@@ -485,6 +485,18 @@ impl Loader {
                 );
             }
         }
+        for function in app.functions.values_mut() {
+            if let Some(path) = &function.source_file {
+                match std::fs::read_to_string(path) {
+                    Ok(text) => function.source = Some(text.into()),
+                    Err(e) => self.errors.push(Diagnostic {
+                        at: at_file(path),
+                        message: format!("cannot read function source: {e}"),
+                        hint: None,
+                    }),
+                }
+            }
+        }
     }
 
     fn function(&mut self, json: &Json, functions_dir: &Path) -> Option<FunctionConfig> {
@@ -505,6 +517,7 @@ impl Loader {
             run_as_user_id: None,
             run_as_user_id_script_source: None,
             source_file: None,
+            source: None,
         };
         for m in members {
             let v = &m.value;

@@ -158,22 +158,16 @@ impl<S: Store + Clone + 'static> Builder<S> {
                 message,
                 hint: None,
             };
-            match &config.source_file {
-                Some(path) => match std::fs::read_to_string(path) {
-                    Ok(source) => {
-                        let js = crate::js::JsSource {
-                            name: name.clone(),
-                            source,
-                            time_limit: self.time_limit,
-                            memory_limit: self.memory_limit,
-                        };
-                        self.implementations.insert(name.clone(), Arc::new(js));
-                    }
-                    Err(e) => errors.push(diagnostic(format!(
-                        "function {name:?}: cannot read {}: {e}",
-                        path.display()
-                    ))),
-                },
+            match &config.source {
+                Some(source) => {
+                    let js = crate::js::JsSource {
+                        name: name.clone(),
+                        source: source.clone(),
+                        time_limit: self.time_limit,
+                        memory_limit: self.memory_limit,
+                    };
+                    self.implementations.insert(name.clone(), Arc::new(js));
+                }
                 None => errors.push(diagnostic(format!(
                     "function {name:?} is configured but has no implementation and no source file"
                 ))),
@@ -354,7 +348,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
         };
         let js = crate::js::JsSource {
             name: format!("{} (run_as_user_id_script_source)", config.name),
-            source,
+            source: source.into(),
             time_limit: self.0.time_limit,
             memory_limit: self.0.memory_limit,
         };

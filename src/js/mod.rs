@@ -30,7 +30,7 @@ pub struct JsSource {
     /// The function's name.
     pub name: String,
     /// The source (`exports = function …`).
-    pub source: String,
+    pub source: std::sync::Arc<str>,
     /// Time limit of one call (also enforced around host operations).
     pub time_limit: Duration,
     /// Memory limit of the call's heap.
