@@ -3,8 +3,9 @@
 //! on the owner field) vs the naive approach (fetch everything, evaluate each document); rule-
 //! checked writes vs raw writes; loading a 1 000-collection app.
 //!
-//! Run: `scripts/bench scale` (100 000 documents, 1 000 owners). Under `cargo test` it runs on
-//! 2 000 documents so CI exercises it cheaply. Results: BENCHMARKS.md.
+//! Run: `scripts/bench scale` (100 000 documents, 1 000 owners; `EXPANSE_SCALE_DOCUMENTS=1000000`
+//! for a million). Under `cargo test` it runs on 2 000 documents so CI exercises it cheaply.
+//! Results: BENCHMARKS.md.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +29,11 @@ fn write(dir: &std::path::Path, path: &str, text: &str) {
 const RULES: &str = r#"{"database": "scale", "collection": "docs", "roles": [
   {"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true, "write": true},
   {"name": "shared", "apply_when": {"shared_with": "%%user.id"}, "read": true}
+]}"#;
+
+/// The same collection with the owner role alone: its push-down is a single field equality.
+const OWNER_ONLY_RULES: &str = r#"{"database": "scale", "collection": "docs", "roles": [
+  {"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true, "write": true}
 ]}"#;
 
 fn rss_kib() -> u64 {
@@ -75,7 +81,11 @@ fn bench(c: &mut Criterion) {
         return;
     };
     let (documents, owners) = if benchmarking() {
-        (100_000usize, 1_000usize)
+        let documents = std::env::var("EXPANSE_SCALE_DOCUMENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000usize);
+        (documents, 1_000usize)
     } else {
         (2_000, 100)
     };
@@ -118,6 +128,14 @@ fn bench(c: &mut Criterion) {
         RULES,
     );
     let app = Arc::new(App::load(app_dir.path()).unwrap().app);
+    let owner_only_dir = tempfile::tempdir().unwrap();
+    write(owner_only_dir.path(), "root_config.json", "{}");
+    write(
+        owner_only_dir.path(),
+        "data_sources/mongodb-atlas/scale/docs/rules.json",
+        OWNER_ONLY_RULES,
+    );
+    let owner_only_app = App::load(owner_only_dir.path()).unwrap().app;
     let user = User::new("u7");
     let filter = doc! {"owner_id": "u7"};
 
@@ -140,15 +158,49 @@ fn bench(c: &mut Criterion) {
                     })
                 })
             });
-            group.bench_function(format!("expanse guarded find (push-down), {label}"), |b| {
-                b.iter(|| {
-                    let coll = app.collection(&store, &user, "scale", "docs").unwrap();
-                    let found = runtime
-                        .block_on(coll.find(&doc! {}, &FindOptions::default()))
-                        .unwrap();
-                    assert_eq!(found.len(), documents / owners);
-                })
-            });
+            // The owner role alone: the rules push down to `{owner_id: {$eq: "u7"}}`.
+            group.bench_function(
+                format!("expanse guarded find {{}}, owner role alone, {label}"),
+                |b| {
+                    b.iter(|| {
+                        let coll = owner_only_app
+                            .collection(&store, &user, "scale", "docs")
+                            .unwrap();
+                        let found = runtime
+                            .block_on(coll.find(&doc! {}, &FindOptions::default()))
+                            .unwrap();
+                        assert_eq!(found.len(), documents / owners);
+                    })
+                },
+            );
+            // Owner and shared roles, the caller asking for its own documents: the rules'
+            // `$or` is implied by the query and dropped, so the server sees the raw filter.
+            group.bench_function(
+                format!("expanse guarded find {{owner_id}}, owner + shared roles, {label}"),
+                |b| {
+                    b.iter(|| {
+                        let coll = app.collection(&store, &user, "scale", "docs").unwrap();
+                        let found = runtime
+                            .block_on(coll.find(&filter, &FindOptions::default()))
+                            .unwrap();
+                        assert_eq!(found.len(), documents / owners);
+                    })
+                },
+            );
+            // Owner and shared roles, the caller asking for everything it may see: the
+            // server receives `{$or: [{owner_id: …}, {shared_with: …}]}`.
+            group.bench_function(
+                format!("expanse guarded find {{}}, owner + shared roles ($or), {label}"),
+                |b| {
+                    b.iter(|| {
+                        let coll = app.collection(&store, &user, "scale", "docs").unwrap();
+                        let found = runtime
+                            .block_on(coll.find(&doc! {}, &FindOptions::default()))
+                            .unwrap();
+                        assert_eq!(found.len(), documents / owners);
+                    })
+                },
+            );
         };
     run_finds(&mut group, "no index");
     let values = Document::new();

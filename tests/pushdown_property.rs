@@ -4,7 +4,7 @@
 //! the user may not read. `EXPANSE_PROPERTY_CASES` sets the number of cases (400 by default).
 
 use bson::{doc, Bson, Document};
-use expanse::query::Filter;
+use expanse::query::{conjoin, Filter};
 use expanse::rules::{CollectionRules, Decider, RequestContext};
 use expanse::store::{FindOptions, MemoryStore};
 use expanse::User;
@@ -136,6 +136,34 @@ fn build_document(id: i32, fields: &[(usize, Option<Bson>)]) -> Document {
     d
 }
 
+/// A caller's query: a few field conditions, some of them equalities a rule clause may repeat.
+fn query_strategy() -> impl Strategy<Value = Document> {
+    let clause = (0..7usize, value_strategy(), 0..4usize).prop_map(|(f, v, form)| {
+        let field = FIELDS[f];
+        match form {
+            0 => doc! {field: v},
+            1 => doc! {field: {"$eq": v}},
+            2 => doc! {field: {"$ne": v}},
+            _ => doc! {"$or": [{field: v}, {"level": {"$gt": 1}}]},
+        }
+    });
+    proptest::collection::vec(clause, 0..4).prop_map(|clauses| {
+        let mut query = Document::new();
+        let mut rest = Vec::new();
+        for c in clauses {
+            if c.keys().all(|k| !query.contains_key(k)) {
+                query.extend(c);
+            } else {
+                rest.push(Bson::Document(c));
+            }
+        }
+        if !rest.is_empty() {
+            query.insert("$and", rest);
+        }
+        query
+    })
+}
+
 fn user_strategy() -> impl Strategy<Value = User> {
     (
         prop_oneof![Just("u1"), Just("u2"), Just("u3")],
@@ -185,6 +213,30 @@ proptest! {
             if pushed.exact {
                 prop_assert_eq!(allowed, matched, "exact push-down disagrees\nrules {}\nuser {:?}\ndoc {}\nfilter {}", text, user.document(), doc, pushed.filter.to_document());
             }
+        }
+    }
+
+    #[test]
+    fn conjoining_a_query_with_pushed_rules_keeps_its_meaning(
+        roles in proptest::collection::vec(role_strategy(), 1..4),
+        user in user_strategy(),
+        query in query_strategy(),
+        docs in proptest::collection::vec(document_strategy(), 1..12),
+    ) {
+        let text = format!(r#"{{"roles": [{}]}}"#, roles_json(&roles));
+        let rules = CollectionRules::parse(&text, "rules.json").unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        let values = Document::new();
+        let environment = Document::new();
+        let request = RequestContext { user: &user, values: &values, environment: &environment, request: None, functions: None };
+        let pushed = Decider::new(&rules, request).read_filter().filter.to_document();
+        let plain = doc! {"$and": [query.clone(), pushed.clone()]};
+        let conjoined = conjoin(vec![query, pushed]);
+        let (Ok(plain_filter), Ok(conjoined_filter)) = (Filter::parse(&plain), Filter::parse(&conjoined)) else {
+            return Err(TestCaseError::fail(format!("unparsable: {plain} / {conjoined}")));
+        };
+        for (i, fields) in docs.iter().enumerate() {
+            let doc = build_document(i as i32, fields);
+            prop_assert_eq!(plain_filter.matches(&doc), conjoined_filter.matches(&doc), "{} vs {} on {}", plain, conjoined, doc);
         }
     }
 

@@ -212,15 +212,6 @@ impl App {
     }
 }
 
-fn merge_and(mut parts: Vec<Document>) -> Document {
-    parts.retain(|p| !p.is_empty());
-    match parts.len() {
-        0 => Document::new(),
-        1 => parts.remove(0),
-        _ => bson::doc! {"$and": parts},
-    }
-}
-
 const SYSTEM_ONLY_OPERATORS: &[&str] = &[
     "$where",
     "$expr",
@@ -353,7 +344,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         }
         let mut parts = vec![query.clone()];
         parts.extend(applied.queries);
-        Ok((merge_and(parts), applied.projection))
+        Ok((crate::query::conjoin(parts), applied.projection))
     }
 
     /// Documents matching `query` that the caller may read, with unreadable fields removed.
@@ -379,7 +370,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         if pushed.filter == crate::expr::PushedFilter::Nothing {
             return Ok(Vec::new());
         }
-        let filter = merge_and(vec![narrowed, pushed.filter.to_document()]);
+        let filter = crate::query::conjoin(vec![narrowed, pushed.filter.to_document()]);
         let user_projection = options
             .projection
             .as_ref()

@@ -6,6 +6,7 @@
 //! comparison order ([`order`]), `null` versus missing, and each operator's single-value test
 //! ([`predicate`]).
 
+mod conjunction;
 mod filter;
 pub mod order;
 pub mod path;
@@ -14,6 +15,7 @@ mod regex;
 mod sort;
 mod types;
 
+pub use conjunction::conjoin;
 pub use filter::{field_matches, parse_value_tests, truthy, Filter, QueryError};
 pub use order::{compare_values, values_equal};
 pub use path::{resolve_borrowed, resolve_value, walk_document, walk_value, FieldPath, LeafArrays};
