@@ -20,6 +20,7 @@ pub mod check;
 pub mod cli;
 pub mod fixture;
 pub mod functions;
+pub mod fuzzing;
 pub mod guard;
 pub mod js;
 pub mod rules;

@@ -1,12 +1,10 @@
-//! Property-driven fuzzing of every parser that takes outside input: no input may panic, hang, or
-//! take memory out of proportion to its size. Bounded for CI (300 cases per property;
+//! Property-driven fuzzing of every parser that takes outside input (through the same entry
+//! points, `expanse::fuzzing`, as the coverage-guided targets in `fuzz-afl/`): no input may
+//! panic, hang, or take memory out of proportion to its size. Bounded for CI (300 cases per property;
 //! `EXPANSE_FUZZ_CASES` raises it).
 
-use bson::{Bson, Document};
-use expanse::expr::{Context, ContextData, ExprKind, Expression};
-use expanse::query::Filter;
-use expanse::rules::CollectionRules;
-use expanse::update::Update;
+use expanse::expr::{Context, ExprKind, Expression};
+use expanse::fuzzing;
 use proptest::prelude::*;
 
 /// JSON-ish text built from the pieces rule files, fixtures and queries are made of.
@@ -88,70 +86,33 @@ fn damaged() -> impl Strategy<Value = String> {
     )
 }
 
-fn context() -> ContextData {
-    let json = expanse::json::parse(
-        r#"{"user": {"id": "u1", "custom_data": {"a": [1, {"b": 2}]}, "data": {}}, "root": {"a": [{"b": 1}, 2], "_id": {"$oid": "5f1f1f1f1f1f1f1f1f1f1f1f"}}, "prevRoot": {"a": null}, "values": {"x": [1, 2]}}"#,
-        "ctx",
-    )
-    .unwrap();
-    ContextData::from_json(&json).unwrap()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(std::env::var("EXPANSE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)))]
 
     #[test]
     fn arbitrary_text_never_panics_the_parsers(text in any::<String>()) {
-        let _ = expanse::json::parse(&text, "fuzz");
-        let _ = Expression::parse(&text, "fuzz", ExprKind::Any);
-        let _ = CollectionRules::parse(&text, "fuzz");
-        let _ = expanse::expr::parse_expansion(&text);
-        let issuer = expanse::auth::TokenIssuer::new(expanse::auth::TokenConfig::hs256(vec![7u8; 32]).unwrap()).unwrap();
-        let _ = issuer.verify_access(&text);
-        let _ = issuer.verify_refresh(&text);
+        fuzzing::everything(&text);
     }
 
     #[test]
     fn expression_shaped_input_compiles_or_fails_cleanly_and_evaluates_without_panicking(text in prop_oneof![json_text(), damaged()]) {
-        let data = context();
-        for kind in [ExprKind::Any, ExprKind::RoleApplyWhen, ExprKind::FilterApplyWhen, ExprKind::FieldPermission] {
-            if let Ok(expression) = Expression::parse(&text, "fuzz", kind) {
-                let ctx = data.context();
-                let value = expression.evaluate(&ctx);
-                let explained = expression.explain(&ctx);
-                prop_assert_eq!(value, explained.result, "evaluate and explain agree");
-                let _ = expression.push_down(&ctx);
-            }
-        }
+        fuzzing::expression(&text);
     }
 
     #[test]
     fn rule_files_and_queries_fail_cleanly(text in prop_oneof![json_text(), damaged()]) {
-        let rules = format!(r#"{{"roles": [{{"name": "r", "apply_when": {text}, "read": {text}, "fields": {{"a": {{"read": {text}}}}}}}], "filters": [{{"name": "f", "query": {text}}}]}}"#);
-        let _ = CollectionRules::parse(&rules, "fuzz");
-        if let Ok(json) = expanse::json::parse(&text, "fuzz") {
-            if let Ok(Bson::Document(doc)) = expanse::json::to_bson(&json) {
-                if let Ok(filter) = Filter::parse(&doc) {
-                    let sample: Document = bson::doc! {"a": [{"b": 1}, 2, null], "b": {"c": "x"}};
-                    let _ = filter.matches(&sample);
-                }
-                if let Ok(update) = Update::parse(&doc) {
-                    let _ = update.apply(&bson::doc! {"_id": 1, "a": [1, {"b": 2}], "n": 1}, false);
-                }
-                let _ = expanse::query::Projection::parse(&doc);
-                let _ = expanse::query::SortSpec::parse(&doc);
-            }
-        }
+        fuzzing::rules_file(&text);
+        fuzzing::extended_json(&text);
     }
 
     #[test]
     fn fixture_files_fail_cleanly(text in prop_oneof![json_text(), damaged()]) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.test.json");
-        std::fs::write(&path, format!(r#"{{"app": ".", "data": {text}, "users": {text}, "tests": [{text}]}}"#)).unwrap();
-        let _ = expanse::fixture::load_fixture(&path);
-        std::fs::write(&path, &text).unwrap();
-        let _ = expanse::fixture::load_fixture(&path);
+        fuzzing::fixture_file(&text);
+    }
+
+    #[test]
+    fn tokens_fail_cleanly(text in prop_oneof![json_text(), damaged(), "[A-Za-z0-9_.=-]{0,300}"]) {
+        fuzzing::token(&text);
     }
 }
 
@@ -180,4 +141,34 @@ fn large_inputs_stay_proportionate() {
     .unwrap();
     let root = bson::doc! {"n": 99_999};
     assert!(e.evaluate(&Context::new().root(&root)));
+}
+
+#[test]
+fn the_coverage_guided_fuzzers_seeds_are_valid_inputs() {
+    // Seeds that parse let AFL++ start deep inside each parser rather than at its first check.
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz-afl/seeds");
+    let read = |p: &str| std::fs::read_to_string(seeds.join(p)).unwrap();
+    let issuer =
+        expanse::auth::TokenIssuer::new(expanse::auth::TokenConfig::hs256(vec![7u8; 32]).unwrap())
+            .unwrap();
+    let access = issuer.verify_access(read("token/access.jwt").trim());
+    assert!(access.is_ok(), "{access:?}");
+    let refresh = issuer.verify_refresh(read("token/refresh.jwt").trim());
+    assert!(refresh.is_ok(), "{refresh:?}");
+    assert!(issuer
+        .verify_access(read("token/expired.jwt").trim())
+        .is_err());
+    for name in ["expression/membership.json", "expression/nested.json"] {
+        let parsed = Expression::parse(&read(name), name, ExprKind::Any);
+        assert!(parsed.is_ok(), "{name}: {parsed:?}");
+    }
+    for name in ["extended_json/types.json", "extended_json/query.json"] {
+        let json = expanse::json::parse(&read(name), name).unwrap();
+        assert!(expanse::json::to_bson(&json).is_ok(), "{name}");
+    }
+    let fixture = expanse::fixture::parse_fixture(
+        &read("fixture_file/small.test.json"),
+        &seeds.join("fixture_file/small.test.json"),
+    );
+    assert!(fixture.is_ok(), "{:?}", fixture.err());
 }

@@ -1,0 +1,9 @@
+//! AFL++ target: `expanse::fuzzing::extended_json` on each input (see `fuzz-afl/README.md`).
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| {
+        if let Ok(text) = std::str::from_utf8(data) {
+            expanse::fuzzing::extended_json(text);
+        }
+    });
+}
