@@ -210,3 +210,86 @@ async fn guarded_collections_agree_across_stores() {
         "the script exercises denials: {embedded:#?}"
     );
 }
+
+/// A stale pre-image is refused by every store and write guard, and the refused write leaves
+/// nothing behind (under the transaction guard, the findAndModify that already ran is rolled
+/// back with the transaction).
+async fn stale_writes_conflict_and_change_nothing<S: Store>(store: &S) -> Vec<String> {
+    let ns = Namespace::new("stale", "docs");
+    let original = doc! {"_id": 1, "owner_id": "u1", "n": 1};
+    let changed = doc! {"_id": 1, "owner_id": "u2", "n": 2};
+    let mut log = Vec::new();
+    store
+        .apply(&ns, vec![Write::Insert(original.clone())])
+        .await
+        .unwrap();
+    // Someone else changes the document after our rules saw `original`.
+    store
+        .apply(
+            &ns,
+            vec![Write::Replace {
+                pre: original.clone(),
+                post: changed.clone(),
+            }],
+        )
+        .await
+        .unwrap();
+    let stale_replace = store
+        .apply(
+            &ns,
+            vec![Write::Replace {
+                pre: original.clone(),
+                post: doc! {"_id": 1, "owner_id": "u1", "n": 99},
+            }],
+        )
+        .await;
+    log.push(format!("stale replace: {stale_replace:?}"));
+    let stale_delete = store
+        .apply(
+            &ns,
+            vec![Write::Delete {
+                pre: original.clone(),
+            }],
+        )
+        .await;
+    log.push(format!("stale delete: {stale_delete:?}"));
+    let stale_pair = store
+        .apply(
+            &ns,
+            vec![
+                Write::Insert(doc! {"_id": 2, "owner_id": "u1"}),
+                Write::Delete { pre: original },
+            ],
+        )
+        .await;
+    log.push(format!("stale write in a pair: {stale_pair:?}"));
+    let stored = store
+        .find(&ns, &doc! {}, &FindOptions::default())
+        .await
+        .unwrap();
+    log.push(format!("stored: {stored:?}"));
+    assert_eq!(stored, vec![changed], "a refused write left a trace");
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_writes_are_refused_by_every_store_and_guard() {
+    let Some(uri) = common::mongodb_uri("stale_writes_are_refused_by_every_store_and_guard") else {
+        return;
+    };
+    let embedded = stale_writes_conflict_and_change_nothing(&MemoryStore::new()).await;
+    let base = MongoStore::connect(&uri).await.unwrap();
+    for guard in [
+        expanse::store::WriteGuard::ConditionalFilter,
+        expanse::store::WriteGuard::Transaction,
+    ] {
+        let store = base
+            .clone()
+            .with_write_guard(guard)
+            .with_database_prefix(format!("stale_{}_", ObjectId::new().to_hex()));
+        let real = stale_writes_conflict_and_change_nothing(&store).await;
+        store.drop_prefixed_databases().await.unwrap();
+        assert_eq!(embedded, real, "{guard:?}");
+    }
+    assert!(embedded[0].contains("Conflict"), "{embedded:?}");
+}

@@ -29,9 +29,10 @@ pub enum WriteGuard {
     /// trip; MongoDB uses the `_id` index. The default.
     #[default]
     ConditionalFilter,
-    /// A transaction that reads the document by `_id`, compares it with the pre-image, and writes
-    /// by `_id`; a concurrent write makes it conflict and retry. More round trips, but only `_id`
-    /// lookups (for servers that do not plan `$expr` with an index).
+    /// A transaction that replaces or deletes the document by `_id` (findAndModify), compares the
+    /// version it returns with the pre-image and aborts on a difference; a concurrent write makes
+    /// it conflict and retry. Two round trips, but only `_id` lookups (for servers that do not
+    /// plan `$expr` with an index). Needs a replica set (transactions).
     Transaction,
 }
 
@@ -147,7 +148,9 @@ impl MongoStore {
 }
 
 impl MongoStore {
-    /// [`WriteGuard::Transaction`]: read each target by `_id` in a transaction, compare, write.
+    /// [`WriteGuard::Transaction`]: in a transaction, replace or delete each target by `_id`
+    /// with findAndModify, compare the version it returns with the one the rules saw, and abort
+    /// on any difference (two round trips for one write: findAndModify and commit).
     async fn apply_read_compare(
         &self,
         coll: &Collection<Document>,
@@ -163,33 +166,24 @@ impl MongoStore {
                         .session(&mut session)
                         .await
                         .map(|_| true),
+                    // One findAndModify by `_id` returns the version it replaced; if that is
+                    // not the version the rules saw, the transaction is aborted and the
+                    // replacement never becomes visible.
                     Write::Replace { pre, post } => {
                         let id = pre.get("_id").cloned().unwrap_or(Bson::Null);
-                        let current = coll
-                            .find_one(doc! {"_id": {"$eq": id.clone()}})
+                        let replaced = coll
+                            .find_one_and_replace(doc! {"_id": {"$eq": id}}, post)
                             .session(&mut session)
                             .await?;
-                        if current.as_ref() != Some(&pre) {
-                            return Ok(false);
-                        }
-                        coll.replace_one(doc! {"_id": {"$eq": id}}, post)
-                            .session(&mut session)
-                            .await
-                            .map(|r| r.matched_count == 1)
+                        Ok(replaced.as_ref() == Some(&pre))
                     }
                     Write::Delete { pre } => {
                         let id = pre.get("_id").cloned().unwrap_or(Bson::Null);
-                        let current = coll
-                            .find_one(doc! {"_id": {"$eq": id.clone()}})
+                        let deleted = coll
+                            .find_one_and_delete(doc! {"_id": {"$eq": id}})
                             .session(&mut session)
                             .await?;
-                        if current.as_ref() != Some(&pre) {
-                            return Ok(false);
-                        }
-                        coll.delete_one(doc! {"_id": {"$eq": id}})
-                            .session(&mut session)
-                            .await
-                            .map(|r| r.deleted_count == 1)
+                        Ok(deleted.as_ref() == Some(&pre))
                     }
                 }
             }
