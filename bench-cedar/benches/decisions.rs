@@ -61,7 +61,7 @@ fn hand_ten_roles(user_id: &str, custom: &Document, doc: &Document) -> Option<Do
         .iter()
         .position(|t| *t == team && hand_owner(user_id, doc))?;
     let _ = role;
-    let hr = custom.get_bool("hr") == Ok(true);
+    let hr = custom.get_bool("hr").ok() == Some(true);
     let mut shown = Document::new();
     for (k, v) in doc {
         if k == "secret" || (k == "salary" && !hr) {
