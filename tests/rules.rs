@@ -732,3 +732,34 @@ async fn store_seed_and_unique_indexes() {
     let err = store.seed(&doc! {"db.coll": [{"_id": 1}]}).unwrap_err();
     assert!(err.to_string().contains("_id_"), "{err}");
 }
+
+#[test]
+fn the_rules_footprint_names_what_decisions_read() {
+    let footprint = |text: &str| {
+        expanse::rules::CollectionRules::parse(text, "rules.json")
+            .unwrap()
+            .footprint()
+    };
+    let f = footprint(
+        r#"{"roles": [
+            {"name": "new", "apply_when": {"%%prevRoot": {"%exists": false}}, "insert": true},
+            {"name": "owner", "apply_when": {"%%root.owner_id": "%%user.id"},
+             "write": {"%%prevRoot.meta.locked": {"$ne": true}},
+             "fields": {"title": {"write": {"%%this": {"$type": "string"}}}}}
+        ], "filters": [{"name": "live", "apply_when": {}, "query": {"archived": {"$ne": true}}}]}"#,
+    );
+    assert!(!f.is_whole());
+    assert_eq!(
+        f.fields().collect::<Vec<_>>(),
+        ["archived", "meta", "owner_id", "title"]
+    );
+    // Rules that compare the whole document, or hand it to a function, read everything.
+    assert!(footprint(
+        r#"{"roles": [{"name": "r", "apply_when": {"%%root": {"$eq": {"a": 1}}}, "write": true}]}"#
+    )
+    .is_whole());
+    assert!(footprint(
+        r#"{"roles": [{"name": "r", "apply_when": {"%%true": {"%function": {"name": "f", "arguments": ["%%root.a"]}}}, "write": true}]}"#
+    )
+    .is_whole());
+}

@@ -293,3 +293,93 @@ async fn stale_writes_are_refused_by_every_store_and_guard() {
     }
     assert!(embedded[0].contains("Conflict"), "{embedded:?}");
 }
+
+/// Under the default write guard, the MongoDB store holds a rule-checked write to the fields
+/// the rules read (plus the pre-image's own fields) and writes only what changed: a field no
+/// rule reads may arrive concurrently and survives; a watched one arriving is a conflict.
+#[tokio::test]
+async fn writes_watching_the_rules_fields_keep_unrelated_concurrent_fields() {
+    let Some(uri) =
+        common::mongodb_uri("writes_watching_the_rules_fields_keep_unrelated_concurrent_fields")
+    else {
+        return;
+    };
+    let store = MongoStore::connect(&uri)
+        .await
+        .unwrap()
+        .with_database_prefix(format!("watch_{}_", ObjectId::new().to_hex()));
+    let ns = Namespace::new("watch", "docs");
+    let mut watched = expanse::expr::Footprint::default();
+    watched.add_key("owner");
+    watched.add_key("locked");
+    let seen = doc! {"_id": 1, "owner": "u1", "tags": ["a", ["b"]], "n": 1};
+    store
+        .apply(&ns, vec![Write::Insert(seen.clone())])
+        .await
+        .unwrap();
+    let raw = store
+        .client()
+        .database(&store.database_name(&ns))
+        .collection::<Document>("docs");
+    // An unwatched field arrives after the rules saw `seen`.
+    raw.update_one(doc! {"_id": 1}, doc! {"$set": {"note": "x"}})
+        .await
+        .unwrap();
+    let mut post = seen.clone();
+    post.insert("n", 2);
+    post.insert("added", true);
+    store
+        .apply_watching(
+            &ns,
+            vec![Write::Replace {
+                pre: seen.clone(),
+                post,
+            }],
+            &watched,
+        )
+        .await
+        .unwrap();
+    let stored = raw.find_one(doc! {"_id": 1}).await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        doc! {"_id": 1, "owner": "u1", "tags": ["a", ["b"]], "n": 2, "note": "x", "added": true}
+    );
+    // A watched field arrives: the write decided without it is refused, and so is a delete.
+    let seen = stored;
+    raw.update_one(doc! {"_id": 1}, doc! {"$set": {"locked": true}})
+        .await
+        .unwrap();
+    let mut post = seen.clone();
+    post.insert("n", 3);
+    let refused = store
+        .apply_watching(
+            &ns,
+            vec![Write::Replace {
+                pre: seen.clone(),
+                post,
+            }],
+            &watched,
+        )
+        .await;
+    assert_eq!(refused, Err(expanse::store::StoreError::Conflict));
+    let refused = store
+        .apply_watching(&ns, vec![Write::Delete { pre: seen.clone() }], &watched)
+        .await;
+    assert_eq!(refused, Err(expanse::store::StoreError::Conflict));
+    // A change inside an array the pre-image has is a conflict too.
+    let seen = raw.find_one(doc! {"_id": 1}).await.unwrap().unwrap();
+    raw.update_one(doc! {"_id": 1}, doc! {"$set": {"tags": [["a", ["b"]]]}})
+        .await
+        .unwrap();
+    let refused = store
+        .apply_watching(&ns, vec![Write::Delete { pre: seen }], &watched)
+        .await;
+    assert_eq!(refused, Err(expanse::store::StoreError::Conflict));
+    let left = raw.find_one(doc! {"_id": 1}).await.unwrap().unwrap();
+    assert_eq!(
+        left.get_i32("n").unwrap(),
+        2,
+        "a refused write changed the document"
+    );
+    store.drop_prefixed_databases().await.unwrap();
+}

@@ -154,6 +154,29 @@ impl Node {
         calls
     }
 
+    pub fn add_footprint(&self, footprint: &mut super::Footprint) {
+        self.visit_fields(&mut |field| {
+            if let Subject::Path(Base::Root | Base::PrevRoot, path) = &field.subject {
+                // `{"%%prevRoot": {"%exists": …}}` asks whether there is a document, not
+                // what is in it.
+                let existence_only = path.is_empty() && matches!(field.test, Test::Exists(_));
+                if !existence_only {
+                    footprint.add_path(path.parts());
+                }
+            }
+            if field.test.calls_functions() {
+                footprint.add_whole();
+            }
+            let mut expansions = Vec::new();
+            field.test.collect_expansions(&mut expansions);
+            for e in expansions {
+                if matches!(e.base, Base::Root | Base::PrevRoot) {
+                    footprint.add_path(e.path.parts());
+                }
+            }
+        });
+    }
+
     pub fn document_fields(&self, out: &mut Vec<String>) {
         self.visit_fields(&mut |field| {
             if let Subject::Path(Base::Root, path) = &field.subject {

@@ -25,6 +25,7 @@ mod convert;
 mod eval;
 mod expansion;
 mod explain;
+mod footprint;
 mod function;
 mod kind;
 mod operators;
@@ -37,6 +38,7 @@ use std::fmt;
 pub use context::{Context, ContextData};
 pub use expansion::{parse_expansion, Base, Expansion, ExpansionProblem};
 pub use explain::{Explanation, TraceLine};
+pub use footprint::Footprint;
 pub use function::FunctionCaller;
 pub use kind::ExprKind;
 pub use pushdown::{Filter as PushedFilter, PushDown};
@@ -191,6 +193,13 @@ impl Expression {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// Adds the document fields the expression reads, through `%%root`, `%%prevRoot` or plain
+    /// keys, to `footprint`; a whole-document comparison or a `%function` call (which may be
+    /// given anything) adds the whole document.
+    pub fn add_footprint(&self, footprint: &mut Footprint) {
+        self.root.add_footprint(footprint);
     }
 
     /// The kind the expression was compiled as.

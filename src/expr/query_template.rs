@@ -170,6 +170,11 @@ impl Builder<'_> {
 }
 
 impl QueryTemplate {
+    /// The query's top-level keys (field paths and operators such as `$or`).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.root.iter().map(|(k, _)| k.as_str())
+    }
+
     /// Compiles a query; expansions are checked against `kind`.
     pub fn compile(json: &Json, kind: ExprKind) -> Result<QueryTemplate, CompileError> {
         let mut errors = Vec::new();

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use bson::{Bson, Document};
 
 use crate::app::{App, NoMatchingRule};
-use crate::expr::FunctionCaller;
+use crate::expr::{Footprint, FunctionCaller};
 use crate::query::{Projection, QueryError, SortSpec};
 use crate::rules::{CollectionRules, Coverage, Decider, Denial, RequestContext, WriteKind};
 use crate::store::{ensure_id, run_pipeline, FindOptions, Namespace, Store, StoreError, Write};
@@ -212,6 +212,24 @@ impl App {
     }
 }
 
+/// Adds the fields a query names to `footprint`, through `$and`, `$or` and `$nor`; any other
+/// top-level operator (`$expr`, `$where`…) may read anything.
+fn add_query_fields(query: &Document, footprint: &mut Footprint) {
+    for (key, value) in query {
+        match (key.as_str(), value) {
+            ("$and" | "$or" | "$nor", bson::Bson::Array(items)) => {
+                for item in items {
+                    match item {
+                        bson::Bson::Document(d) => add_query_fields(d, footprint),
+                        _ => footprint.add_whole(),
+                    }
+                }
+            }
+            _ => footprint.add_key(key),
+        }
+    }
+}
+
 const SYSTEM_ONLY_OPERATORS: &[&str] = &[
     "$where",
     "$expr",
@@ -345,6 +363,17 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         let mut parts = vec![query.clone()];
         parts.extend(applied.queries);
         Ok((crate::query::conjoin(parts), applied.projection))
+    }
+
+    /// The fields a write's decision depends on: those the collection's rules read and those
+    /// the (narrowed) query names. The store holds the write to them.
+    fn watched(&self, narrowed: &Document) -> Footprint {
+        let mut footprint = match &self.caller {
+            Caller::User { rules, .. } => rules.footprint(),
+            Caller::System => Footprint::default(),
+        };
+        add_query_fields(narrowed, &mut footprint);
+        footprint
     }
 
     /// Documents matching `query` that the caller may read, with unreadable fields removed.
@@ -710,7 +739,11 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                 modified_count: writes.len() as u64,
                 upserted_id: None,
             };
-            match self.store.apply(&self.namespace, writes).await {
+            match self
+                .store
+                .apply_watching(&self.namespace, writes, &self.watched(&narrowed))
+                .await
+            {
                 Ok(()) => return Ok((result, images)),
                 Err(StoreError::Conflict) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
@@ -765,7 +798,11 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                 .iter()
                 .map(|pre| Write::Delete { pre: pre.clone() })
                 .collect();
-            match self.store.apply(&self.namespace, writes).await {
+            match self
+                .store
+                .apply_watching(&self.namespace, writes, &self.watched(&narrowed))
+                .await
+            {
                 Ok(()) => return Ok(targets),
                 Err(StoreError::Conflict) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),

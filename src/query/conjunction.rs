@@ -131,7 +131,7 @@ fn equality_operand(condition: &Bson) -> Option<&Bson> {
 }
 
 /// Equal as BSON with the same type at every level and documents' fields in the same order.
-fn identical(a: &Bson, b: &Bson) -> bool {
+pub(crate) fn identical(a: &Bson, b: &Bson) -> bool {
     match (a, b) {
         (Bson::Document(x), Bson::Document(y)) => {
             x.len() == y.len()

@@ -6,7 +6,7 @@
 //! comparison order ([`order`]), `null` versus missing, and each operator's single-value test
 //! ([`predicate`]).
 
-mod conjunction;
+pub(crate) mod conjunction;
 mod filter;
 pub mod order;
 pub mod path;

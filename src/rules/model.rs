@@ -2,7 +2,7 @@
 
 use bson::Document;
 
-use crate::expr::{Context, Explanation, Expression, QueryTemplate};
+use crate::expr::{Context, Explanation, Expression, Footprint, QueryTemplate};
 use crate::Location;
 
 /// A permission: a literal boolean or an expression.
@@ -31,6 +31,13 @@ impl Permission {
                 let explanation = e.explain(ctx);
                 (explanation.result, Some(explanation))
             }
+        }
+    }
+
+    /// Adds the document fields an expression permission reads.
+    pub fn add_footprint(&self, footprint: &mut Footprint) {
+        if let Permission::Expr(e) = self {
+            e.add_footprint(footprint);
         }
     }
 
@@ -99,6 +106,21 @@ pub struct Role {
     pub additional_fields: Option<FieldRule>,
 }
 
+impl FieldRule {
+    /// Adds the field (named `name` at the top level) and what its permissions read.
+    fn add_footprint(&self, name: Option<&str>, footprint: &mut Footprint) {
+        if let Some(name) = name {
+            footprint.add_key(name);
+        }
+        for p in [&self.read, &self.write].into_iter().flatten() {
+            p.add_footprint(footprint);
+        }
+        for (_, nested) in &self.fields {
+            nested.add_footprint(None, footprint);
+        }
+    }
+}
+
 impl Role {
     /// The rule for a top-level field, if listed.
     pub fn field(&self, name: &str) -> Option<&FieldRule> {
@@ -119,6 +141,54 @@ pub struct FilterRule {
     pub query: QueryTemplate,
     /// `projection` (`project` accepted too).
     pub projection: Document,
+}
+
+impl CollectionRules {
+    /// The top-level document fields any role, field rule or filter reads: a write decided
+    /// under these rules stays valid while those fields (and the ones it writes) are unchanged.
+    ///
+    /// ```
+    /// use expanse::rules::CollectionRules;
+    ///
+    /// let rules = CollectionRules::parse(
+    ///     r#"{"roles": [{"name": "owner", "apply_when": {"owner_id": "%%user.id"},
+    ///                    "write": {"status": {"$ne": "locked"}}, "fields": {"title": {"write": true}}}]}"#,
+    ///     "rules.json",
+    /// )
+    /// .unwrap();
+    /// let footprint = rules.footprint();
+    /// assert_eq!(footprint.fields().collect::<Vec<_>>(), ["owner_id", "status", "title"]);
+    /// ```
+    pub fn footprint(&self) -> Footprint {
+        let mut footprint = Footprint::default();
+        for role in &self.roles {
+            role.apply_when.add_footprint(&mut footprint);
+            if let Some(gates) = &role.document_filters {
+                for e in [&gates.read, &gates.write].into_iter().flatten() {
+                    e.add_footprint(&mut footprint);
+                }
+            }
+            for p in [&role.read, &role.write].into_iter().flatten() {
+                p.add_footprint(&mut footprint);
+            }
+            for p in [&role.insert, &role.delete, &role.search] {
+                p.add_footprint(&mut footprint);
+            }
+            for (name, rule) in &role.fields {
+                rule.add_footprint(Some(name), &mut footprint);
+            }
+            if let Some(rule) = &role.additional_fields {
+                rule.add_footprint(None, &mut footprint);
+            }
+        }
+        for filter in &self.filters {
+            filter.apply_when.add_footprint(&mut footprint);
+            for key in filter.query.keys() {
+                footprint.add_key(key);
+            }
+        }
+        footprint
+    }
 }
 
 /// The rules of one collection (or the data source's default rules).

@@ -6,6 +6,7 @@
 //! on a document can never be applied to a different version of it.
 
 mod aggregate;
+mod field_guard;
 mod memory;
 mod mongo;
 
@@ -182,6 +183,21 @@ pub trait Store: Send + Sync {
         ns: &Namespace,
         writes: Vec<Write>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Like [`Store::apply`], for writes decided by rules that read only the fields in
+    /// `watched`: a pre-image is current while each of its own fields is unchanged and each
+    /// watched field it lacks is still missing. A store may then let an unwatched field arrive
+    /// concurrently, and must keep it: only the fields that differ between pre- and
+    /// post-image are written. The default is the stricter [`Store::apply`].
+    fn apply_watching(
+        &self,
+        ns: &Namespace,
+        writes: Vec<Write>,
+        watched: &crate::expr::Footprint,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = watched;
+        self.apply(ns, writes)
+    }
 
     /// Creates a unique index on the given fields.
     fn create_unique_index(
