@@ -136,6 +136,14 @@ fn build_document(id: i32, fields: &[(usize, Option<Bson>)]) -> Document {
     d
 }
 
+/// The rules file holding `roles`, and its compiled rules.
+fn parse_roles(roles: &[String]) -> (String, CollectionRules) {
+    let text = format!(r#"{{"roles": [{}]}}"#, roles_json(roles));
+    let rules =
+        CollectionRules::parse(&text, "rules.json").unwrap_or_else(|e| panic!("{text}: {e:?}"));
+    (text, rules)
+}
+
 /// A caller's query: a few field conditions, some of them equalities a rule clause may repeat.
 fn query_strategy() -> impl Strategy<Value = Document> {
     let clause = (0..7usize, value_strategy(), 0..4usize).prop_map(|(f, v, form)| {
@@ -196,11 +204,9 @@ proptest! {
         user in user_strategy(),
         docs in proptest::collection::vec(document_strategy(), 1..12),
     ) {
-        let text = format!(r#"{{"roles": [{}]}}"#, roles_json(&roles));
-        let rules = CollectionRules::parse(&text, "rules.json").unwrap_or_else(|e| panic!("{text}: {e:?}"));
-        let values = Document::new();
-        let environment = Document::new();
-        let request = RequestContext { user: &user, values: &values, environment: &environment, request: None, functions: None };
+        let (text, rules) = parse_roles(&roles);
+        let empty = Document::new();
+        let request = RequestContext { user: &user, values: &empty, environment: &empty, request: None, functions: None };
         let decider = Decider::new(&rules, request);
         let documents: Vec<Document> = docs.iter().enumerate().map(|(i, f)| build_document(i as i32, f)).collect();
 
@@ -223,11 +229,9 @@ proptest! {
         query in query_strategy(),
         docs in proptest::collection::vec(document_strategy(), 1..12),
     ) {
-        let text = format!(r#"{{"roles": [{}]}}"#, roles_json(&roles));
-        let rules = CollectionRules::parse(&text, "rules.json").unwrap_or_else(|e| panic!("{text}: {e:?}"));
-        let values = Document::new();
-        let environment = Document::new();
-        let request = RequestContext { user: &user, values: &values, environment: &environment, request: None, functions: None };
+        let (_, rules) = parse_roles(&roles);
+        let empty = Document::new();
+        let request = RequestContext { user: &user, values: &empty, environment: &empty, request: None, functions: None };
         let pushed = Decider::new(&rules, request).read_filter().filter.to_document();
         let plain = doc! {"$and": [query.clone(), pushed.clone()]};
         let conjoined = conjoin(vec![query, pushed]);
