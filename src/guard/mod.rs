@@ -212,6 +212,14 @@ impl App {
     }
 }
 
+/// `doc` through `projection`, if there is one (no copy when there is none).
+fn project(doc: Document, projection: Option<&Projection>) -> Document {
+    match projection {
+        Some(p) => p.apply(&doc),
+        None => doc,
+    }
+}
+
 /// Adds the fields a query names to `footprint`, through `$and`, `$or` and `$nor`; any other
 /// top-level operator (`$expr`, `$where`…) may read anything.
 fn add_query_fields(query: &Document, footprint: &mut Footprint) {
@@ -451,12 +459,8 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                 options.limit.map_or(usize::MAX, |l| l as usize)
             });
         Ok(visible
-            .map(|d| {
-                filter_projection
-                    .as_ref()
-                    .map_or(d.clone(), |p| p.apply(&d))
-            })
-            .map(|d| user_projection.as_ref().map_or(d.clone(), |p| p.apply(&d)))
+            .map(|d| project(d, filter_projection.as_ref()))
+            .map(|d| project(d, user_projection.as_ref()))
             .collect())
     }
 
@@ -661,7 +665,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             Some(decider) => decider.read(&doc, &mut None),
         };
         let projection = projection.map(Projection::parse).transpose()?;
-        Ok(doc.map(|d| projection.map_or(d.clone(), |p| p.apply(&d))))
+        Ok(doc.map(|d| project(d, projection.as_ref())))
     }
 
     /// The write pipeline shared by updates and replacements: find the targets (narrowed by
