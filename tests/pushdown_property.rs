@@ -5,8 +5,9 @@
 
 use bson::{doc, Bson, Document};
 use expanse::query::{conjoin, Filter};
-use expanse::rules::{CollectionRules, Decider, RequestContext};
+use expanse::rules::{CollectionRules, Decider, RequestContext, WriteKind};
 use expanse::store::{FindOptions, MemoryStore};
+use expanse::update::Update;
 use expanse::User;
 use proptest::prelude::*;
 
@@ -38,6 +39,9 @@ const FIELD_RULES: &[Option<&str>] = &[
     Some(r#"{"owner": {"read": true}}"#),
     Some(r#"{"secret": {"read": false}, "title": {"read": true}}"#),
     Some(r#"{"title": {"read": {"published": true}}}"#),
+    Some(r#"{"title": {"write": true}, "secret": {"write": false}}"#),
+    Some(r#"{"title": {"fields": {"sub": {"write": true}}}, "level": {"write": true}}"#),
+    Some(r#"{"title": {"write": {"%%this": {"$type": "string"}}}}"#),
 ];
 const ADDITIONAL: &[Option<&str>] = &[
     None,
@@ -241,6 +245,50 @@ proptest! {
         for (i, fields) in docs.iter().enumerate() {
             let doc = build_document(i as i32, fields);
             prop_assert_eq!(plain_filter.matches(&doc), conjoined_filter.matches(&doc), "{} vs {} on {}", plain, conjoined, doc);
+        }
+    }
+
+    /// The one-round-trip update is sound: a document the pushed write filter matches is one
+    /// the in-process check lets the user change with that update.
+    #[test]
+    fn a_document_the_write_filter_matches_may_be_written(
+        roles in proptest::collection::vec(role_strategy(), 1..4),
+        user in user_strategy(),
+        docs in proptest::collection::vec(document_strategy(), 1..10),
+        sets in proptest::collection::vec((0..8usize, proptest::option::of(value_strategy())), 1..3),
+    ) {
+        let (text, rules) = parse_roles(&roles);
+        let empty = Document::new();
+        let request = RequestContext { user: &user, values: &empty, environment: &empty, request: None, functions: None };
+        let decider = Decider::new(&rules, request);
+        let mut set = Document::new();
+        let mut unset = Document::new();
+        for (f, v) in &sets {
+            let path = if *f == 7 { "title.sub" } else { FIELDS[*f] };
+            match v {
+                Some(v) => { set.insert(path, v.clone()); }
+                None => { unset.insert(path, ""); }
+            }
+        }
+        let mut raw = Document::new();
+        if !set.is_empty() { raw.insert("$set", set); }
+        if !unset.is_empty() { raw.insert("$unset", unset); }
+        let Ok(update) = Update::parse(&raw) else { return Ok(()); };
+        let written = update.written_paths().unwrap();
+        let footprint = rules.footprint();
+        if footprint.is_whole() || written.iter().any(|p| footprint.fields().any(|f| f == p[0])) {
+            return Ok(());
+        }
+        let Some(filter) = decider.write_filter(&written) else { return Ok(()); };
+        let filter = Filter::parse(&filter).expect("write filters are valid queries");
+        for (i, fields) in docs.iter().enumerate() {
+            let pre = build_document(i as i32, fields);
+            if !filter.matches(&pre) {
+                continue;
+            }
+            let Ok(post) = update.apply(&pre, false) else { continue };
+            let verdict = decider.check_update(WriteKind::Update, &pre, &post, false);
+            prop_assert!(verdict.is_ok(), "write filter allowed a denied write\nrules {}\nuser {:?}\nupdate {}\ndoc {}\n{:?}", text, user.document(), raw, pre, verdict.err());
         }
     }
 

@@ -763,3 +763,75 @@ fn the_rules_footprint_names_what_decisions_read() {
     )
     .is_whole());
 }
+
+#[test]
+fn the_write_filter_never_allows_what_the_in_process_check_denies() {
+    use expanse::rules::{Decider, RequestContext, WriteKind};
+    use expanse::update::Update;
+    let rules = expanse::rules::CollectionRules::parse(
+        r#"{"roles": [
+            {"name": "editor", "apply_when": {"owner_id": "%%user.id"},
+             "fields": {"title": {"fields": {"sub": {"write": true}}}, "n": {"write": true}}},
+            {"name": "owner", "apply_when": {"%%user.custom_data.admin": true}, "write": {"locked": {"$ne": true}}}
+        ]}"#,
+        "rules.json",
+    )
+    .unwrap();
+    let user = expanse::User::new("u1").with_custom_data(bson::doc! {"admin": true});
+    let empty = bson::Document::new();
+    let decider = Decider::new(
+        &rules,
+        RequestContext {
+            user: &user,
+            values: &empty,
+            environment: &empty,
+            request: None,
+            functions: None,
+        },
+    );
+    let written = |update: &bson::Document| Update::parse(update).unwrap().written_paths().unwrap();
+    // Writing `title.sub` where `title` is missing changes `title` as a whole, which only
+    // `fields.title.write` could allow: the filter must not claim the editor may.
+    let filter = decider
+        .write_filter(&written(&bson::doc! {"$set": {"title.sub": 1}}))
+        .unwrap();
+    let pre = bson::doc! {"_id": 1, "owner_id": "u1"};
+    let update = Update::parse(&bson::doc! {"$set": {"title.sub": 1}}).unwrap();
+    let post = update.apply(&pre, false).unwrap();
+    assert!(decider
+        .check_update(WriteKind::Update, &pre, &post, false)
+        .is_err());
+    assert!(!expanse::query::Filter::parse(&filter)
+        .unwrap()
+        .matches(&pre));
+    // `n` is writable for the editor; for anyone else the second role decides on `locked`.
+    let filter = decider
+        .write_filter(&written(&bson::doc! {"$inc": {"n": 1}}))
+        .unwrap();
+    assert_eq!(
+        filter,
+        bson::doc! {"$or": [
+            {"owner_id": {"$eq": "u1"}},
+            {"$and": [{"$nor": [{"owner_id": {"$eq": "u1"}}]}, {"locked": {"$ne": true}}]}
+        ]}
+    );
+    // An expression field rule depends on the written value: no filter.
+    let rules = expanse::rules::CollectionRules::parse(
+        r#"{"roles": [{"name": "r", "apply_when": {}, "fields": {"n": {"write": {"%%this": {"$gt": 0}}}}}]}"#,
+        "rules.json",
+    )
+    .unwrap();
+    let decider = Decider::new(
+        &rules,
+        RequestContext {
+            user: &user,
+            values: &empty,
+            environment: &empty,
+            request: None,
+            functions: None,
+        },
+    );
+    assert!(decider
+        .write_filter(&written(&bson::doc! {"$set": {"n": 1}}))
+        .is_none());
+}

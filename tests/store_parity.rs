@@ -383,3 +383,103 @@ async fn writes_watching_the_rules_fields_keep_unrelated_concurrent_fields() {
     );
     store.drop_prefixed_databases().await.unwrap();
 }
+
+/// `updateOne` by `_id` rides in one round trip when the rules can be part of the update's
+/// filter, and gives the same results and denials as the read-decide-write path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_one_with_the_rules_in_its_filter() {
+    let Some(uri) = common::mongodb_uri("update_one_with_the_rules_in_its_filter") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root_config.json"), "{}").unwrap();
+    let rules_dir = dir.path().join("data_sources/mongodb-atlas/db/notes");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(
+        rules_dir.join("rules.json"),
+        r#"{"database": "db", "collection": "notes", "roles": [
+            {"name": "owner", "apply_when": {"owner_id": "%%user.id"},
+             "fields": {"title": {"write": true}, "owner_id": {"write": false}}, "additional_fields": {}}
+        ]}"#,
+    )
+    .unwrap();
+    let app = App::load(dir.path()).unwrap().app;
+    let mongo = MongoStore::connect(&uri)
+        .await
+        .unwrap()
+        .with_database_prefix(format!("fast_{}_", ObjectId::new().to_hex()));
+    let memory = MemoryStore::new();
+    let seed = [
+        doc! {"_id": 1, "owner_id": "u1", "title": "a"},
+        doc! {"_id": 2, "owner_id": "u2", "title": "b"},
+    ];
+    let ns = Namespace::new("db", "notes");
+    for store_writes in [mongo.apply(&ns, seed.iter().cloned().map(Write::Insert).collect())] {
+        store_writes.await.unwrap();
+    }
+    memory
+        .apply(&ns, seed.iter().cloned().map(Write::Insert).collect())
+        .await
+        .unwrap();
+    let alice = User::new("u1");
+    let steps: Vec<(Document, Document)> = vec![
+        (doc! {"_id": 1}, doc! {"$set": {"title": "mine"}}),
+        (doc! {"_id": 1}, doc! {"$set": {"title": "mine"}}),
+        (doc! {"_id": 2}, doc! {"$set": {"title": "theirs"}}),
+        (doc! {"_id": 1}, doc! {"$set": {"owner_id": "u2"}}),
+        (doc! {"_id": 1}, doc! {"$set": {"body": "x"}}),
+        (doc! {"_id": 9}, doc! {"$set": {"title": "none"}}),
+    ];
+    let mut outcomes = Vec::new();
+    for (i, (query, update)) in steps.iter().enumerate() {
+        let on_server = app
+            .collection(&mongo, &alice, "db", "notes")
+            .unwrap()
+            .explained();
+        let server = on_server.update_one(query, update, false).await;
+        let trace = on_server.take_trace();
+        let embedded = app
+            .collection(&memory, &alice, "db", "notes")
+            .unwrap()
+            .explained()
+            .update_one(query, update, false)
+            .await;
+        let (server, embedded) = (format!("{server:?}"), format!("{embedded:?}"));
+        assert_eq!(server, embedded, "step {i}");
+        let fast = trace.iter().any(|l| l.contains("one round trip"));
+        outcomes.push((server, fast));
+    }
+    // Allowed writes of `title` by its owner ride in the filter; denials and misses fall back
+    // to the in-process decision, whose error they report.
+    assert!(
+        outcomes[0].1 && outcomes[0].0.contains("modified_count: 1"),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes[1].1 && outcomes[1].0.contains("modified_count: 0"),
+        "{outcomes:?}"
+    );
+    assert!(!outcomes[2].1, "{outcomes:?}");
+    assert!(
+        !outcomes[3].1 && outcomes[3].0.contains("not writable"),
+        "{outcomes:?}"
+    );
+    assert!(
+        !outcomes[4].1 && outcomes[4].0.contains("Denied"),
+        "{outcomes:?}"
+    );
+    assert!(
+        !outcomes[5].1 && outcomes[5].0.contains("matched_count: 0"),
+        "{outcomes:?}"
+    );
+    let stored = mongo
+        .find(&ns, &doc! {}, &FindOptions::default())
+        .await
+        .unwrap();
+    let embedded = memory
+        .find(&ns, &doc! {}, &FindOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(stored, embedded);
+    mongo.drop_prefixed_databases().await.unwrap();
+}

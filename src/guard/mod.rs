@@ -212,6 +212,20 @@ impl App {
     }
 }
 
+/// Whether a query can match at most one document: it names a single `_id` value at the top
+/// level (a plain value or `$eq`; a regular expression is a pattern).
+fn names_one_id(query: &Document) -> bool {
+    match query.get("_id") {
+        None | Some(Bson::RegularExpression(_)) => false,
+        Some(Bson::Document(d)) => match d.iter().next() {
+            Some((k, v)) if d.len() == 1 && k == "$eq" => !matches!(v, Bson::RegularExpression(_)),
+            Some((k, _)) => !k.starts_with('$'),
+            None => true,
+        },
+        Some(_) => true,
+    }
+}
+
 /// `doc` through `projection`, if there is one (no copy when there is none).
 fn project(doc: Document, projection: Option<&Projection>) -> Document {
     match projection {
@@ -570,10 +584,70 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         update: &Document,
         upsert: bool,
     ) -> Result<UpdateResult, GuardError> {
-        let update = Update::parse(update)?;
-        self.update(query, &update, false, upsert, WriteKind::Update, None)
+        let parsed = Update::parse(update)?;
+        if !upsert {
+            if let Some(result) = self
+                .update_one_with_rules_in_filter(query, update, &parsed)
+                .await?
+            {
+                return Ok(result);
+            }
+        }
+        self.update(query, &parsed, false, upsert, WriteKind::Update, None)
             .await
             .map(|(r, _)| r)
+    }
+
+    /// `updateOne` in one round trip, when the rules can ride in the update's own filter: the
+    /// query names one `_id`, the update writes no field the rules or the query read (so the
+    /// rules judge the stored document as they would the written one), and the rules push
+    /// down exactly for the written paths ([`Decider::write_filter`]). The server then updates
+    /// the document only if the rules allow it, atomically. `None` (nothing written) when any
+    /// condition fails or nothing matched: the caller reads, decides and writes as usual, which
+    /// gives the exact result or the denial.
+    async fn update_one_with_rules_in_filter(
+        &self,
+        query: &Document,
+        raw_update: &Document,
+        update: &Update,
+    ) -> Result<Option<UpdateResult>, GuardError> {
+        // Coverage needs every rule evaluated in process.
+        if self.coverage.is_some() || !names_one_id(query) {
+            return Ok(None);
+        }
+        let Some(decider) = self.decider() else {
+            return Ok(None);
+        };
+        let Some(written) = update.written_paths() else {
+            return Ok(None);
+        };
+        let (narrowed, _) = self.narrowed(query)?;
+        let read = self.watched(&narrowed);
+        if read.is_whole() || written.iter().any(|p| read.fields().any(|f| f == p[0])) {
+            return Ok(None);
+        }
+        let Some(allowed) = decider.write_filter(&written) else {
+            return Ok(None);
+        };
+        let filter = crate::query::conjoin(vec![narrowed, allowed]);
+        match self
+            .store
+            .update_one_where(&self.namespace, &filter, raw_update)
+            .await?
+        {
+            Some((1, modified)) => {
+                self.record([format!(
+                    "updated in one round trip: the rules rode in the update's filter {}",
+                    Bson::Document(filter).into_relaxed_extjson()
+                )]);
+                Ok(Some(UpdateResult {
+                    matched_count: 1,
+                    modified_count: modified,
+                    upserted_id: None,
+                }))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// `updateMany`: every matched document must be allowed, or nothing changes.

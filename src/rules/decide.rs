@@ -543,42 +543,90 @@ impl<'a> Decider<'a> {
             if let Some(v) = prev {
                 field_ctx = field_ctx.prev(v);
             }
-            let (mut rule, mut coverage_label) = match role.field(top) {
-                Some(r) => (Some(r), format!(" fields.{top}")),
-                None => (
-                    role.additional_fields.as_ref(),
-                    " additional_fields".to_owned(),
-                ),
-            };
-            let mut depth = 0;
-            let mut label = format!("fields.{top}.write");
-            let allowed = loop {
-                let Some(r) = rule else {
-                    step(trace, || {
-                        format!("{}: no rule grants writing {path}", label)
-                    });
-                    break false;
-                };
-                self.covered(role, || coverage_label.clone());
-                // A parent's own permission overrides its embedded fields' rules.
-                if let Some(w) = &r.write {
-                    break holds(w, &field_ctx, &label, trace);
-                }
-                depth += 1;
-                match parts.get(depth) {
-                    Some(child) if !r.fields.is_empty() => {
-                        label = format!("{}.{child}.write", label.trim_end_matches(".write"));
-                        coverage_label = format!("{coverage_label}.fields.{child}");
-                        rule = r.field(child);
+            let found = field_write_rule(role, parts);
+            for label in &found.visited {
+                self.covered(role, || label.clone());
+            }
+            let allowed = match found.permission {
+                Some(w) => holds(w, &field_ctx, &found.label, trace),
+                None => {
+                    if found.rule.is_none() {
+                        step(trace, || {
+                            format!("{}: no rule grants writing {path}", found.label)
+                        });
                     }
-                    _ => break false,
+                    false
                 }
             };
             if !allowed {
-                let at = rule.map(|r| r.at.clone()).or(Some(role.at.clone()));
+                let at = found.rule.map(|r| r.at.clone()).or(Some(role.at.clone()));
                 return Err((format!("field {path} is not writable"), at));
             }
         }
         Ok(())
+    }
+}
+
+/// The field rule deciding whether a path may be written under a role.
+pub(crate) struct FieldWriteRule<'r> {
+    /// The permission that decides (a parent's own `write` overrides its embedded fields'
+    /// rules); `None` when no rule grants writing the path.
+    pub permission: Option<&'r Permission>,
+    /// The last rule on the way (`None` when the top-level field has none).
+    pub rule: Option<&'r FieldRule>,
+    /// `fields.<top>(.<child>)*.write`, for traces.
+    pub label: String,
+    /// Coverage labels of the rules visited.
+    pub visited: Vec<String>,
+}
+
+/// Walks `fields.<top>` (or `additional_fields`) down the path's parts to the first rule with a
+/// `write` permission.
+pub(crate) fn field_write_rule<'r>(role: &'r Role, parts: &[String]) -> FieldWriteRule<'r> {
+    let top = &parts[0];
+    let (mut rule, mut coverage_label) = match role.field(top) {
+        Some(r) => (Some(r), format!(" fields.{top}")),
+        None => (
+            role.additional_fields.as_ref(),
+            " additional_fields".to_owned(),
+        ),
+    };
+    let mut depth = 0;
+    let mut label = format!("fields.{top}.write");
+    let mut visited = Vec::new();
+    loop {
+        let Some(r) = rule else {
+            return FieldWriteRule {
+                permission: None,
+                rule: None,
+                label,
+                visited,
+            };
+        };
+        visited.push(coverage_label.clone());
+        if let Some(w) = &r.write {
+            return FieldWriteRule {
+                permission: Some(w),
+                rule: Some(r),
+                label,
+                visited,
+            };
+        }
+        depth += 1;
+        match parts.get(depth) {
+            Some(child) if !r.fields.is_empty() => {
+                label = format!("{}.{child}.write", label.trim_end_matches(".write"));
+                coverage_label = format!("{coverage_label}.fields.{child}");
+                rule = r.field(child);
+            }
+            _ => {
+                return FieldWriteRule {
+                    permission: None,
+                    rule: Some(r),
+                    label,
+                    visited,
+                }
+            }
+        }
     }
 }

@@ -107,17 +107,26 @@ pub struct Role {
 }
 
 impl FieldRule {
-    /// Adds the field (named `name` at the top level) and what its permissions read.
-    fn add_footprint(&self, name: Option<&str>, footprint: &mut Footprint) {
-        if let Some(name) = name {
-            footprint.add_key(name);
-        }
+    /// Adds what the rule's expression permissions read and, when it has any, the field
+    /// itself (named `name` at the top level): `%%this` and `%%prev` read its value. Returns
+    /// whether it has an expression. Literal booleans depend on no value.
+    fn add_footprint(&self, name: Option<&str>, footprint: &mut Footprint) -> bool {
+        let mut has_expression = false;
         for p in [&self.read, &self.write].into_iter().flatten() {
-            p.add_footprint(footprint);
+            if let Permission::Expr(e) = p {
+                e.add_footprint(footprint);
+                has_expression = true;
+            }
         }
         for (_, nested) in &self.fields {
-            nested.add_footprint(None, footprint);
+            has_expression |= nested.add_footprint(None, footprint);
         }
+        if has_expression {
+            if let Some(name) = name {
+                footprint.add_key(name);
+            }
+        }
+        has_expression
     }
 }
 
@@ -144,8 +153,9 @@ pub struct FilterRule {
 }
 
 impl CollectionRules {
-    /// The top-level document fields any role, field rule or filter reads: a write decided
-    /// under these rules stays valid while those fields (and the ones it writes) are unchanged.
+    /// The top-level document fields any role, field rule or filter reads (a field with an
+    /// expression field rule counts: `%%this`/`%%prev` read it): a write decided under these
+    /// rules stays valid while those fields (and the ones it writes) are unchanged.
     ///
     /// ```
     /// use expanse::rules::CollectionRules;
@@ -157,7 +167,7 @@ impl CollectionRules {
     /// )
     /// .unwrap();
     /// let footprint = rules.footprint();
-    /// assert_eq!(footprint.fields().collect::<Vec<_>>(), ["owner_id", "status", "title"]);
+    /// assert_eq!(footprint.fields().collect::<Vec<_>>(), ["owner_id", "status"]);
     /// ```
     pub fn footprint(&self) -> Footprint {
         let mut footprint = Footprint::default();
@@ -177,8 +187,11 @@ impl CollectionRules {
             for (name, rule) in &role.fields {
                 rule.add_footprint(Some(name), &mut footprint);
             }
+            // An expression for every unlisted field may read any field's value.
             if let Some(rule) = &role.additional_fields {
-                rule.add_footprint(None, &mut footprint);
+                if rule.add_footprint(None, &mut footprint) {
+                    footprint.add_whole();
+                }
             }
         }
         for filter in &self.filters {

@@ -121,6 +121,63 @@ impl Decider<'_> {
         }
     }
 
+    /// A MongoDB filter for the documents this user may change by writing exactly the paths in
+    /// `written` (each a dotted path as parts), when that can be said exactly; `None` otherwise.
+    ///
+    /// It is only valid for writes that leave every field the rules read unchanged (the
+    /// caller checks this with [`CollectionRules::footprint`](super::CollectionRules::footprint)):
+    /// then the role, the document filters and a document-level `write` come out the same on
+    /// the stored document as on the written one. Field-level permissions must be literal
+    /// booleans, and every prefix of every written path must be writable (the in-process check
+    /// walks the paths that actually changed, which may be shorter or longer than the ones
+    /// written). A document this filter matches is one the in-process check would let the
+    /// user change; a document it does not match may still be allowed (the caller then
+    /// decides in process). `None` too when no role could allow the write at all.
+    pub fn write_filter(&self, written: &[Vec<String>]) -> Option<Document> {
+        if written.iter().any(|p| p.is_empty()) {
+            return None;
+        }
+        let ctx = self.request().context(None, None);
+        let mut alternatives = Vec::new();
+        let mut earlier_excluded: Vec<Filter> = Vec::new();
+        for role in &self.rules().roles {
+            let applies = role.apply_when.push_down(&ctx);
+            if !applies.exact {
+                return None;
+            }
+            let gate = match role
+                .document_filters
+                .as_ref()
+                .and_then(|f| f.write.as_ref())
+            {
+                Some(gate) => gate.push_down(&ctx),
+                None => PushDown {
+                    filter: Filter::All,
+                    exact: true,
+                },
+            };
+            let writable = match &role.write {
+                Some(write) => permission(write, &ctx),
+                None => PushDown {
+                    filter: fields_writable(role, written)?,
+                    exact: true,
+                },
+            };
+            if !gate.exact || !writable.exact {
+                return None;
+            }
+            let mut parts = earlier_excluded.clone();
+            parts.extend([applies.filter.clone(), gate.filter, writable.filter]);
+            alternatives.push(Filter::and(parts));
+            earlier_excluded.push(applies.filter.negate());
+        }
+        // No role lets this write through without looking at the document: nothing to push.
+        match Filter::or(alternatives) {
+            Filter::Nothing => None,
+            filter => Some(filter.to_document()),
+        }
+    }
+
     /// A projection equivalent to the field rules, when one role is possible and its field rules
     /// are literal booleans (fields are still redacted per document afterwards).
     pub fn read_projection(&self) -> Option<Document> {
@@ -181,4 +238,19 @@ impl Decider<'_> {
         }
         (!projection.is_empty()).then_some(projection)
     }
+}
+
+/// Whether field rules let a role write every prefix of every path: `All` or `Nothing`, or
+/// `None` when a deciding permission is an expression (it depends on the written value).
+fn fields_writable(role: &Role, written: &[Vec<String>]) -> Option<Filter> {
+    for path in written {
+        for end in 1..=path.len() {
+            match super::decide::field_write_rule(role, &path[..end]).permission {
+                Some(Permission::Fixed(true)) => {}
+                Some(Permission::Fixed(false)) | None => return Some(Filter::Nothing),
+                Some(Permission::Expr(_)) => return None,
+            }
+        }
+    }
+    Some(Filter::All)
 }

@@ -199,6 +199,20 @@ pub trait Store: Send + Sync {
         self.apply(ns, writes)
     }
 
+    /// Applies `update` (operators, as the caller sent them) to the first document matching
+    /// `filter`, in one atomic step on the server, and returns `(matched, modified)`; `None`
+    /// when the store does not offer this (the caller then reads, decides and writes). Used
+    /// when the rules themselves are part of `filter`.
+    fn update_one_where(
+        &self,
+        ns: &Namespace,
+        filter: &Document,
+        update: &Document,
+    ) -> impl Future<Output = Result<Option<(u64, u64)>, StoreError>> + Send {
+        let _ = (ns, filter, update);
+        async { Ok(None) }
+    }
+
     /// Creates a unique index on the given fields.
     fn create_unique_index(
         &self,

@@ -390,6 +390,20 @@ impl Store for MongoStore {
         session.commit_transaction().await.map_err(map_error)
     }
 
+    async fn update_one_where(
+        &self,
+        ns: &Namespace,
+        filter: &Document,
+        update: &Document,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let r = self
+            .collection(ns)
+            .update_one(filter.clone(), update.clone())
+            .await
+            .map_err(map_error)?;
+        Ok(Some((r.matched_count, r.modified_count)))
+    }
+
     async fn create_unique_index(
         &self,
         ns: &Namespace,

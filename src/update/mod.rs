@@ -67,6 +67,30 @@ impl Update {
         Ok(Update::Operators(ops))
     }
 
+    /// The paths an operator update names (a `$rename` names both its source and its target);
+    /// `None` for a replacement, which may change anything.
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use expanse::update::Update;
+    ///
+    /// let update = Update::parse(&doc! {"$set": {"title": "x", "meta.tags": []}, "$rename": {"a": "b"}}).unwrap();
+    /// let mut paths: Vec<String> = update.written_paths().unwrap().iter().map(|p| p.join(".")).collect();
+    /// paths.sort();
+    /// assert_eq!(paths, ["a", "b", "meta.tags", "title"]);
+    /// ```
+    pub fn written_paths(&self) -> Option<Vec<Vec<String>>> {
+        match self {
+            Update::Operators(ops) => Some(
+                ops.iter()
+                    .flat_map(|op| op.paths())
+                    .map(|p| p.parts().to_vec())
+                    .collect(),
+            ),
+            Update::Replacement(_) => None,
+        }
+    }
+
     /// A replacement document; update operators are refused in it.
     pub fn replacement(doc: &Document) -> Result<Update, UpdateError> {
         if let Some(key) = doc.keys().find(|k| k.starts_with('$')) {
