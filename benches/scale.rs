@@ -268,31 +268,45 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    group.bench_function("expanse rule-checked update_one by _id", |b| {
-        let coll = app.collection(&store, &user, "scale", "docs").unwrap();
+    // `n` is read by no rule: the rules ride in the update's filter (one round trip).
+    group.bench_function(
+        "expanse rule-checked update_one by _id, rules in the filter",
+        |b| {
+            let coll = app.collection(&store, &user, "scale", "docs").unwrap();
+            b.iter(|| {
+                n += 1;
+                let r = runtime
+                    .block_on(coll.update_one(&doc! {"_id": 7i64}, &doc! {"$set": {"n": n}}, false))
+                    .unwrap();
+                assert_eq!(r.modified_count, 1);
+            })
+        },
+    );
+    // `shared_with` is read by the rules: read, decide in process, write conditionally.
+    let mut read_decide_write = |b: &mut criterion::Bencher<'_>, store: &MongoStore| {
+        let coll = app.collection(store, &user, "scale", "docs").unwrap();
         b.iter(|| {
             n += 1;
-            runtime
-                .block_on(coll.update_one(&doc! {"_id": 7i64}, &doc! {"$set": {"n": n}}, false))
-                .unwrap()
+            let r = runtime
+                .block_on(coll.update_one(
+                    &doc! {"_id": 7i64},
+                    &doc! {"$set": {"shared_with": [format!("v{n}")]}},
+                    false,
+                ))
+                .unwrap();
+            assert_eq!(r.modified_count, 1);
         })
-    });
+    };
+    group.bench_function(
+        "expanse rule-checked update_one by _id, read-decide-write, default guard",
+        |b| read_decide_write(b, &store),
+    );
     let guarded_by_transaction = store
         .clone()
         .with_write_guard(expanse::store::WriteGuard::Transaction);
     group.bench_function(
-        "expanse rule-checked update_one by _id, transaction guard",
-        |b| {
-            let coll = app
-                .collection(&guarded_by_transaction, &user, "scale", "docs")
-                .unwrap();
-            b.iter(|| {
-                n += 1;
-                runtime
-                    .block_on(coll.update_one(&doc! {"_id": 7i64}, &doc! {"$set": {"n": n}}, false))
-                    .unwrap()
-            })
-        },
+        "expanse rule-checked update_one by _id, read-decide-write, transaction guard",
+        |b| read_decide_write(b, &guarded_by_transaction),
     );
     let mut next = documents as i64;
     group.bench_function("raw driver insert_one", |b| {
