@@ -152,6 +152,8 @@ pub struct GuardedCollection<'a, S: Store> {
     explain: bool,
     trace: Mutex<Vec<String>>,
     coverage: Option<&'a Coverage>,
+    /// What the collection's rules read, worked out on the first write.
+    rules_footprint: std::sync::OnceLock<Footprint>,
 }
 
 impl App {
@@ -208,6 +210,7 @@ impl App {
             explain: false,
             trace: Mutex::new(Vec::new()),
             coverage: None,
+            rules_footprint: std::sync::OnceLock::new(),
         })
     }
 }
@@ -390,10 +393,13 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
     /// The fields a write's decision depends on: those the collection's rules read and those
     /// the (narrowed) query names. The store holds the write to them.
     fn watched(&self, narrowed: &Document) -> Footprint {
-        let mut footprint = match &self.caller {
-            Caller::User { rules, .. } => rules.footprint(),
-            Caller::System => Footprint::default(),
-        };
+        let mut footprint = self
+            .rules_footprint
+            .get_or_init(|| match &self.caller {
+                Caller::User { rules, .. } => rules.footprint(),
+                Caller::System => Footprint::default(),
+            })
+            .clone();
         add_query_fields(narrowed, &mut footprint);
         footprint
     }
