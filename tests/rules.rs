@@ -37,6 +37,24 @@ async fn seen(app: &App, store: &MemoryStore, user: &User) -> Vec<Document> {
         .unwrap()
 }
 
+/// A decider for `user` with no values and no environment.
+fn decider_for<'a>(
+    rules: &'a expanse::rules::CollectionRules,
+    user: &'a User,
+    empty: &'a Document,
+) -> expanse::rules::Decider<'a> {
+    expanse::rules::Decider::new(
+        rules,
+        expanse::rules::RequestContext {
+            user,
+            values: empty,
+            environment: empty,
+            request: None,
+            functions: None,
+        },
+    )
+}
+
 fn denied(result: Result<impl std::fmt::Debug, GuardError>) -> String {
     match result {
         Err(GuardError::Denied(d)) => d.to_string(),
@@ -766,7 +784,7 @@ fn the_rules_footprint_names_what_decisions_read() {
 
 #[test]
 fn the_write_filter_never_allows_what_the_in_process_check_denies() {
-    use expanse::rules::{Decider, RequestContext, WriteKind};
+    use expanse::rules::WriteKind;
     use expanse::update::Update;
     let rules = expanse::rules::CollectionRules::parse(
         r#"{"roles": [
@@ -779,16 +797,7 @@ fn the_write_filter_never_allows_what_the_in_process_check_denies() {
     .unwrap();
     let user = expanse::User::new("u1").with_custom_data(bson::doc! {"admin": true});
     let empty = bson::Document::new();
-    let decider = Decider::new(
-        &rules,
-        RequestContext {
-            user: &user,
-            values: &empty,
-            environment: &empty,
-            request: None,
-            functions: None,
-        },
-    );
+    let decider = decider_for(&rules, &user, &empty);
     let written = |update: &bson::Document| Update::parse(update).unwrap().written_paths().unwrap();
     // Writing `title.sub` where `title` is missing changes `title` as a whole, which only
     // `fields.title.write` could allow: the filter must not claim the editor may.
@@ -821,16 +830,7 @@ fn the_write_filter_never_allows_what_the_in_process_check_denies() {
         "rules.json",
     )
     .unwrap();
-    let decider = Decider::new(
-        &rules,
-        RequestContext {
-            user: &user,
-            values: &empty,
-            environment: &empty,
-            request: None,
-            functions: None,
-        },
-    );
+    let decider = decider_for(&rules, &user, &empty);
     assert!(decider
         .write_filter(&written(&bson::doc! {"$set": {"n": 1}}))
         .is_none());
