@@ -298,35 +298,28 @@ async fn perform<S: Store + Clone + 'static>(ctx: &Context<S>, body: &str) -> Re
                 "deleteMany" => Bson::Document(
                     doc! {"deletedCount": coll.delete_many(&arg_doc(&args, 0)).await.map_err(error)? as i64},
                 ),
-                "findOneAndUpdate" => coll
-                    .find_one_and_update(
-                        &arg_doc(&args, 0),
-                        &arg_doc(&args, 1),
-                        &FindOneAndOptions::from_document(&arg_doc(&args, 2)),
-                    )
-                    .await
-                    .map_err(error)?
-                    .map(Bson::Document)
-                    .unwrap_or(Bson::Null),
-                "findOneAndReplace" => coll
-                    .find_one_and_replace(
-                        &arg_doc(&args, 0),
-                        &arg_doc(&args, 1),
-                        &FindOneAndOptions::from_document(&arg_doc(&args, 2)),
-                    )
-                    .await
-                    .map_err(error)?
-                    .map(Bson::Document)
-                    .unwrap_or(Bson::Null),
-                "findOneAndDelete" => coll
-                    .find_one_and_delete(
-                        &arg_doc(&args, 0),
-                        &FindOneAndOptions::from_document(&arg_doc(&args, 1)),
-                    )
-                    .await
-                    .map_err(error)?
-                    .map(Bson::Document)
-                    .unwrap_or(Bson::Null),
+                "findOneAndUpdate" | "findOneAndReplace" | "findOneAndDelete" => {
+                    let query = arg_doc(&args, 0);
+                    let found = match method {
+                        "findOneAndDelete" => {
+                            let options = FindOneAndOptions::from_document(&arg_doc(&args, 1));
+                            coll.find_one_and_delete(&query, &options).await
+                        }
+                        _ => {
+                            let second = arg_doc(&args, 1);
+                            let options = FindOneAndOptions::from_document(&arg_doc(&args, 2));
+                            if method == "findOneAndUpdate" {
+                                coll.find_one_and_update(&query, &second, &options).await
+                            } else {
+                                coll.find_one_and_replace(&query, &second, &options).await
+                            }
+                        }
+                    };
+                    found
+                        .map_err(error)?
+                        .map(Bson::Document)
+                        .unwrap_or(Bson::Null)
+                }
                 other => return Err(format!("collection.{other} is not supported")),
             })
         }

@@ -202,20 +202,25 @@ impl MongoStore {
                 }
             }
             .await;
-            match step {
-                Ok(true) => {}
-                Ok(false) => {
-                    let _ = session.abort_transaction().await;
-                    return Err(StoreError::Conflict);
-                }
-                Err(e) => {
-                    let _ = session.abort_transaction().await;
-                    return Err(map_error(e));
-                }
-            }
+            settle(&mut session, step).await?;
         }
         session.commit_transaction().await.map_err(map_error)
     }
+}
+
+/// One step of a transaction: on success it goes on; a step that found its document changed
+/// (`false`) or failed aborts the transaction.
+async fn settle(
+    session: &mut mongodb::ClientSession,
+    step: Result<bool, DriverError>,
+) -> Result<(), StoreError> {
+    let outcome = match step {
+        Ok(true) => return Ok(()),
+        Ok(false) => StoreError::Conflict,
+        Err(e) => map_error(e),
+    };
+    let _ = session.abort_transaction().await;
+    Err(outcome)
 }
 
 /// A filter that matches the document only while it is exactly `pre`.
@@ -375,17 +380,7 @@ impl Store for MongoStore {
                     .await
                     .map(|r| r.deleted_count == 1),
             };
-            match applied {
-                Ok(true) => {}
-                Ok(false) => {
-                    let _ = session.abort_transaction().await;
-                    return Err(StoreError::Conflict);
-                }
-                Err(e) => {
-                    let _ = session.abort_transaction().await;
-                    return Err(map_error(e));
-                }
-            }
+            settle(&mut session, applied).await?;
         }
         session.commit_transaction().await.map_err(map_error)
     }
