@@ -87,6 +87,7 @@ const CONFIG: &str = r#"[
   {"name": "chain", "private": false},
   {"name": "helper", "private": true},
   {"name": "many", "private": false},
+  {"name": "findAndModify", "private": false},
   {"name": "throws", "private": false},
   {"name": "spin", "private": false},
   {"name": "bomb", "private": false},
@@ -126,6 +127,20 @@ fn sources() -> Vec<(&'static str, &'static str)> {
             r#"exports = async function () { return await context.functions.execute("helper", 20, 22); };"#,
         ),
         ("helper", r#"exports = function (a, b) { return a + b; };"#),
+        (
+            "findAndModify",
+            r#"exports = async function () {
+            const notes = context.services.get("mongodb-atlas").db("db").collection("notes");
+            await notes.insertMany([{ _id: "f1", owner: context.user.id, n: 1 }, { _id: "f2", owner: context.user.id, n: 2 }]);
+            const updated = await notes.findOneAndUpdate({ _id: "f1" }, { $inc: { n: 10 } }, { returnNewDocument: true });
+            const replaced = await notes.findOneAndReplace({ _id: "f2" }, { owner: context.user.id, n: 20 }, { projection: { n: 1 } });
+            const deleted = await notes.findOneAndDelete({ _id: "f1" }, { projection: { _id: 1 } });
+            const missing = await notes.findOneAndDelete({ _id: "nope" });
+            const left = await notes.count({ _id: { $in: ["f1", "f2"] } });
+            await notes.deleteOne({ _id: "f2" });
+            return { updated: updated.n, replaced: replaced.n, deleted: deleted._id, missing, left };
+        };"#,
+        ),
         (
             "many",
             r#"exports = async function () {
@@ -246,6 +261,11 @@ async fn rules_bind_user_functions_and_not_system_functions() {
             .await
             .unwrap(),
         bson!(1)
+    );
+    let out = f.call(&alice, "findAndModify", vec![], None).await.unwrap();
+    assert_eq!(
+        out,
+        bson!({"updated": 11, "replaced": 2, "deleted": "f1", "missing": null, "left": 1})
     );
     let out = f.call(&alice, "many", vec![], None).await.unwrap();
     assert_eq!(
