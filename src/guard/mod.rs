@@ -390,9 +390,9 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         Ok((crate::query::conjoin(parts), applied.projection))
     }
 
-    /// The fields a write's decision depends on: those the collection's rules read and those
-    /// the (narrowed) query names. The store holds the write to them.
-    fn watched(&self, narrowed: &Document) -> Footprint {
+    /// The fields a write's decision depends on: those the collection's rules (their filters
+    /// included) read and those the query names. The store holds the write to them.
+    fn watched(&self, query: &Document) -> Footprint {
         let mut footprint = self
             .rules_footprint
             .get_or_init(|| match &self.caller {
@@ -400,7 +400,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                 Caller::System => Footprint::default(),
             })
             .clone();
-        add_query_fields(narrowed, &mut footprint);
+        add_query_fields(query, &mut footprint);
         footprint
     }
 
@@ -627,14 +627,16 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         let Some(written) = update.written_paths() else {
             return Ok(None);
         };
-        let (narrowed, _) = self.narrowed(query)?;
-        let read = self.watched(&narrowed);
+        // Cheap checks first, before the filters are evaluated; the rules' footprint already
+        // names the fields of their filters' queries.
+        let read = self.watched(query);
         if read.is_whole() || written.iter().any(|p| read.fields().any(|f| f == p[0])) {
             return Ok(None);
         }
         let Some(allowed) = decider.write_filter(&written) else {
             return Ok(None);
         };
+        let (narrowed, _) = self.narrowed(query)?;
         let filter = crate::query::conjoin(vec![narrowed, allowed]);
         match self
             .store
