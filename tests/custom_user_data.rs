@@ -313,14 +313,16 @@ async fn model_one_users_edit_only_their_own_document() {
         )
         .await
         .is_err());
-    assert!(profiles
+    // u2's profile is not u1's to read: it is not there for u1 to write
+    let other = profiles
         .update_one(
             &doc! {"user_id": "u2"},
             &doc! {"$set": {"language": "es"}},
-            false
+            false,
         )
         .await
-        .is_err());
+        .unwrap();
+    assert_eq!(other.matched_count, 0);
     let access = auth.refresh(&session.tokens.refresh_token).await.unwrap();
     assert_eq!(
         auth.verify(&access)

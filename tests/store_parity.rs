@@ -75,6 +75,16 @@ async fn script<S: Store>(app: &App, store: &S) -> Vec<String> {
             .map(docs),
         ));
     }
+    // bob reads n2 (shared with him) but may not change it: a denial; n1 is not his to read
+    let bob_notes = app.collection(store, &bob, "notes_app", "notes").unwrap();
+    for id in ["n2", "n1"] {
+        log.push(show(
+            bob_notes
+                .update_one(&doc! {"_id": id}, &doc! {"$set": {"title": "bob"}}, false)
+                .await
+                .map(|r| format!("{r:?}")),
+        ));
+    }
     let alice_notes = app.collection(store, &alice, "notes_app", "notes").unwrap();
     log.push(show(
         alice_notes
@@ -399,7 +409,7 @@ async fn update_one_with_the_rules_in_its_filter() {
         rules_dir.join("rules.json"),
         r#"{"database": "db", "collection": "notes", "roles": [
             {"name": "owner", "apply_when": {"owner_id": "%%user.id"},
-             "fields": {"title": {"write": true}, "owner_id": {"write": false}}, "additional_fields": {}}
+             "fields": {"_id": {"read": true}, "title": {"write": true}, "owner_id": {"write": false}}, "additional_fields": {}}
         ]}"#,
     )
     .unwrap();

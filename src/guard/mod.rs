@@ -8,6 +8,7 @@
 //! denied document changes nothing.
 
 mod filters;
+mod view;
 
 use std::sync::Mutex;
 
@@ -15,13 +16,14 @@ use bson::{Bson, Document};
 
 use crate::app::{App, NoMatchingRule};
 use crate::expr::{Footprint, FunctionCaller};
-use crate::query::{Projection, QueryError, SortSpec};
+use crate::query::{Filter, Projection, QueryError, SortSpec};
 use crate::rules::{CollectionRules, Coverage, Decider, Denial, RequestContext, WriteKind};
 use crate::store::{ensure_id, run_pipeline, FindOptions, Namespace, Store, StoreError, Write};
 use crate::update::{upsert_seed, Update, UpdateError};
 use crate::User;
 
-use filters::apply_filters;
+use filters::{apply_filters, AppliedFilters};
+use view::{Seen, Sight};
 
 /// How many times a write is retried when a concurrent write changed its documents.
 const MAX_ATTEMPTS: usize = 32;
@@ -370,12 +372,11 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         }
     }
 
-    /// The request's query narrowed by the filters that apply (users only).
-    fn narrowed(&self, query: &Document) -> Result<(Document, Option<Projection>), GuardError> {
+    /// The filters that apply to this request (users only), recorded for coverage and traces.
+    fn applied_filters(&self) -> Result<Option<AppliedFilters>, GuardError> {
         let Caller::User { rules, request } = &self.caller else {
-            return Ok((query.clone(), None));
+            return Ok(None);
         };
-        check_user_query(query)?;
         let applied = apply_filters(rules, request).map_err(GuardError::NotAllowed)?;
         if let Some(coverage) = self.coverage {
             for name in &applied.names {
@@ -385,9 +386,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         if !applied.names.is_empty() {
             self.record([format!("filters applied: {}", applied.names.join(", "))]);
         }
-        let mut parts = vec![query.clone()];
-        parts.extend(applied.queries);
-        Ok((crate::query::conjoin(parts), applied.projection))
+        Ok(Some(applied))
     }
 
     /// The fields a write's decision depends on: those the collection's rules (their filters
@@ -404,20 +403,36 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         footprint
     }
 
-    /// Documents matching `query` that the caller may read, with unreadable fields removed.
-    pub async fn find(
+    /// The documents `query` selects for this caller, in `order`: for users, judged on each
+    /// document as the user may read it (see [`view`]), with the rules pushed down.
+    async fn select(
         &self,
         query: &Document,
-        options: &FindOptions,
-    ) -> Result<Vec<Document>, GuardError> {
-        let Some(decider) = self.decider() else {
-            return Ok(self.store.find(&self.namespace, query, options).await?);
+        order: Order<'_>,
+        purpose: Purpose,
+    ) -> Result<Vec<Seen>, GuardError> {
+        let (Some(decider), Some(applied)) = (self.decider(), self.applied_filters()?) else {
+            let options = FindOptions {
+                sort: order.sort.cloned(),
+                skip: order.skip,
+                limit: order.limit,
+                projection: None,
+            };
+            let found = self.store.find(&self.namespace, query, &options).await?;
+            return Ok(found
+                .into_iter()
+                .map(|visible| Seen {
+                    visible,
+                    stored: None,
+                })
+                .collect());
         };
-        let (narrowed, filter_projection) = self.narrowed(query)?;
+        check_user_query(query)?;
+        let sort = order.sort.map(SortSpec::parse).transpose()?;
         let pushed = decider.read_filter();
         self.record([format!(
             "rules pushed down as {} ({})",
-            bson::Bson::Document(pushed.filter.to_document()).into_relaxed_extjson(),
+            Bson::Document(pushed.filter.to_document()).into_relaxed_extjson(),
             if pushed.exact {
                 "exact"
             } else {
@@ -427,60 +442,126 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         if pushed.filter == crate::expr::PushedFilter::Nothing {
             return Ok(Vec::new());
         }
-        let filter = crate::query::conjoin(vec![narrowed, pushed.filter.to_document()]);
+        let sight = Sight {
+            rules: decider.rules(),
+            projection: applied.projection.as_ref(),
+        };
+        let query_whole = sight.whole_query(query);
+        let sort_whole = sight.whole_sort(order.sort);
+        let judged_here = if query_whole {
+            None
+        } else {
+            self.record([
+                "the query reads a field the rules may hide: it is judged on each readable document as the user sees it".to_owned(),
+            ]);
+            Some(Filter::parse(query)?)
+        };
+        let mut parts = vec![if query_whole {
+            query.clone()
+        } else {
+            sight.judged_by_store(query)
+        }];
+        parts.extend(applied.queries.iter().cloned());
+        parts.push(pushed.filter.to_document());
+        let store_cuts = pushed.exact && query_whole && sort_whole;
+        let options = FindOptions {
+            sort: order.sort.filter(|_| sort_whole).cloned(),
+            skip: if store_cuts { order.skip } else { 0 },
+            limit: order.limit.filter(|_| store_cuts),
+            projection: match purpose {
+                Purpose::Read => decider.read_projection(),
+                Purpose::Write => None,
+            },
+        };
+        let candidates = self
+            .store
+            .find(&self.namespace, &crate::query::conjoin(parts), &options)
+            .await?;
+        let mut selected = Vec::with_capacity(candidates.len());
+        for stored in candidates {
+            let Some(visible) = self.read_decision(&decider, &stored) else {
+                continue;
+            };
+            let visible = project(visible, applied.projection.as_ref());
+            if judged_here.as_ref().is_some_and(|q| !q.matches(&visible)) {
+                continue;
+            }
+            let stored = (purpose == Purpose::Write).then_some(stored);
+            selected.push(Seen { visible, stored });
+        }
+        if let (Some(spec), false) = (sort, sort_whole) {
+            selected.sort_by(|a, b| spec.compare(&a.visible, &b.visible));
+        }
+        if !store_cuts {
+            let limit = order.limit.map_or(usize::MAX, |l| l as usize);
+            selected = selected
+                .into_iter()
+                .skip(order.skip as usize)
+                .take(limit)
+                .collect();
+        }
+        Ok(selected)
+    }
+
+    /// The document as the user may read it, tracing the decision when asked.
+    fn read_decision(&self, decider: &Decider<'_>, doc: &Document) -> Option<Document> {
+        let mut trace = self.explain.then(Vec::new);
+        let decision = decider.read(doc, &mut trace);
+        if let Some(t) = trace {
+            let id = doc
+                .get("_id")
+                .map(|i| i.clone().into_relaxed_extjson().to_string())
+                .unwrap_or_default();
+            let verdict = if decision.is_some() {
+                "visible"
+            } else {
+                "hidden"
+            };
+            self.record(
+                std::iter::once(format!("document {id}: {verdict}"))
+                    .chain(t.into_iter().map(|l| format!("  {l}"))),
+            );
+        }
+        decision
+    }
+
+    /// A document as the caller may read it (rules and the filters' projection), or `None`.
+    fn visible_view(&self, doc: Document) -> Result<Option<Document>, GuardError> {
+        let (Some(decider), Caller::User { rules, request }) = (self.decider(), &self.caller)
+        else {
+            return Ok(Some(doc));
+        };
+        let applied = apply_filters(rules, request).map_err(GuardError::NotAllowed)?;
+        Ok(decider
+            .read(&doc, &mut None)
+            .map(|d| project(d, applied.projection.as_ref())))
+    }
+
+    /// Documents matching `query` that the caller may read, with unreadable fields removed.
+    /// The query, sort, skip and limit are judged on each document as the caller may read
+    /// it: a field the caller cannot read behaves as missing.
+    pub async fn find(
+        &self,
+        query: &Document,
+        options: &FindOptions,
+    ) -> Result<Vec<Document>, GuardError> {
+        if self.decider().is_none() {
+            return Ok(self.store.find(&self.namespace, query, options).await?);
+        }
         let user_projection = options
             .projection
             .as_ref()
             .map(Projection::parse)
             .transpose()?;
-        let store_options = FindOptions {
-            sort: options.sort.clone(),
-            skip: if pushed.exact { options.skip } else { 0 },
-            limit: if pushed.exact { options.limit } else { None },
-            projection: decider.read_projection(),
+        let order = Order {
+            sort: options.sort.as_ref(),
+            skip: options.skip,
+            limit: options.limit,
         };
-        let candidates = self
-            .store
-            .find(&self.namespace, &filter, &store_options)
-            .await?;
-        let mut visible = Vec::with_capacity(candidates.len());
-        for doc in &candidates {
-            let mut trace = self.explain.then(Vec::new);
-            let decision = decider.read(doc, &mut trace);
-            if let Some(t) = trace {
-                let id = doc
-                    .get("_id")
-                    .map(|i| i.clone().into_relaxed_extjson().to_string())
-                    .unwrap_or_default();
-                self.record(
-                    std::iter::once(format!(
-                        "document {id}: {}",
-                        if decision.is_some() {
-                            "visible"
-                        } else {
-                            "hidden"
-                        }
-                    ))
-                    .chain(t.into_iter().map(|l| format!("  {l}"))),
-                );
-            }
-            visible.extend(decision);
-        }
-        let visible = visible
+        let selected = self.select(query, order, Purpose::Read).await?;
+        Ok(selected
             .into_iter()
-            .skip(if pushed.exact {
-                0
-            } else {
-                options.skip as usize
-            })
-            .take(if pushed.exact {
-                usize::MAX
-            } else {
-                options.limit.map_or(usize::MAX, |l| l as usize)
-            });
-        Ok(visible
-            .map(|d| project(d, filter_projection.as_ref()))
-            .map(|d| project(d, user_projection.as_ref()))
+            .map(|seen| project(seen.visible, user_projection.as_ref()))
             .collect())
     }
 
@@ -502,7 +583,10 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         if self.decider().is_none() {
             return Ok(self.store.count(&self.namespace, query).await?);
         }
-        Ok(self.find(query, &FindOptions::default()).await?.len() as u64)
+        Ok(self
+            .select(query, Order::default(), Purpose::Read)
+            .await?
+            .len() as u64)
     }
 
     /// Runs a pipeline over the documents the caller may read (in process for users; stages App
@@ -583,6 +667,65 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         }
     }
 
+    /// [`Self::check`] for a selected document: a denial names its `_id`, and the field it
+    /// refuses, only when the caller may read them.
+    fn check_seen(&self, decision: Result<(), Box<Denial>>, seen: &Seen) -> Result<(), GuardError> {
+        self.check(decision.map_err(|mut denial| {
+            if !seen.visible.contains_key("_id") {
+                denial.id = None;
+            }
+            if let Some(field) = denial.field() {
+                let parts: Vec<String> = field.split('.').map(str::to_owned).collect();
+                let hidden = crate::update::get_path(seen.stored(), &parts).is_some()
+                    && crate::update::get_path(&seen.visible, &parts).is_none();
+                if hidden {
+                    denial.hide_field();
+                }
+            }
+            denial
+        }))
+    }
+
+    /// An update that cannot apply to a selected document. When it fails the same way on the
+    /// caller's view, the failure is the caller's to see (its message holds paths and types
+    /// only); otherwise it comes from something the caller cannot read, which the write reaches
+    /// into: that is refused as a denial, saying nothing of what is there.
+    fn update_failure(
+        &self,
+        error: UpdateError,
+        update: &Update,
+        kind: WriteKind,
+        seen: &Seen,
+    ) -> GuardError {
+        let Some(decider) = self.decider() else {
+            return error.into();
+        };
+        if update.apply(&seen.visible, false).err().as_ref() == Some(&error) {
+            return error.into();
+        }
+        let stored = seen.stored();
+        let role = decider.role_for(stored, Some(stored), &mut None);
+        let denial = Denial {
+            kind,
+            id: seen.visible.get("_id").cloned(),
+            role: role.map(|r| r.name.clone()),
+            rule: format!(
+                "the update reaches into {}, which the user cannot read",
+                if error.path.is_empty() {
+                    "a field"
+                } else {
+                    error.path.as_str()
+                }
+            ),
+            at: role.map(|r| r.at.clone()),
+            trace: Vec::new(),
+        };
+        match self.check(Err(Box::new(denial))) {
+            Err(e) => e,
+            Ok(()) => error.into(),
+        }
+    }
+
     /// `updateOne`.
     pub async fn update_one(
         &self,
@@ -636,13 +779,32 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         let Some(allowed) = decider.write_filter(&written) else {
             return Ok(None);
         };
-        let (narrowed, _) = self.narrowed(query)?;
-        let filter = crate::query::conjoin(vec![narrowed, allowed]);
-        match self
+        let Some(applied) = self.applied_filters()? else {
+            return Ok(None);
+        };
+        // The query must read the same on the stored document as on the user's view.
+        let sight = Sight {
+            rules: decider.rules(),
+            projection: applied.projection.as_ref(),
+        };
+        if !sight.whole_query(query) {
+            return Ok(None);
+        }
+        check_user_query(query)?;
+        let mut parts = vec![query.clone()];
+        parts.extend(applied.queries);
+        parts.push(allowed);
+        let filter = crate::query::conjoin(parts);
+        // A server error could quote the stored document: the in-process path reports it in
+        // Expanse's words instead.
+        let Ok(outcome) = self
             .store
             .update_one_where(&self.namespace, &filter, raw_update)
-            .await?
-        {
+            .await
+        else {
+            return Ok(None);
+        };
+        match outcome {
             Some((1, modified)) => {
                 self.record([format!(
                     "updated in one round trip: the rules rode in the update's filter {}",
@@ -729,30 +891,27 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             return Ok(None);
         };
         let chosen = if options.return_new_document {
-            Some(post)
+            self.visible_view(post)?
         } else {
             pre
         };
-        self.readable_result(chosen, options.projection.as_ref())
+        self.projected(chosen, options.projection.as_ref())
     }
 
-    fn readable_result(
+    /// A returned document through the caller's projection.
+    fn projected(
         &self,
         doc: Option<Document>,
         projection: Option<&Document>,
     ) -> Result<Option<Document>, GuardError> {
-        let Some(doc) = doc else { return Ok(None) };
-        let doc = match self.decider() {
-            None => Some(doc),
-            Some(decider) => decider.read(&doc, &mut None),
-        };
         let projection = projection.map(Projection::parse).transpose()?;
         Ok(doc.map(|d| project(d, projection.as_ref())))
     }
 
-    /// The write pipeline shared by updates and replacements: find the targets (narrowed by
-    /// filters), compute post-images, check each, apply all-or-nothing, retry on conflict.
-    /// Returns the result and, for single-document writes, the (pre, post) images.
+    /// The write pipeline shared by updates and replacements: select the targets among the
+    /// documents the caller may read, compute post-images, check each, apply all-or-nothing,
+    /// retry on conflict. Returns the result and, for single-document writes, the pre-image as
+    /// the caller may read it and the post-image.
     async fn update(
         &self,
         query: &Document,
@@ -762,20 +921,13 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         kind: WriteKind,
         sort: Option<&Document>,
     ) -> Result<(UpdateResult, Option<(Option<Document>, Document)>), GuardError> {
-        let (narrowed, _) = self.narrowed(query)?;
-        if let Some(sort) = sort {
-            SortSpec::parse(sort)?;
-        }
-        let options = FindOptions {
-            sort: sort.cloned(),
+        let order = Order {
+            sort,
+            skip: 0,
             limit: if multi { None } else { Some(1) },
-            ..FindOptions::default()
         };
         for attempt in 0..MAX_ATTEMPTS {
-            let targets = self
-                .store
-                .find(&self.namespace, &narrowed, &options)
-                .await?;
+            let targets = self.select(query, order, Purpose::Write).await?;
             if targets.is_empty() {
                 if !upsert {
                     return Ok((UpdateResult::default(), None));
@@ -802,16 +954,20 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                     Err(StoreError::Conflict) => backoff(attempt).await,
                     Err(e) => return Err(e.into()),
                 }
+                continue;
             }
             let mut writes = Vec::new();
             let mut images = None;
-            for pre in &targets {
-                let post = update.apply(pre, false)?;
+            for seen in &targets {
+                let pre = seen.stored();
+                let post = update
+                    .apply(pre, false)
+                    .map_err(|e| self.update_failure(e, update, kind, seen))?;
                 if let Some(decider) = self.decider() {
-                    self.check(decider.check_update(kind, pre, &post, self.explain))?;
+                    self.check_seen(decider.check_update(kind, pre, &post, self.explain), seen)?;
                 }
                 if images.is_none() {
-                    images = Some((Some(pre.clone()), post.clone()));
+                    images = Some((Some(seen.visible.clone()), post.clone()));
                 }
                 if post != *pre {
                     writes.push(Write::Replace {
@@ -827,7 +983,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             };
             match self
                 .store
-                .apply_watching(&self.namespace, writes, &self.watched(&narrowed))
+                .apply_watching(&self.namespace, writes, &self.watched(query))
                 .await
             {
                 Ok(()) => return Ok((result, images)),
@@ -855,38 +1011,38 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         options: &FindOneAndOptions,
     ) -> Result<Option<Document>, GuardError> {
         let deleted = self.delete(query, false, options.sort.as_ref()).await?;
-        self.readable_result(deleted.into_iter().next(), options.projection.as_ref())
+        let first = deleted.into_iter().next().map(|seen| seen.visible);
+        self.projected(first, options.projection.as_ref())
     }
 
+    /// Deletes among the documents the caller may read; every target must be deletable.
     async fn delete(
         &self,
         query: &Document,
         multi: bool,
         sort: Option<&Document>,
-    ) -> Result<Vec<Document>, GuardError> {
-        let (narrowed, _) = self.narrowed(query)?;
-        let options = FindOptions {
-            sort: sort.cloned(),
+    ) -> Result<Vec<Seen>, GuardError> {
+        let order = Order {
+            sort,
+            skip: 0,
             limit: if multi { None } else { Some(1) },
-            ..FindOptions::default()
         };
         for attempt in 0..MAX_ATTEMPTS {
-            let targets = self
-                .store
-                .find(&self.namespace, &narrowed, &options)
-                .await?;
+            let targets = self.select(query, order, Purpose::Write).await?;
             if let Some(decider) = self.decider() {
-                for doc in &targets {
-                    self.check(decider.check_delete(doc, self.explain))?;
+                for seen in &targets {
+                    self.check_seen(decider.check_delete(seen.stored(), self.explain), seen)?;
                 }
             }
             let writes = targets
                 .iter()
-                .map(|pre| Write::Delete { pre: pre.clone() })
+                .map(|seen| Write::Delete {
+                    pre: seen.stored().clone(),
+                })
                 .collect();
             match self
                 .store
-                .apply_watching(&self.namespace, writes, &self.watched(&narrowed))
+                .apply_watching(&self.namespace, writes, &self.watched(query))
                 .await
             {
                 Ok(()) => return Ok(targets),
@@ -896,4 +1052,20 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         }
         Err(GuardError::Contention(MAX_ATTEMPTS))
     }
+}
+
+/// How a selection is ordered and cut.
+#[derive(Clone, Copy, Default)]
+struct Order<'o> {
+    sort: Option<&'o Document>,
+    skip: u64,
+    limit: Option<u64>,
+}
+
+/// What a selection is for: a read may leave the fields the rules hide on the server; a
+/// write needs each stored document whole.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Read,
+    Write,
 }

@@ -162,6 +162,36 @@ impl Projection {
         self.include
     }
 
+    /// Whether the value at `path` comes through the projection whole: an inclusion lists the
+    /// path or one of its prefixes; an exclusion lists neither the path, nor a prefix of it, nor
+    /// a field inside it.
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use expanse::query::Projection;
+    /// let hide = Projection::parse(&doc! {"secret": 0}).unwrap();
+    /// assert!(hide.keeps_intact(&["title".into()]));
+    /// assert!(!hide.keeps_intact(&["secret".into(), "x".into()]));
+    /// let only = Projection::parse(&doc! {"meta": 1}).unwrap();
+    /// assert!(only.keeps_intact(&["meta".into(), "tags".into()]));
+    /// assert!(only.keeps_intact(&["_id".into()]));
+    /// assert!(!only.keeps_intact(&["title".into()]));
+    /// ```
+    pub fn keeps_intact(&self, path: &[String]) -> bool {
+        if path.first().is_some_and(|top| top == "_id") && path.len() == 1 {
+            return self.id;
+        }
+        let overlaps = |listed: &FieldPath| {
+            let listed = listed.parts();
+            listed.starts_with(path) || path.starts_with(listed)
+        };
+        if self.include {
+            self.fields.iter().any(|f| path.starts_with(f.parts()))
+        } else {
+            !self.fields.iter().any(overlaps)
+        }
+    }
+
     /// Applies the projection.
     pub fn apply(&self, doc: &Document) -> Document {
         let mut out = if self.include {

@@ -96,6 +96,26 @@ pub struct Denial {
     pub trace: Vec<String>,
 }
 
+/// How a field-level refusal is worded (`field <path> is not writable`).
+const FIELD_REFUSAL: (&str, &str) = ("field ", " is not writable");
+
+impl Denial {
+    /// The field path a field-level refusal names, if this is one.
+    pub fn field(&self) -> Option<&str> {
+        self.rule
+            .strip_prefix(FIELD_REFUSAL.0)?
+            .strip_suffix(FIELD_REFUSAL.1)
+    }
+
+    /// Words a field-level refusal without the field's name, for a caller who may not read
+    /// the field (its name is then not theirs to learn).
+    pub fn hide_field(&mut self) {
+        if self.field().is_some() {
+            self.rule = "a field the user cannot read is not writable".into();
+        }
+    }
+}
+
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} not permitted", self.kind.as_str())?;
@@ -560,7 +580,7 @@ impl<'a> Decider<'a> {
             };
             if !allowed {
                 let at = found.rule.map(|r| r.at.clone()).or(Some(role.at.clone()));
-                return Err((format!("field {path} is not writable"), at));
+                return Err((format!("{}{path}{}", FIELD_REFUSAL.0, FIELD_REFUSAL.1), at));
             }
         }
         Ok(())

@@ -135,6 +135,35 @@ impl Role {
     pub fn field(&self, name: &str) -> Option<&FieldRule> {
         self.fields.iter().find(|(n, _)| n == name).map(|(_, r)| r)
     }
+
+    /// Whether every document this role lets its user see shows the value at `path` whole,
+    /// whoever the user and whatever the document: the role grants document-level `read`
+    /// (whole document or nothing), `write` is literally `true`, or the field rules on the way
+    /// of the path's top-level field grant `read` or `write` literally. A query or sort on such a path gives the
+    /// same answer on the stored document as on the document as the user may read it.
+    ///
+    /// ```
+    /// let rules = expanse::rules::CollectionRules::parse(
+    ///     r#"{"roles": [{"name": "r", "apply_when": {}, "fields": {"title": {"read": true}},
+    ///                    "additional_fields": {"read": false}}]}"#,
+    ///     "rules.json",
+    /// )
+    /// .unwrap();
+    /// let role = &rules.roles[0];
+    /// assert!(role.shows_whole(&["title".into()]));
+    /// assert!(!role.shows_whole(&["secret".into()]));
+    /// ```
+    pub fn shows_whole(&self, path: &[String]) -> bool {
+        if self.read.is_some() || self.write.as_ref().and_then(Permission::fixed) == Some(true) {
+            return true;
+        }
+        // Embedded field rules show a field in part (and an array under them not at all), so
+        // only a top-level literal grant keeps a path whole.
+        let literal = |p: &Option<Permission>| p.as_ref().and_then(Permission::fixed);
+        path.first()
+            .and_then(|top| self.field(top).or(self.additional_fields.as_ref()))
+            .is_some_and(|r| literal(&r.read) == Some(true) || literal(&r.write) == Some(true))
+    }
 }
 
 /// A filter: merged into every rule-governed request when its `apply_when` holds.

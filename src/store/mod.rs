@@ -124,14 +124,16 @@ pub enum Write {
 /// What can go wrong in a store.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
-    /// A unique index refused a document (MongoDB error 11000).
-    #[error("E11000 duplicate key error collection: {namespace} index: {index} dup key: {key}")]
+    /// A unique index refused a document (MongoDB error 11000). The message names the index,
+    /// never the key: the conflicting document may be one the caller cannot read.
+    #[error("E11000 duplicate key error collection: {namespace} index: {index}")]
     DuplicateKey {
         /// The namespace.
         namespace: String,
         /// The index (`_id_` or the keys).
         index: String,
-        /// The duplicated key.
+        /// The duplicated key, for the embedding application only (it may hold a value the
+        /// caller cannot read; it is not part of the message).
         key: String,
     },
     /// A pre-image is no longer the stored document (a concurrent write won); retry.

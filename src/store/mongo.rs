@@ -44,20 +44,33 @@ pub enum WriteGuard {
 }
 
 /// Maps a driver error to a store error.
+/// The server's duplicate-key message split into namespace, index and key (the key is kept out
+/// of the error's text).
+fn duplicate_key(message: &str) -> StoreError {
+    let after = |label: &str| {
+        message.split_once(label).map(|(_, rest)| {
+            rest.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+    };
+    StoreError::DuplicateKey {
+        namespace: after("collection: ").unwrap_or_default(),
+        index: after("index: ").unwrap_or_default(),
+        key: message
+            .split_once("dup key: ")
+            .map(|(_, key)| key.to_owned())
+            .unwrap_or_default(),
+    }
+}
+
 pub(crate) fn map_error(e: DriverError) -> StoreError {
     match e.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == 11000 => {
-            StoreError::DuplicateKey {
-                namespace: String::new(),
-                index: String::new(),
-                key: w.message.clone(),
-            }
+            duplicate_key(&w.message)
         }
-        ErrorKind::Command(c) if c.code == 11000 => StoreError::DuplicateKey {
-            namespace: String::new(),
-            index: String::new(),
-            key: c.message.clone(),
-        },
+        ErrorKind::Command(c) if c.code == 11000 => duplicate_key(&c.message),
         ErrorKind::Command(c) if matches!(c.code, 2 | 9 | 14 | 51024 | 17287) => {
             StoreError::Query(crate::query::QueryError {
                 path: String::new(),

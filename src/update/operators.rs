@@ -114,7 +114,7 @@ fn parse_arg(kind: Kind, field: &str, value: &Bson) -> Result<Arg, UpdateError> 
     let err = |m: String| UpdateError::new(field, m);
     Ok(match kind {
         Kind::Inc | Kind::Mul if !is_number(value) => {
-            return Err(err(format!("Cannot {} with non-numeric argument: {{{field}: {value}}}", if kind == Kind::Inc { "increment" } else { "multiply" })))
+            return Err(err(format!("Cannot {} with non-numeric argument of type {}", if kind == Kind::Inc { "increment" } else { "multiply" }, type_name(value))))
         }
         Kind::Rename => match value {
             Bson::String(to) if !to.is_empty() => Arg::Rename(FieldPath::parse(to)),
@@ -126,7 +126,7 @@ fn parse_arg(kind: Kind, field: &str, value: &Bson) -> Result<Arg, UpdateError> 
                 Some(Bson::String(t)) if t == "date" || t == "timestamp" => Arg::Value(Bson::String(t.clone())),
                 _ => return Err(err("The '$type' string field is required to be 'date' or 'timestamp'".into())),
             },
-            _ => return Err(err(format!("{value} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({{$type: 'timestamp/date'}})."))),
+            _ => return Err(err(format!("{} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({{$type: 'timestamp/date'}}).", type_name(value)))),
         },
         Kind::Push | Kind::AddToSet => parse_push(kind, field, value)?,
         Kind::Pull => Arg::Pull(match value {
@@ -222,7 +222,7 @@ fn as_f64(v: &Bson) -> f64 {
     }
 }
 
-fn type_name(v: &Bson) -> &'static str {
+pub(crate) fn type_name(v: &Bson) -> &'static str {
     match v {
         Bson::Document(_) => "object",
         Bson::Array(_) => "array",
@@ -540,10 +540,10 @@ fn check_traversable(doc: &Document, parts: &[String]) -> Result<(), UpdateError
                 return Err(UpdateError::new(
                     parts.join("."),
                     format!(
-                    "cannot use the part ({part} of {}) to traverse the element ({{{part}: {}}})",
-                    parts.join("."),
-                    other.clone().into_relaxed_extjson()
-                ),
+                        "cannot use the part ({part} of {}) to traverse the element of type {}",
+                        parts.join("."),
+                        type_name(other)
+                    ),
                 ))
             }
         }

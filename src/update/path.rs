@@ -109,8 +109,8 @@ impl<'a> Container<'a> {
             other => Err(UpdateError::new(
                 dotted(so_far),
                 format!(
-                    "Cannot create field in element {{{part}: {}}}",
-                    other.clone().into_relaxed_extjson()
+                    "Cannot create field in element '{part}' of type {}",
+                    super::operators::type_name(other)
                 ),
             )),
         }
