@@ -172,6 +172,7 @@ impl MemoryStore {
     }
 
     fn apply_now(&self, ns: &Namespace, writes: Vec<Write>) -> Result<(), StoreError> {
+        super::check_writes(&writes)?;
         let mut data = self
             .data
             .write()
