@@ -139,6 +139,17 @@ pub(crate) fn identical(a: &Bson, b: &Bson) -> bool {
     identical_below(a, b, 1)
 }
 
+/// [`identical`] for two documents (each level 1).
+///
+/// Unlike `==` (which sees a NaN as different from itself and ignores field order), this is
+/// whether the two would be stored as the same bytes.
+pub(crate) fn identical_documents(a: &Document, b: &Document) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|((ka, va), (kb, vb))| ka == kb && identical_below(va, vb, 2))
+}
+
 /// [`identical`] for values `depth` levels down (the values first compared are level 1).
 fn identical_below(a: &Bson, b: &Bson, depth: usize) -> bool {
     let container = matches!(a, Bson::Document(_) | Bson::Array(_));

@@ -13,6 +13,7 @@ use super::{
     check_find, check_pipeline, check_writes, FindOptions, Namespace, Store, StoreError, Write,
 };
 use crate::expr::Footprint;
+use crate::query::conjunction::identical_documents;
 use crate::query::QueryError;
 
 /// Documents in a MongoDB deployment (6.0 or later), through the official driver.
@@ -228,9 +229,10 @@ fn decoded(raw: &RawDocumentBuf) -> Result<Document, StoreError> {
     Document::try_from(raw.as_ref()).map_err(|e| StoreError::Other(e.to_string()))
 }
 
-/// Whether the document read back is still `pre` (one past the nesting limit never is).
+/// Whether the document read back is still `pre`, as stored bytes (a NaN is the same as itself;
+/// a document past the nesting limit is never `pre`).
 fn still(current: Option<RawDocumentBuf>, pre: &Document) -> bool {
-    current.is_some_and(|raw| decoded(&raw).is_ok_and(|doc| doc == *pre))
+    current.is_some_and(|raw| decoded(&raw).is_ok_and(|doc| identical_documents(&doc, pre)))
 }
 
 /// Every document of a cursor, each through [`decoded`].
