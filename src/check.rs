@@ -38,6 +38,7 @@ fn lint(app: &App, strict: bool, report: &mut Report) {
             .chain(source.default_rules.iter());
         for rules in all {
             lint_rules(rules, strict, report);
+            escalation_across_roles(rules, report);
         }
     }
     for function in app.functions.values() {
@@ -107,6 +108,34 @@ fn lint_rules(rules: &CollectionRules, strict: bool, report: &mut Report) {
                 format!("filters {:?} and {:?} use different kinds of projection; a request both apply to fails", first.1, other.1),
                 None,
             );
+        }
+    }
+}
+
+/// Warns when a role lets its users rewrite a field that an earlier role's `apply_when` reads:
+/// roles are tried in order, so by writing that field a user could make the earlier role apply
+/// to the document, with its permissions (escalation across roles). A role that never applies
+/// (an earlier one always does) is left to the shadowing warning.
+fn escalation_across_roles(rules: &CollectionRules, report: &mut Report) {
+    for (i, role) in rules.roles.iter().enumerate() {
+        let earlier = &rules.roles[..i];
+        if earlier.iter().any(|r| r.apply_when.is_always_true()) {
+            continue;
+        }
+        for higher in earlier {
+            for field in higher.apply_when.document_fields() {
+                if writes_freely(role, &field) {
+                    warn(
+                        report,
+                        &role.at,
+                        format!(
+                            "role {:?} lets its users rewrite {field:?}, which the apply_when of the earlier role {:?} reads: writing it can make {:?} apply (escalation across roles)",
+                            role.name, higher.name, higher.name
+                        ),
+                        Some("make the field read-only for this role, or have the earlier role's apply_when read what users cannot write (%%user, custom user data)"),
+                    );
+                }
+            }
         }
     }
 }

@@ -9,6 +9,7 @@
 //! expanse::fuzzing::expression(r#"{"owner_id": "%%user.id"}"#);
 //! expanse::fuzzing::expression("{\"%%usr.id\": ");
 //! expanse::fuzzing::token("not.a.token");
+//! expanse::fuzzing::update_apply("{\"_id\": 1, \"a\": [1]}\n{\"$push\": {\"a\": 2}}");
 //! ```
 
 use std::path::Path;
@@ -20,7 +21,9 @@ use crate::auth::{TokenConfig, TokenIssuer};
 use crate::expr::{ContextData, ExprKind, Expression};
 use crate::query::{Filter, Projection, SortSpec};
 use crate::rules::CollectionRules;
-use crate::update::Update;
+use crate::store::{FindOptions, MemoryStore, Namespace, Store, Write};
+use crate::update::{changed_paths, Update};
+use crate::App;
 
 /// The context expressions are evaluated in: a user with custom data, a root and a previous
 /// root with arrays and nested documents, and values.
@@ -87,6 +90,122 @@ pub fn query_document(doc: &Document) {
     let _ = SortSpec::parse(doc);
 }
 
+/// A document and an update applied to it. The input is the document, a line break, and the
+/// update, both Extended JSON (a document alone is updated by `{}`). The update is parsed and
+/// applied (as an update and as an upsert's insert) and the change diffed; the same update
+/// then runs as the system through a guarded collection on the embedded store, over the
+/// document and as an upsert seeded from it.
+///
+/// # Panics
+/// Only on a bug: a post-image past MongoDB's nesting limit, a changed path that no path of
+/// the update names, or the store storing something other than the post-image.
+pub fn update_apply(text: &str) {
+    let (document, update) = text.split_once('\n').unwrap_or((text, "{}"));
+    let (Some(document), Some(update)) = (json_document(document), json_document(update)) else {
+        return;
+    };
+    let document = crate::store::ensure_id(document);
+    let Ok(parsed) = Update::parse(&update) else {
+        return;
+    };
+    if let Ok(post) = parsed.apply(&document, false) {
+        check_post_image(&parsed, &document, &post);
+        if !update.contains_key("$currentDate") {
+            check_through_the_store(&document, &update, &post);
+        }
+    }
+    let _ = parsed.apply(&document, true);
+    let _ = crate::update::upsert_seed(&document);
+    upsert_through_the_store(&document, &update);
+}
+
+/// Extended JSON text as a document, if it is one.
+fn json_document(text: &str) -> Option<Document> {
+    let json = crate::json::parse(text, "fuzz").ok()?;
+    crate::json::to_document(&json).ok()
+}
+
+/// What an applied update must satisfy: within the nesting limit, and every changed path on a
+/// path the update names (rules judge an update by the paths it names).
+fn check_post_image(update: &Update, pre: &Document, post: &Document) {
+    assert!(
+        crate::limits::check_document_depth(post).is_ok(),
+        "a post-image past the nesting limit"
+    );
+    let changed = changed_paths(pre, post);
+    if let Some(written) = update.written_paths() {
+        for path in &changed {
+            let parts = path.parts();
+            assert!(
+                written
+                    .iter()
+                    .any(|w| w.starts_with(parts) || parts.starts_with(w)),
+                "{path} changed but the update names no path over it"
+            );
+        }
+    }
+}
+
+/// The system user's guarded collection on a fresh embedded store holding `documents`.
+fn system_app() -> &'static App {
+    static APP: OnceLock<App> = OnceLock::new();
+    APP.get_or_init(|| App {
+        dir: std::path::PathBuf::from("fuzz"),
+        name: "fuzz".into(),
+        environment_tag: String::new(),
+        values: Document::new(),
+        environment: Document::new(),
+        data_sources: Default::default(),
+        functions: Default::default(),
+        custom_user_data: None,
+        triggers: Default::default(),
+    })
+}
+
+fn namespace() -> Namespace {
+    Namespace::new("fuzz", "docs")
+}
+
+/// `updateOne` by `_id` on a store holding `pre` stores exactly `post`.
+fn check_through_the_store(pre: &Document, update: &Document, post: &Document) {
+    let store = MemoryStore::new();
+    if block_on(store.apply(&namespace(), vec![Write::Insert(pre.clone())])).is_err() {
+        return;
+    }
+    let system = crate::User::system();
+    let Ok(coll) = system_app().collection(&store, &system, "fuzz", "docs") else {
+        return;
+    };
+    let id = pre.get("_id").cloned().unwrap_or(bson::Bson::Null);
+    let query = bson::doc! {"_id": {"$eq": id}};
+    if block_on(coll.update_one(&query, update, false)).is_ok() {
+        let stored = block_on(store.find(&namespace(), &query, &FindOptions::default()));
+        assert_eq!(stored.ok(), Some(vec![post.clone()]), "the store disagrees");
+    }
+}
+
+/// `updateOne` with upsert on an empty store, the document as the query.
+fn upsert_through_the_store(query: &Document, update: &Document) {
+    let store = MemoryStore::new();
+    let system = crate::User::system();
+    if let Ok(coll) = system_app().collection(&store, &system, "fuzz", "docs") {
+        let _ = block_on(coll.update_one(query, update, true));
+    }
+}
+
+/// Runs a future that never waits to completion: the embedded store answers at once, so a
+/// guarded write on it waits only to retry a conflict, which a single writer never meets.
+///
+/// # Panics
+/// When the future waits (a conflict with nobody: a bug).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(value) => value,
+        std::task::Poll::Pending => panic!("a write on the embedded store waited"),
+    }
+}
+
 /// A collection's `rules.json`, as the whole file and with the input in every expression slot.
 pub fn rules_file(text: &str) {
     let _ = CollectionRules::parse(text, "fuzz");
@@ -125,4 +244,5 @@ pub fn everything(text: &str) {
     rules_file(text);
     fixture_file(text);
     token(text);
+    update_apply(text);
 }

@@ -111,6 +111,11 @@ proptest! {
     }
 
     #[test]
+    fn updates_apply_or_fail_cleanly(document in prop_oneof![json_text(), damaged()], update in prop_oneof![json_text(), damaged()]) {
+        fuzzing::update_apply(&format!("{document}\n{update}"));
+    }
+
+    #[test]
     fn tokens_fail_cleanly(text in prop_oneof![json_text(), damaged(), "[A-Za-z0-9_.=-]{0,300}"]) {
         fuzzing::token(&text);
     }
@@ -171,4 +176,33 @@ fn the_coverage_guided_fuzzers_seeds_are_valid_inputs() {
         &seeds.join("fixture_file/small.test.json"),
     );
     assert!(fixture.is_ok(), "{:?}", fixture.err());
+    update_apply_seeds_are_valid(&seeds.join("update_apply"));
+}
+
+/// Each `update_apply` seed is a document and an update that parse; those named `*_limit`
+/// sit at MongoDB's nesting limit (they apply) or just past it (they are refused).
+fn update_apply_seeds_are_valid(dir: &std::path::Path) {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (document, update) = text
+            .split_once('\n')
+            .expect("a document, a line break, an update");
+        let parse =
+            |t: &str| expanse::json::to_document(&expanse::json::parse(t, &name).unwrap()).unwrap();
+        let (document, update) = (parse(document), parse(update));
+        let applied =
+            expanse::update::Update::parse(&update).and_then(|u| u.apply(&document, false));
+        if name.contains("past_limit") {
+            let err = applied.expect_err(&name).to_string();
+            assert!(err.contains("100"), "{name}: {err}");
+        } else {
+            assert!(applied.is_ok(), "{name}: {applied:?}");
+        }
+        fuzzing::update_apply(&text);
+        seen += 1;
+    }
+    assert!(seen >= 6, "{seen} seeds");
 }

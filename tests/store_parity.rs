@@ -493,3 +493,45 @@ async fn update_one_with_the_rules_in_its_filter() {
     assert_eq!(stored, embedded);
     mongo.drop_prefixed_databases().await.unwrap();
 }
+
+/// A document holding NaN is the same document as itself: writes on it do not conflict with
+/// nobody (NaN is not `==` to itself; the stores compare pre-images as stored bytes).
+async fn nan_documents_can_be_updated_and_deleted<S: Store>(store: &S) {
+    let app = App::load("fixtures/app").unwrap().app;
+    let system = User::system();
+    let ns = Namespace::new("nan", "docs");
+    store
+        .apply(
+            &ns,
+            vec![Write::Insert(doc! {"_id": 1, "x": f64::NAN, "n": 1})],
+        )
+        .await
+        .unwrap();
+    let c = app.collection(store, &system, "nan", "docs").unwrap();
+    let r = c
+        .update_one(&doc! {"_id": 1}, &doc! {"$inc": {"n": 1}}, false)
+        .await
+        .unwrap();
+    assert_eq!((r.matched_count, r.modified_count), (1, 1));
+    assert_eq!(c.delete_one(&doc! {"_id": 1}).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn documents_holding_nan_can_be_written() {
+    nan_documents_can_be_updated_and_deleted(&MemoryStore::new()).await;
+    let Some(uri) = common::mongodb_uri("documents_holding_nan_can_be_written") else {
+        return;
+    };
+    let mongo = MongoStore::connect(&uri)
+        .await
+        .unwrap()
+        .with_database_prefix(format!("nan_{}_", ObjectId::new().to_hex()));
+    for guard in [
+        expanse::store::WriteGuard::ConditionalFilter,
+        expanse::store::WriteGuard::Transaction,
+    ] {
+        let store = mongo.clone().with_write_guard(guard);
+        nan_documents_can_be_updated_and_deleted(&store).await;
+    }
+    mongo.drop_prefixed_databases().await.unwrap();
+}

@@ -621,6 +621,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
 
     /// Inserts documents, all or none.
     pub async fn insert_many(&self, documents: Vec<Document>) -> Result<Vec<Bson>, GuardError> {
+        crate::store::check_documents(&documents)?;
         let documents: Vec<Document> = documents.into_iter().map(ensure_id).collect();
         if let Some(decider) = self.decider() {
             for doc in &documents {

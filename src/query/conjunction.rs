@@ -18,6 +18,8 @@
 
 use bson::{Bson, Document};
 
+use crate::limits::MAX_DEPTH;
+
 /// The conjunction of `parts`, simplified. Empty parts are dropped; no parts give `{}`.
 ///
 /// ```
@@ -131,16 +133,41 @@ fn equality_operand(condition: &Bson) -> Option<&Bson> {
 }
 
 /// Equal as BSON with the same type at every level and documents' fields in the same order.
+/// Documents and arrays more than [`MAX_DEPTH`] levels down are never identical (the answer
+/// errs towards "changed"), which keeps the recursion bounded whatever the values.
 pub(crate) fn identical(a: &Bson, b: &Bson) -> bool {
+    identical_below(a, b, 1)
+}
+
+/// [`identical`] for two documents (each level 1).
+///
+/// Unlike `==` (which sees a NaN as different from itself and ignores field order), this is
+/// whether the two would be stored as the same bytes.
+pub(crate) fn identical_documents(a: &Document, b: &Document) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|((ka, va), (kb, vb))| ka == kb && identical_below(va, vb, 2))
+}
+
+/// [`identical`] for values `depth` levels down (the values first compared are level 1).
+fn identical_below(a: &Bson, b: &Bson, depth: usize) -> bool {
+    let container = matches!(a, Bson::Document(_) | Bson::Array(_));
+    if container && depth > MAX_DEPTH {
+        return false;
+    }
     match (a, b) {
         (Bson::Document(x), Bson::Document(y)) => {
             x.len() == y.len()
                 && x.iter()
                     .zip(y.iter())
-                    .all(|((kx, vx), (ky, vy))| kx == ky && identical(vx, vy))
+                    .all(|((kx, vx), (ky, vy))| kx == ky && identical_below(vx, vy, depth + 1))
         }
         (Bson::Array(x), Bson::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(vx, vy)| identical(vx, vy))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(vx, vy)| identical_below(vx, vy, depth + 1))
         }
         (Bson::Double(x), Bson::Double(y)) => x.to_bits() == y.to_bits(),
         _ => a == b,

@@ -8,6 +8,7 @@ use super::path::{walk_document, FieldPath};
 use super::predicate::{Comparison, InList, Predicate, ValueTest};
 use super::regex::MongoRegex;
 use super::types::TypeSelector;
+use crate::limits::{self, LimitError};
 
 /// A query that could not be compiled, with the path of the offending part.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +18,12 @@ pub struct QueryError {
     pub path: String,
     /// What is wrong.
     pub message: String,
+}
+
+impl From<LimitError> for QueryError {
+    fn from(e: LimitError) -> QueryError {
+        QueryError::new(e.at(), e.reason())
+    }
 }
 
 impl QueryError {
@@ -54,8 +61,18 @@ pub enum Filter {
 }
 
 impl Filter {
-    /// Compiles a query document.
+    /// Compiles a query document. A query nested deeper than [`limits::MAX_DEPTH`] levels, or
+    /// naming a path of more components, is refused ([`check_limits`]).
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use expanse::query::Filter;
+    /// let long = vec!["a"; 101].join(".");
+    /// let err = Filter::parse(&doc! {long: 1}).unwrap_err();
+    /// assert!(err.to_string().contains("more than 100 components"), "{err}");
+    /// ```
     pub fn parse(query: &Document) -> Result<Filter, QueryError> {
+        check_limits(query)?;
         parse_query(query, "")
     }
 
@@ -84,6 +101,63 @@ pub fn field_matches(doc: &Document, path: &FieldPath, predicate: &Predicate) ->
         }
     });
     found
+}
+
+/// Refuses a query document nested deeper than [`limits::MAX_DEPTH`] levels or naming a field
+/// path of more components: at the top level, inside `$and`/`$or`/`$nor`, and inside
+/// `$elemMatch`, `$not` and `$all`. Keys inside compared values are data, not paths. Checks
+/// without compiling, so it applies to queries sent to a server as they are.
+///
+/// ```
+/// use bson::doc;
+/// use expanse::query::check_limits;
+/// let long = vec!["a"; 101].join(".");
+/// assert!(check_limits(&doc! {"$or": [{"a": {"$elemMatch": {long.clone(): 1}}}]}).is_err());
+/// assert!(check_limits(&doc! {"a": {long: 1}}).is_ok());
+/// ```
+pub fn check_limits(query: &Document) -> Result<(), LimitError> {
+    limits::check_document_depth(query)?;
+    check_query_paths(query)
+}
+
+/// The path checks of [`check_limits`] (recursion bounded by the depth checked first).
+fn check_query_paths(query: &Document) -> Result<(), LimitError> {
+    for (key, value) in query {
+        match key.as_str() {
+            "$and" | "$or" | "$nor" => check_each_query(value)?,
+            operator if operator.starts_with('$') => check_operand_paths(operator, value)?,
+            path => {
+                limits::check_path(path)?;
+                if let Some(operators) = is_operator_object(value) {
+                    for (operator, operand) in operators {
+                        check_operand_paths(operator, operand)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The paths inside an operator's operand: `$elemMatch` and `$not` hold (sub)queries, `$all`
+/// may hold `$elemMatch` documents.
+fn check_operand_paths(operator: &str, operand: &Bson) -> Result<(), LimitError> {
+    match (operator, operand) {
+        ("$elemMatch" | "$not", Bson::Document(sub)) => check_query_paths(sub),
+        ("$all", items @ Bson::Array(_)) => check_each_query(items),
+        _ => Ok(()),
+    }
+}
+
+fn check_each_query(items: &Bson) -> Result<(), LimitError> {
+    if let Bson::Array(items) = items {
+        for item in items {
+            if let Bson::Document(sub) = item {
+                check_query_paths(sub)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn join(prefix: &str, key: &str) -> String {

@@ -16,7 +16,7 @@ mod sort;
 mod types;
 
 pub use conjunction::conjoin;
-pub use filter::{field_matches, parse_value_tests, truthy, Filter, QueryError};
+pub use filter::{check_limits, field_matches, parse_value_tests, truthy, Filter, QueryError};
 pub use order::{compare_values, values_equal};
 pub use path::{resolve_borrowed, resolve_value, walk_document, walk_value, FieldPath, LeafArrays};
 pub use predicate::{

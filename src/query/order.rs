@@ -9,6 +9,8 @@ use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
+use crate::limits::MAX_DEPTH;
+
 /// The canonical type rank MongoDB uses to order values of different BSON types.
 ///
 /// A missing value ranks with `undefined` (0), just below `null` (5).
@@ -162,24 +164,45 @@ fn compare_int_float(x: i64, y: f64) -> Ordering {
 /// assert_eq!(compare_values(&Bson::Int64(5), &Bson::String("a".into())), Ordering::Less);
 /// ```
 pub fn compare_values(a: &Bson, b: &Bson) -> Ordering {
+    compare_values_below(a, b, 0)
+}
+
+/// [`compare_values`] for values `depth` documents or arrays below the values first compared.
+fn compare_values_below(a: &Bson, b: &Bson, depth: usize) -> Ordering {
     let rank = canonical_rank(Some(a)).cmp(&canonical_rank(Some(b)));
     if rank != Ordering::Equal {
         return rank;
     }
-    compare_same_rank(a, b)
+    same_rank_below(a, b, depth)
 }
 
 /// Compares two values of the same canonical rank by their contents.
 pub(crate) fn compare_same_rank(a: &Bson, b: &Bson) -> Ordering {
+    same_rank_below(a, b, 0)
+}
+
+/// [`compare_same_rank`] at `depth`. Documents and arrays more than [`MAX_DEPTH`] levels down
+/// compare equal: the recursion stays bounded whatever the values, and values within the limit
+/// (all Expanse accepts) compare exactly.
+fn same_rank_below(a: &Bson, b: &Bson, depth: usize) -> Ordering {
     if let (Some(x), Some(y)) = (Number::of(a), Number::of(b)) {
         return compare_numbers(x, y);
+    }
+    let nested = depth + 1;
+    if nested > MAX_DEPTH
+        && matches!(
+            a,
+            Bson::Document(_) | Bson::Array(_) | Bson::JavaScriptCodeWithScope(_)
+        )
+    {
+        return Ordering::Equal;
     }
     match (a, b) {
         (Bson::String(_) | Bson::Symbol(_), Bson::String(_) | Bson::Symbol(_)) => {
             text_of(a).as_bytes().cmp(text_of(b).as_bytes())
         }
-        (Bson::Document(x), Bson::Document(y)) => compare_documents(x, y),
-        (Bson::Array(x), Bson::Array(y)) => compare_arrays(x, y),
+        (Bson::Document(x), Bson::Document(y)) => documents_below(x, y, nested),
+        (Bson::Array(x), Bson::Array(y)) => arrays_below(x, y, nested),
         (Bson::Binary(x), Bson::Binary(y)) => x
             .bytes
             .len()
@@ -203,7 +226,7 @@ pub(crate) fn compare_same_rank(a: &Bson, b: &Bson) -> Ordering {
             .code
             .as_bytes()
             .cmp(y.code.as_bytes())
-            .then_with(|| compare_documents(&x.scope, &y.scope)),
+            .then_with(|| documents_below(&x.scope, &y.scope, nested)),
         (Bson::DbPointer(x), Bson::DbPointer(y)) => format!("{x:?}").cmp(&format!("{y:?}")),
         // MinKey, MaxKey, Null, Undefined: all values of the type are equal.
         _ => Ordering::Equal,
@@ -220,6 +243,12 @@ fn text_of(value: &Bson) -> &str {
 /// Compares documents element by element: canonical type, then field name, then value; a
 /// document that runs out first is smaller.
 pub fn compare_documents(a: &Document, b: &Document) -> Ordering {
+    documents_below(a, b, 1)
+}
+
+/// [`compare_documents`] for documents `depth` levels down (the values first compared are
+/// level 1).
+fn documents_below(a: &Document, b: &Document, depth: usize) -> Ordering {
     let mut left = a.iter();
     let mut right = b.iter();
     loop {
@@ -231,7 +260,7 @@ pub fn compare_documents(a: &Document, b: &Document) -> Ordering {
                 let order = canonical_rank(Some(va))
                     .cmp(&canonical_rank(Some(vb)))
                     .then_with(|| ka.as_bytes().cmp(kb.as_bytes()))
-                    .then_with(|| compare_same_rank(va, vb));
+                    .then_with(|| same_rank_below(va, vb, depth));
                 if order != Ordering::Equal {
                     return order;
                 }
@@ -240,9 +269,9 @@ pub fn compare_documents(a: &Document, b: &Document) -> Ordering {
     }
 }
 
-fn compare_arrays(a: &[Bson], b: &[Bson]) -> Ordering {
+fn arrays_below(a: &[Bson], b: &[Bson], depth: usize) -> Ordering {
     for (x, y) in a.iter().zip(b.iter()) {
-        let order = compare_values(x, y);
+        let order = compare_values_below(x, y, depth);
         if order != Ordering::Equal {
             return order;
         }
@@ -332,6 +361,35 @@ mod tests {
                 "{pair:?}"
             );
         }
+    }
+
+    /// `levels` arrays around `leaf`, and a way to drop it without deep recursion.
+    fn arrays(levels: usize, leaf: i32) -> Bson {
+        let mut value = Bson::Int32(leaf);
+        for _ in 0..levels {
+            value = Bson::Array(vec![value]);
+        }
+        value
+    }
+
+    fn unwind(mut value: Bson) {
+        while let Bson::Array(mut items) = value {
+            value = items.pop().unwrap_or(Bson::Null);
+        }
+    }
+
+    #[test]
+    fn comparison_recursion_is_bounded_and_exact_within_the_limit() {
+        let (a, b) = (arrays(MAX_DEPTH, 1), arrays(MAX_DEPTH, 2));
+        assert_eq!(compare_values(&a, &b), Ordering::Less);
+        assert!(!values_equal(&a, &b));
+        unwind(a);
+        unwind(b);
+        // Past the limit, what differs deeper than it is not looked at (and nothing overflows).
+        let (a, b) = (arrays(20_000, 1), arrays(20_000, 2));
+        assert_eq!(compare_values(&a, &b), Ordering::Equal);
+        unwind(a);
+        unwind(b);
     }
 
     #[test]

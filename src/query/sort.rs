@@ -8,6 +8,7 @@ use bson::{Bson, Document};
 use super::order::compare_values;
 use super::path::{walk_document, FieldPath, LeafArrays};
 use super::QueryError;
+use crate::limits;
 
 /// A compiled sort specification (`{"a": 1, "b.c": -1}`).
 #[derive(Debug, Clone)]
@@ -16,10 +17,19 @@ pub struct SortSpec {
 }
 
 impl SortSpec {
-    /// Parses a sort document (values 1 or -1).
+    /// Parses a sort document (values 1 or -1; paths of at most [`limits::MAX_DEPTH`]
+    /// components).
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use expanse::query::SortSpec;
+    /// assert!(SortSpec::parse(&doc! {"a.b": -1}).is_ok());
+    /// assert!(SortSpec::parse(&doc! {vec!["a"; 101].join("."): 1}).is_err());
+    /// ```
     pub fn parse(spec: &Document) -> Result<SortSpec, QueryError> {
         let mut keys = Vec::with_capacity(spec.len());
         for (field, direction) in spec {
+            limits::check_path(field)?;
             let descending =
                 match direction {
                     Bson::Int32(1) | Bson::Int64(1) => false,
@@ -104,7 +114,7 @@ pub struct Projection {
 }
 
 impl Projection {
-    /// Parses a projection document.
+    /// Parses a projection document (paths of at most [`limits::MAX_DEPTH`] components).
     ///
     /// ```
     /// use bson::doc;
@@ -118,6 +128,7 @@ impl Projection {
         let mut fields = Vec::new();
         let mut id = true;
         for (field, value) in spec {
+            limits::check_path(field)?;
             let on = match value {
                 Bson::Boolean(b) => *b,
                 Bson::Int32(i) => *i != 0,

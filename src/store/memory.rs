@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use bson::{Bson, Document};
 
 use super::{aggregate::run_pipeline, FindOptions, Namespace, Store, StoreError, Write};
+use crate::query::conjunction::identical_documents;
 use crate::query::{values_equal, Filter, Projection, SortSpec};
 
 #[derive(Debug, Clone, Default)]
@@ -172,6 +173,7 @@ impl MemoryStore {
     }
 
     fn apply_now(&self, ns: &Namespace, writes: Vec<Write>) -> Result<(), StoreError> {
+        super::check_writes(&writes)?;
         let mut data = self
             .data
             .write()
@@ -210,14 +212,15 @@ impl MemoryStore {
     }
 }
 
-/// Where a document is stored exactly as `pre` (same `_id`, same contents).
+/// Where a document is stored exactly as `pre` (same `_id`, same contents, compared as stored
+/// bytes: a NaN is the same as itself).
 fn position_of(collection: &Collection, pre: &Document) -> Option<usize> {
     let id = pre.get("_id")?;
     collection
         .documents
         .iter()
         .position(|d| d.get("_id").is_some_and(|i| values_equal(i, id)))
-        .filter(|i| collection.documents[*i] == *pre)
+        .filter(|i| identical_documents(&collection.documents[*i], pre))
 }
 
 fn key_of(doc: &Document, fields: &[String]) -> Vec<Bson> {

@@ -20,6 +20,7 @@ pub use memory::MemoryStore;
 pub(crate) use mongo::map_error as mongo_error;
 pub use mongo::{MongoStore, WriteGuard};
 
+use crate::limits::{self, LimitError};
 use crate::query::QueryError;
 
 /// A database and collection.
@@ -142,6 +143,14 @@ pub enum StoreError {
     /// The query, sort, projection or pipeline is invalid.
     #[error("invalid query: {0}")]
     Query(#[from] QueryError),
+    /// A document to write (or an update) passes MongoDB's nesting limits
+    /// ([`check_documents`]).
+    #[error("document refused: {0}")]
+    Limit(#[from] LimitError),
+    /// A stored document is nested deeper than MongoDB allows (written by another client): it
+    /// is refused rather than decoded.
+    #[error("a stored document cannot be read: {0}")]
+    StoredPastLimit(LimitError),
     /// The operation is not supported by this store.
     #[error("{0}")]
     Unsupported(String),
@@ -221,6 +230,73 @@ pub trait Store: Send + Sync {
         ns: &Namespace,
         fields: &[String],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Refuses documents nested deeper than [`limits::MAX_DEPTH`] levels, naming the path that
+/// goes too deep; every store checks what it is asked to write with it.
+///
+/// ```
+/// use bson::{doc, Bson};
+/// use expanse::store::check_documents;
+/// let mut deep = Bson::Int32(1);
+/// for _ in 0..100 {
+///     deep = Bson::Document(doc! {"a": deep});
+/// }
+/// let err = check_documents(&[doc! {"_id": 1}, doc! {"_id": 2, "x": deep}]).unwrap_err();
+/// assert!(err.to_string().starts_with("document refused: x.a.a"), "{err}");
+/// ```
+pub fn check_documents(documents: &[Document]) -> Result<(), StoreError> {
+    for doc in documents {
+        limits::check_document_depth(doc)?;
+    }
+    Ok(())
+}
+
+/// The documents a batch of writes would store, checked by [`check_documents`].
+fn check_writes(writes: &[Write]) -> Result<(), StoreError> {
+    for write in writes {
+        match write {
+            Write::Insert(doc) | Write::Replace { post: doc, .. } => {
+                limits::check_document_depth(doc)?
+            }
+            Write::Delete { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a find's filter, sort or projection past MongoDB's nesting limits (for a store
+/// that sends them to a server as they are; the embedded store's parsers check the same).
+fn check_find(filter: &Document, options: &FindOptions) -> Result<(), QueryError> {
+    crate::query::check_limits(filter)?;
+    for spec in [&options.sort, &options.projection].into_iter().flatten() {
+        check_spec(spec)?;
+    }
+    Ok(())
+}
+
+/// A sort or projection document: its paths and its nesting.
+pub(crate) fn check_spec(spec: &Document) -> Result<(), LimitError> {
+    limits::check_document_depth(spec)?;
+    spec.keys().try_for_each(|k| limits::check_path(k))
+}
+
+/// Refuses a pipeline past MongoDB's nesting limits: each stage's nesting, and the paths of
+/// `$match`, `$sort` and `$project` stages.
+pub(crate) fn check_pipeline(pipeline: &[Document]) -> Result<(), LimitError> {
+    for stage in pipeline {
+        limits::check_document_depth(stage)?;
+        match stage.iter().next() {
+            Some((name, Bson::Document(spec))) if name == "$match" => {
+                crate::query::check_limits(spec)?
+            }
+            Some((name, Bson::Document(spec))) if name == "$sort" || name == "$project" => {
+                check_spec(spec)?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A new `_id` when a document has none (as drivers do), placed first.

@@ -2,15 +2,19 @@
 
 use std::time::Duration;
 
-use bson::{doc, Bson, Document};
+use bson::{doc, Bson, Document, RawDocumentBuf};
 use futures_util::TryStreamExt;
 use mongodb::error::{Error as DriverError, ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
 
 use super::field_guard::{changed_fields_update, field_guard};
-use super::{FindOptions, Namespace, Store, StoreError, Write};
+use super::{
+    check_find, check_pipeline, check_writes, FindOptions, Namespace, Store, StoreError, Write,
+};
 use crate::expr::Footprint;
+use crate::query::conjunction::identical_documents;
+use crate::query::QueryError;
 
 /// Documents in a MongoDB deployment (6.0 or later), through the official driver.
 ///
@@ -147,6 +151,14 @@ impl MongoStore {
             .collection(&ns.collection)
     }
 
+    /// The collection read as encoded documents, so each is checked before it is decoded
+    /// ([`decoded`]).
+    fn raw_collection(&self, ns: &Namespace) -> Collection<RawDocumentBuf> {
+        self.client
+            .database(&self.database_name(ns))
+            .collection(&ns.collection)
+    }
+
     /// Drops every database this store's prefix owns (only with a non-empty prefix).
     pub async fn drop_prefixed_databases(&self) -> Result<(), StoreError> {
         if self.database_prefix.is_empty() {
@@ -174,6 +186,7 @@ impl MongoStore {
         coll: &Collection<Document>,
         writes: Vec<Write>,
     ) -> Result<(), StoreError> {
+        let raw = coll.clone_with_type::<RawDocumentBuf>();
         let mut session = self.client.start_session().await.map_err(map_error)?;
         session.start_transaction().await.map_err(map_error)?;
         for write in writes {
@@ -186,11 +199,11 @@ impl MongoStore {
                         .map(|_| true),
                     Write::Replace { pre, post } => {
                         let id = pre.get("_id").cloned().unwrap_or(Bson::Null);
-                        let current = coll
+                        let current = raw
                             .find_one(doc! {"_id": {"$eq": id.clone()}})
                             .session(&mut session)
                             .await?;
-                        if current.as_ref() != Some(&pre) {
+                        if !still(current, &pre) {
                             return Ok(false);
                         }
                         coll.replace_one(doc! {"_id": {"$eq": id}}, post)
@@ -200,11 +213,11 @@ impl MongoStore {
                     }
                     Write::Delete { pre } => {
                         let id = pre.get("_id").cloned().unwrap_or(Bson::Null);
-                        let current = coll
+                        let current = raw
                             .find_one(doc! {"_id": {"$eq": id.clone()}})
                             .session(&mut session)
                             .await?;
-                        if current.as_ref() != Some(&pre) {
+                        if !still(current, &pre) {
                             return Ok(false);
                         }
                         coll.delete_one(doc! {"_id": {"$eq": id}})
@@ -219,6 +232,28 @@ impl MongoStore {
         }
         session.commit_transaction().await.map_err(map_error)
     }
+}
+
+/// A document as the server returned it, decoded once it is known to be within MongoDB's
+/// nesting limit (decoding is recursive; a document stored past the limit by another client
+/// is refused, not decoded).
+fn decoded(raw: &RawDocumentBuf) -> Result<Document, StoreError> {
+    crate::limits::check_raw_document_depth(raw).map_err(StoreError::StoredPastLimit)?;
+    Document::try_from(raw.as_ref()).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+/// Whether the document read back is still `pre`, as stored bytes (a NaN is the same as itself;
+/// a document past the nesting limit is never `pre`).
+fn still(current: Option<RawDocumentBuf>, pre: &Document) -> bool {
+    current.is_some_and(|raw| decoded(&raw).is_ok_and(|doc| identical_documents(&doc, pre)))
+}
+
+/// Every document of a cursor, each through [`decoded`].
+async fn collect_decoded(
+    cursor: mongodb::Cursor<RawDocumentBuf>,
+) -> Result<Vec<Document>, StoreError> {
+    let raw: Vec<RawDocumentBuf> = cursor.try_collect().await.map_err(map_error)?;
+    raw.iter().map(decoded).collect()
 }
 
 /// One step of a transaction: on success it goes on; a step that found its document changed
@@ -296,7 +331,8 @@ impl Store for MongoStore {
         filter: &Document,
         options: &FindOptions,
     ) -> Result<Vec<Document>, StoreError> {
-        let collection = self.collection(ns);
+        check_find(filter, options)?;
+        let collection = self.raw_collection(ns);
         let mut find = collection.find(filter.clone());
         if let Some(sort) = &options.sort {
             find = find.sort(sort.clone());
@@ -310,11 +346,11 @@ impl Store for MongoStore {
         if let Some(projection) = &options.projection {
             find = find.projection(projection.clone());
         }
-        let cursor = find.await.map_err(map_error)?;
-        cursor.try_collect().await.map_err(map_error)
+        collect_decoded(find.await.map_err(map_error)?).await
     }
 
     async fn count(&self, ns: &Namespace, filter: &Document) -> Result<u64, StoreError> {
+        crate::query::check_limits(filter).map_err(QueryError::from)?;
         self.collection(ns)
             .count_documents(filter.clone())
             .await
@@ -326,12 +362,14 @@ impl Store for MongoStore {
         ns: &Namespace,
         pipeline: &[Document],
     ) -> Result<Vec<Document>, StoreError> {
+        check_pipeline(pipeline).map_err(QueryError::from)?;
         let cursor = self
-            .collection(ns)
+            .raw_collection(ns)
             .aggregate(pipeline.to_vec())
+            .with_type::<RawDocumentBuf>()
             .await
             .map_err(map_error)?;
-        cursor.try_collect().await.map_err(map_error)
+        collect_decoded(cursor).await
     }
 
     async fn apply(&self, ns: &Namespace, writes: Vec<Write>) -> Result<(), StoreError> {
@@ -344,6 +382,7 @@ impl Store for MongoStore {
         writes: Vec<Write>,
         watched: &Footprint,
     ) -> Result<(), StoreError> {
+        check_writes(&writes)?;
         let coll = self.collection(ns);
         if self.guard == WriteGuard::Transaction {
             return self.apply_read_compare(&coll, writes).await;
@@ -398,12 +437,20 @@ impl Store for MongoStore {
         session.commit_transaction().await.map_err(map_error)
     }
 
+    /// Not offered for a `$rename` (`None`): whether it makes the document too deep depends on
+    /// the document, which only the caller's read-decide-write path sees (a server need not
+    /// enforce MongoDB's nesting limit).
     async fn update_one_where(
         &self,
         ns: &Namespace,
         filter: &Document,
         update: &Document,
     ) -> Result<Option<(u64, u64)>, StoreError> {
+        crate::query::check_limits(filter).map_err(QueryError::from)?;
+        crate::update::check_limits(update)?;
+        if update.contains_key("$rename") {
+            return Ok(None);
+        }
         let r = self
             .collection(ns)
             .update_one(filter.clone(), update.clone())

@@ -14,6 +14,8 @@ mod path;
 
 use bson::{Bson, Document};
 
+use crate::limits::{self, LimitError};
+use crate::query::conjunction::identical;
 use crate::query::{values_equal, FieldPath};
 
 /// The value at a dotted path (documents by name, arrays by position), if present.
@@ -29,6 +31,12 @@ pub struct UpdateError {
     pub path: String,
     /// What is wrong.
     pub message: String,
+}
+
+impl From<LimitError> for UpdateError {
+    fn from(e: LimitError) -> UpdateError {
+        UpdateError::new(e.at(), e.reason())
+    }
 }
 
 impl UpdateError {
@@ -50,12 +58,22 @@ pub enum Update {
 }
 
 impl Update {
-    /// Parses an update document (operators) or a replacement.
+    /// Parses an update document (operators) or a replacement. Paths and values past
+    /// MongoDB's nesting limit are refused first ([`check_limits`]).
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use expanse::update::Update;
+    /// let long = vec!["a"; 101].join(".");
+    /// let err = Update::parse(&doc! {"$set": {long: 1}}).unwrap_err();
+    /// assert!(err.to_string().ends_with("a field path has more than 100 components"), "{err}");
+    /// ```
     pub fn parse(update: &Document) -> Result<Update, UpdateError> {
         let has_operator = update.keys().any(|k| k.starts_with('$'));
         if !has_operator {
             return Update::replacement(update);
         }
+        check_limits(update)?;
         if let Some(plain) = update.keys().find(|k| !k.starts_with('$')) {
             return Err(UpdateError::new(
                 plain.clone(),
@@ -91,8 +109,10 @@ impl Update {
         }
     }
 
-    /// A replacement document; update operators are refused in it.
+    /// A replacement document; update operators are refused in it, and so is a document nested
+    /// deeper than [`limits::MAX_DEPTH`] levels.
     pub fn replacement(doc: &Document) -> Result<Update, UpdateError> {
+        limits::check_document_depth(doc)?;
         if let Some(key) = doc.keys().find(|k| k.starts_with('$')) {
             return Err(UpdateError::new(
                 key.clone(),
@@ -103,7 +123,20 @@ impl Update {
     }
 
     /// The post-image of `pre`. `inserting` is true for the document an upsert creates
-    /// (`$setOnInsert` applies only then).
+    /// (`$setOnInsert` applies only then). A post-image nested deeper than
+    /// [`limits::MAX_DEPTH`] levels is refused, naming the path that goes too deep.
+    ///
+    /// ```
+    /// use bson::{doc, Bson};
+    /// use expanse::update::Update;
+    /// let mut deep = Bson::Int32(1);
+    /// for _ in 0..60 {
+    ///     deep = Bson::Document(doc! {"d": deep});
+    /// }
+    /// let update = Update::parse(&doc! {"$set": {vec!["a"; 50].join("."): deep}}).unwrap();
+    /// let err = update.apply(&doc! {"_id": 1}, false).unwrap_err();
+    /// assert!(err.path.starts_with("a.a.a"), "{err}");
+    /// ```
     pub fn apply(&self, pre: &Document, inserting: bool) -> Result<Document, UpdateError> {
         let post = match self {
             Update::Replacement(replacement) => {
@@ -147,7 +180,80 @@ impl Update {
                 post
             }
         };
+        limits::check_document_depth(&post)?;
         Ok(post)
+    }
+}
+
+/// Refuses an update (operators or a replacement) that passes MongoDB's nesting limits: a
+/// path of more than [`limits::MAX_DEPTH`] components (a `$rename` target and a `$push`
+/// `$sort` key included), or a value that would be stored deeper than that where its path
+/// puts it (a `$set` value under a path of `n` components may nest `100 - n` levels, an
+/// element `$push`ed there one less). Checks without parsing or a document, so it applies to
+/// updates sent to a server as they are; only a `$rename` can still make a document too deep,
+/// which [`Update::apply`] refuses.
+///
+/// ```
+/// use bson::{doc, Bson};
+/// use expanse::update::check_limits;
+/// let long = vec!["a"; 101].join(".");
+/// assert!(check_limits(&doc! {"$rename": {"a": long}}).is_err());
+/// assert!(check_limits(&doc! {"$set": {"a.b": {"c": [1]}}}).is_ok());
+/// let mut deep = Bson::Int32(1);
+/// for _ in 0..99 {
+///     deep = Bson::Document(doc! {"d": deep});
+/// }
+/// assert!(check_limits(&doc! {"$set": {"a": deep.clone()}}).is_ok());
+/// assert!(check_limits(&doc! {"$set": {"a.b": deep.clone()}}).is_err());
+/// assert!(check_limits(&doc! {"$push": {"a": deep}}).is_err());
+/// ```
+pub fn check_limits(update: &Document) -> Result<(), LimitError> {
+    if !update.keys().any(|k| k.starts_with('$')) {
+        return limits::check_document_depth(update);
+    }
+    for (operator, spec) in update {
+        let Bson::Document(fields) = spec else {
+            continue;
+        };
+        for (field, value) in fields {
+            limits::check_path(field)?;
+            check_stored_depth(operator, field, value)?;
+            check_argument_paths(operator, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// How deep an operator's argument would be stored at `field`: a value that is stored (set,
+/// pushed) is measured where it lands; any other argument by its own nesting.
+fn check_stored_depth(operator: &str, field: &str, value: &Bson) -> Result<(), LimitError> {
+    let parts = field.split('.').count();
+    match (operator, value) {
+        ("$set" | "$setOnInsert" | "$min" | "$max", _) => {
+            limits::check_depth_at(field, parts, value)
+        }
+        ("$push" | "$addToSet", Bson::Document(modifiers)) if modifiers.contains_key("$each") => {
+            match modifiers.get("$each") {
+                // The `$each` array stands where the field's array does.
+                Some(each @ Bson::Array(_)) => limits::check_depth_at(field, parts, each),
+                _ => limits::check_depth_at(field, 0, value),
+            }
+        }
+        // One element inside the field's array.
+        ("$push" | "$addToSet", _) => limits::check_depth_at(field, parts + 1, value),
+        _ => limits::check_depth_at(field, 0, value),
+    }
+}
+
+/// The paths inside an operator's argument: a `$rename` target, a `$push` `$sort`'s keys.
+fn check_argument_paths(operator: &str, argument: &Bson) -> Result<(), LimitError> {
+    match (operator, argument) {
+        ("$rename", Bson::String(to)) => limits::check_path(to),
+        ("$push", Bson::Document(modifiers)) => match modifiers.get("$sort") {
+            Some(Bson::Document(keys)) => keys.keys().try_for_each(|k| limits::check_path(k)),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
     }
 }
 
@@ -184,33 +290,37 @@ fn check_conflicts(ops: &[operators::Op]) -> Result<(), UpdateError> {
 /// ```
 pub fn changed_paths(pre: &Document, post: &Document) -> Vec<FieldPath> {
     let mut out = Vec::new();
-    diff(pre, post, &mut Vec::new(), &mut out);
+    // Pairs of documents still to compare, with the path leading to them: no recursion, so
+    // documents of any depth are compared.
+    let mut pending: Vec<(&Document, &Document, Vec<String>)> = vec![(pre, post, Vec::new())];
+    while let Some((before, after, prefix)) = pending.pop() {
+        let added = after.keys().filter(|k| !before.contains_key(*k));
+        for key in before.keys().chain(added) {
+            let mut path = prefix.clone();
+            path.push(key.clone());
+            match (before.get(key), after.get(key)) {
+                (Some(Bson::Document(a)), Some(Bson::Document(b))) => pending.push((a, b, path)),
+                (Some(a), Some(b)) if identical(a, b) => {}
+                _ => out.push(FieldPath::from_parts(path)),
+            }
+        }
+    }
     out.sort_by(|a, b| a.parts().cmp(b.parts()));
     out
 }
 
-fn diff(pre: &Document, post: &Document, prefix: &mut Vec<String>, out: &mut Vec<FieldPath>) {
-    let mut keys: Vec<&String> = pre.keys().collect();
-    keys.extend(post.keys().filter(|k| !pre.contains_key(*k)));
-    for key in keys {
-        prefix.push(key.clone());
-        match (pre.get(key), post.get(key)) {
-            (Some(Bson::Document(a)), Some(Bson::Document(b))) => diff(a, b, prefix, out),
-            (Some(a), Some(b)) if identical(a, b) => {}
-            _ => out.push(FieldPath::from_parts(prefix.clone())),
-        }
-        prefix.pop();
-    }
-}
-
-/// Byte-for-byte sameness (type included): `1` and `1.0` differ, as they do once stored.
-fn identical(a: &Bson, b: &Bson) -> bool {
-    a == b || (matches!((a, b), (Bson::Double(x), Bson::Double(y)) if x.is_nan() && y.is_nan()))
-}
-
 /// The document an upsert starts from: the query's equality conditions on fields (top level or
-/// inside `$and`), without operators.
+/// inside `$and`), without operators. A query past MongoDB's nesting limits is refused
+/// ([`crate::query::check_limits`]).
+///
+/// ```
+/// use bson::doc;
+/// use expanse::update::upsert_seed;
+/// let seed = upsert_seed(&doc! {"a.b": 1, "n": {"$gt": 2}}).unwrap();
+/// assert_eq!(seed, doc! {"a": {"b": 1}});
+/// ```
 pub fn upsert_seed(query: &Document) -> Result<Document, UpdateError> {
+    crate::query::check_limits(query)?;
     let mut seed = Document::new();
     collect_equalities(query, &mut seed)?;
     Ok(seed)
