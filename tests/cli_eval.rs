@@ -196,3 +196,88 @@ fn deeply_nested_input_is_refused_not_crashed() {
         "nesting deeper than",
     );
 }
+
+/// A JSON syntax error is reported where the text broke, in plain words — in expressions,
+/// rule files, fixtures and Extended JSON arguments alike.
+#[test]
+fn json_syntax_errors_point_where_the_text_broke() {
+    let (_guard, dir) = files(&[
+        (
+            "comma.json",
+            "{\n  \"owner_id\": \"%%user.id\"\n  \"title\": \"x\"\n}\n",
+        ),
+        ("unclosed.json", "{\n  \"a\": {\n    \"b\": 1\n"),
+        ("array.json", "{\"a\": {\"$in\": [1 2]}}"),
+        ("accents.json", "{\"a\": \"caf\u{e9}\" \"b\": 1}"),
+        ("colon.json", "{\"a\" 1}"),
+    ]);
+    for (file, at, words) in [
+        (
+            "comma.json",
+            "comma.json:3:3:",
+            "expected ',' or '}' after a member",
+        ),
+        ("unclosed.json", "unclosed.json:4:1:", "a '}' is missing"),
+        (
+            "array.json",
+            "array.json:1:18:",
+            "expected ',' or ']' after an element",
+        ),
+        (
+            "accents.json",
+            "accents.json:1:14:",
+            "expected ',' or '}' after a member",
+        ),
+        (
+            "colon.json",
+            "colon.json:1:6:",
+            "expected ':' after a member's name",
+        ),
+    ] {
+        let out = expanse(&["eval", file], &dir);
+        assert_eq!(out.status.code(), Some(2), "{file}");
+        let err = text(&out.stderr);
+        assert!(err.starts_with(at), "{file}: {err}");
+        assert!(err.contains(words), "{file}: {err}");
+    }
+    // the same words for a rule file (expanse check), a fixture (expanse test) and --args
+    let app = dir.join("app");
+    let rules = app.join("data_sources/mongodb-atlas/db/coll");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(app.join("root_config.json"), "{}").unwrap();
+    std::fs::write(
+        app.join("data_sources/mongodb-atlas/config.json"),
+        r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("rules.json"),
+        "{\"database\": \"db\", \"collection\": \"coll\",\n \"roles\": []\n \"filters\": []}",
+    )
+    .unwrap();
+    let out = expanse(&["check", "app"], &dir);
+    let err = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        err.contains("rules.json:3:2") && err.contains("expected ',' or '}' after a member"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.join("bad.test.json"),
+        "{\"app\": \"app\",\n \"tests\": [\n  {\"name\": \"x\" \"expr\": {}}\n ]\n}",
+    )
+    .unwrap();
+    let out = expanse(&["test", "bad.test.json"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    let err = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        err.contains("bad.test.json:3:16") && err.contains("expected ',' or '}' after a member"),
+        "{err}"
+    );
+    let out = expanse(&["run", "app", "f", "--args", "[1, {\"a\": 2]"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--args:1:12") && err.contains("expected ',' or '}' after a member"),
+        "{err}"
+    );
+}

@@ -44,14 +44,16 @@ pub fn parse(text: &str, file: &str) -> Result<Json, JsonError> {
     }
     check_depth(text, &file)?;
     let mut pairs = ExpressionGrammar::parse(Rule::json, text).map_err(|e| {
-        let (line, col) = match e.line_col {
-            pest::error::LineColLocation::Pos(p) => p,
-            pest::error::LineColLocation::Span(p, _) => p,
-        };
-        JsonError {
-            at: Location::new(file.clone(), line, col),
-            message: describe_pest_error(&e),
-        }
+        where_it_broke(text, &file).unwrap_or_else(|| {
+            let (line, col) = match e.line_col {
+                pest::error::LineColLocation::Pos(p) => p,
+                pest::error::LineColLocation::Span(p, _) => p,
+            };
+            JsonError {
+                at: Location::new(file.clone(), line, col),
+                message: describe_pest_error(&e),
+            }
+        })
     })?;
     let value = pairs.next().ok_or_else(|| JsonError {
         at: Location::new(file.clone(), 1, 1),
@@ -59,6 +61,58 @@ pub fn parse(text: &str, file: &str) -> Result<Json, JsonError> {
     })?;
     let mut cursor = Cursor::new(text, file.clone());
     build(value, &mut cursor)
+}
+
+/// Where a JSON text stops being JSON, read left to right, in plain words: the grammar's own
+/// error points where its last alternative gave up (often the value before a missing comma),
+/// so a streaming reader that stops at the first byte that cannot continue the text says it
+/// better. `None` when that reader accepts the text.
+fn where_it_broke(text: &str, file: &Arc<str>) -> Option<JsonError> {
+    let error = serde_json::from_str::<serde::de::IgnoredAny>(text).err()?;
+    let (line, col) = (error.line().max(1), error.column().max(1));
+    // serde_json counts bytes; a location counts characters.
+    let col = text
+        .lines()
+        .nth(line - 1)
+        .map(|l| {
+            l.char_indices()
+                .take_while(|(i, _)| *i < col)
+                .count()
+                .max(1)
+        })
+        .unwrap_or(col);
+    let full = error.to_string();
+    let said = full
+        .rsplit_once(" at line ")
+        .map_or(full.as_str(), |(message, _)| message);
+    Some(JsonError {
+        at: Location::new(file.clone(), line, col),
+        message: plain_words(said),
+    })
+}
+
+/// serde_json's messages in the words of a rule author.
+fn plain_words(said: &str) -> String {
+    let message = match said {
+        "expected `,` or `}`" => "expected ',' or '}' after a member",
+        "expected `,` or `]`" => "expected ',' or ']' after an element",
+        "expected `:`" => "expected ':' after a member's name",
+        "key must be a string" => "expected a member's name in double quotes",
+        "trailing comma" => "a trailing comma: remove the ',' before the closing bracket",
+        "EOF while parsing an object" => "the text ends inside an object: a '}' is missing",
+        "EOF while parsing a list" => "the text ends inside an array: a ']' is missing",
+        "EOF while parsing a string" => "the text ends inside a string: a '\"' is missing",
+        "EOF while parsing a value" => "expected a value, but the text ends",
+        "expected value" => {
+            "expected a value (an object, array, string, number, true, false or null)"
+        }
+        "trailing characters" => "unexpected text after the JSON value",
+        "control character (\\u0000-\\u001F) found while parsing a string" => {
+            "a control character inside a string: write it escaped (\\n, \\t, \\u0000…)"
+        }
+        other => return format!("invalid JSON: {other}"),
+    };
+    message.to_owned()
 }
 
 fn describe_pest_error(e: &pest::error::Error<Rule>) -> String {
