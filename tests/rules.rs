@@ -852,3 +852,17 @@ fn the_write_filter_never_allows_what_the_in_process_check_denies() {
         .write_filter(&written(&bson::doc! {"$set": {"n": 1}}))
         .is_none());
 }
+
+#[tokio::test]
+async fn insert_and_delete_refusals_name_the_roles_own_permission() {
+    // The role may write some fields only; its own insert/delete is false.
+    let roles = r#"[{"name": "clerk", "apply_when": {}, "insert": false, "delete": false,
+        "fields": {"title": {"write": true}}, "additional_fields": {"read": true}}]"#;
+    let (_d, app) = app_with_rules(&rules(roles, "[]"));
+    let store = store_with(vec![doc! {"_id": 1, "title": "a"}]);
+    let coll = app.collection(&store, alice(), "db", "coll").unwrap();
+    let err = denied(coll.insert_one(doc! {"_id": 2, "title": "b"}).await);
+    assert!(err.contains("insert is false"), "{err}");
+    let err = denied(coll.delete_one(&doc! {"_id": 1}).await);
+    assert!(err.contains("delete is false"), "{err}");
+}

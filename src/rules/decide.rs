@@ -401,14 +401,7 @@ impl<'a> Decider<'a> {
         if let Err((rule, at)) = self.write_gate(role, &ctx, &mut trace) {
             return Err(self.deny(WriteKind::Insert, doc, Some(role), rule, at, trace));
         }
-        let fields: Vec<FieldPath> = doc
-            .keys()
-            .map(|k| FieldPath::from_parts(vec![k.clone()]))
-            .collect();
-        if let Err((rule, at)) = self.document_writable(role, &ctx, None, doc, &fields, &mut trace)
-        {
-            return Err(self.deny(WriteKind::Insert, doc, Some(role), rule, at, trace));
-        }
+        // The role's own `insert` decides first, so a refusal names it rather than a field.
         if !holds(&role.insert, &ctx, "insert", &mut trace) {
             return Err(self.deny(
                 WriteKind::Insert,
@@ -418,6 +411,14 @@ impl<'a> Decider<'a> {
                 Some(role.at.clone()),
                 trace,
             ));
+        }
+        let fields: Vec<FieldPath> = doc
+            .keys()
+            .map(|k| FieldPath::from_parts(vec![k.clone()]))
+            .collect();
+        if let Err((rule, at)) = self.document_writable(role, &ctx, None, doc, &fields, &mut trace)
+        {
+            return Err(self.deny(WriteKind::Insert, doc, Some(role), rule, at, trace));
         }
         Ok(())
     }
@@ -468,7 +469,7 @@ impl<'a> Decider<'a> {
         Ok(())
     }
 
-    /// Whether `doc` may be deleted: write on the whole document, then `delete`. During a delete
+    /// Whether `doc` may be deleted: `delete`, and write on the whole document. During a delete
     /// both `%%root` and `%%prevRoot` are the stored document, so owner rules written against
     /// plain fields keep working.
     pub fn check_delete(&self, doc: &Document, explain: bool) -> Result<(), Box<Denial>> {
@@ -487,15 +488,7 @@ impl<'a> Decider<'a> {
         if let Err((rule, at)) = self.write_gate(role, &ctx, &mut trace) {
             return Err(self.deny(WriteKind::Delete, doc, Some(role), rule, at, trace));
         }
-        let fields: Vec<FieldPath> = doc
-            .keys()
-            .map(|k| FieldPath::from_parts(vec![k.clone()]))
-            .collect();
-        if let Err((rule, at)) =
-            self.document_writable(role, &ctx, Some(doc), doc, &fields, &mut trace)
-        {
-            return Err(self.deny(WriteKind::Delete, doc, Some(role), rule, at, trace));
-        }
+        // The role's own `delete` decides first, so a refusal names it rather than a field.
         if !holds(&role.delete, &ctx, "delete", &mut trace) {
             return Err(self.deny(
                 WriteKind::Delete,
@@ -505,6 +498,15 @@ impl<'a> Decider<'a> {
                 Some(role.at.clone()),
                 trace,
             ));
+        }
+        let fields: Vec<FieldPath> = doc
+            .keys()
+            .map(|k| FieldPath::from_parts(vec![k.clone()]))
+            .collect();
+        if let Err((rule, at)) =
+            self.document_writable(role, &ctx, Some(doc), doc, &fields, &mut trace)
+        {
+            return Err(self.deny(WriteKind::Delete, doc, Some(role), rule, at, trace));
         }
         Ok(())
     }
