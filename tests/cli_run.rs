@@ -34,7 +34,7 @@ fn app() -> tempfile::TempDir {
             ),
             (
                 "app/functions/config.json",
-                r#"[{"name": "touch", "private": true}, {"name": "count", "private": false}]"#,
+                r#"[{"name": "touch", "private": true}, {"name": "count", "private": false, "can_evaluate": {"%%user.id": {"$in": ["alice", "carol"]}}}]"#,
             ),
             (
                 "app/functions/touch.js",
@@ -142,12 +142,59 @@ fn as_a_user_rules_apply() {
     assert_eq!(text(&out.stdout), "1\n");
 }
 
+/// `--as` is an operator acting for a user; `--client` is the user's own client call.
+#[test]
+fn as_a_client_private_functions_and_can_evaluate_refuse() {
+    let dir = app();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "app"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--data", "seed.json"]);
+        expanse(&args, dir.path())
+    };
+    // an operator may run a private function for alice
+    let out = run(&["touch", "--as", "alice", "--args", "[1]"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // alice's client may not
+    let out = run(&["touch", "--as", "alice", "--client", "--args", "[1]"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("NotCallable"),
+        "{}",
+        text(&out.stderr)
+    );
+    // can_evaluate lets alice's client call count, and refuses bob's
+    let out = run(&["count", "--as", "alice", "--client"]);
+    assert_eq!(text(&out.stdout), "1\n", "{}", text(&out.stderr));
+    let out = run(&["count", "--as", "bob", "--client"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("can_evaluate") || text(&out.stderr).contains("NotCallable"),
+        "{}",
+        text(&out.stderr)
+    );
+    // as an operator, can_evaluate does not stand in the way
+    let out = run(&["count", "--as", "bob"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // --client needs --as
+    let out = run(&["count", "--client"]);
+    assert_eq!(out.status.code(), Some(2));
+    let help = expanse(&["run", "--help"], dir.path());
+    assert!(text(&help.stdout).contains("--client"));
+}
+
 #[test]
 fn failures_are_reported_with_codes() {
     let dir = app();
     let out = expanse(&["run", "app", "nope"], dir.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("(FunctionNotFound)"));
+    let out = expanse(&["run", "app", "tuoch"], dir.path());
+    assert!(
+        text(&out.stderr).contains("did you mean touch?"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = expanse(&["run", "app", "touch", "--args", "{}"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("must be a JSON array"));

@@ -1,4 +1,4 @@
-//! `expanse run APP_DIR FUNCTION [--as USER_ID | --system] [--args JSON_ARRAY] [--mongodb URI | --data SEED.json]`
+//! `expanse run APP_DIR FUNCTION [--as USER_ID [--client] | --system] [--args JSON_ARRAY] [--mongodb URI | --data SEED.json]`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use clap::Args;
 use super::{read_file, EXIT_INVALID};
 use crate::app::App;
 use crate::auth::find_custom_data;
-use crate::functions::Functions;
+use crate::functions::{FunctionError, Functions};
 use crate::store::{MemoryStore, MongoStore, Store};
 use crate::User;
 
@@ -20,10 +20,15 @@ pub struct RunArgs {
     app: PathBuf,
     /// The function to run.
     function: String,
-    /// Run on behalf of this user id (their custom data is read; rules apply unless the
-    /// function runs as system).
+    /// Run on behalf of this user id, as an operator would with the App Services CLI: their
+    /// custom data is read and rules apply unless the function runs as system, but `private`
+    /// and `can_evaluate` do not stop the call (add --client for that).
     #[arg(long = "as", value_name = "USER_ID", conflicts_with = "system")]
     as_user: Option<String>,
+    /// With --as: make the call exactly as that user's client would, refused where a client
+    /// call is refused (a private function: NotCallable; `can_evaluate` false).
+    #[arg(long, requires = "as_user")]
+    client: bool,
     /// Run as the system user (the default).
     #[arg(long)]
     system: bool,
@@ -129,9 +134,13 @@ async fn call<S: Store + Clone + 'static>(
                 None => bson::Document::new(),
             };
             let user = User::new(id.clone()).with_custom_data(custom);
-            functions
-                .call_as_user(&user, &args.function, arguments)
-                .await
+            if args.client {
+                functions.call(&user, &args.function, arguments, None).await
+            } else {
+                functions
+                    .call_as_user(&user, &args.function, arguments)
+                    .await
+            }
         }
         None => functions.call_as_system(&args.function, arguments).await,
     };
@@ -144,7 +153,14 @@ async fn call<S: Store + Clone + 'static>(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{} ({})", e, e.code());
+            let hint = match &e {
+                FunctionError::NotFound(name) => {
+                    crate::expr::closest(name, app.functions.keys().map(String::as_str))
+                        .map(|c| format!(" (did you mean {c}?)"))
+                }
+                _ => None,
+            };
+            eprintln!("{} ({}){}", e, e.code(), hint.unwrap_or_default());
             ExitCode::from(1)
         }
     }
