@@ -84,7 +84,7 @@ fn every_problem_is_listed_with_its_location() {
         "{text}"
     );
     assert!(
-        text.contains("db/c/rules.json:1:12: invalid JSON"),
+        text.contains("db/c/rules.json:1:12: expected a value"),
         "{text}"
     );
     assert!(text.contains("functions/config.json:1:33: do not know how to expand '%%root' in a function's can_evaluate"), "{text}");
@@ -307,4 +307,65 @@ async fn check_advises_indexes_for_pushed_down_rules() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!text.contains("no index supports"), "{text}");
     client.database(&db).drop().await.unwrap();
+}
+
+/// What `expanse check` used to miss: a data source that does not exist, a misspelled custom
+/// user data key, a function with neither source nor Rust registration, triggers Expanse does
+/// not run yet, and the missing root config named by the directory it is missing from.
+#[test]
+fn check_reports_dangling_names_and_triggers_that_do_not_run() {
+    let dir = write_app(&[
+        (
+            "data_sources/mongodb-atlas/config.json",
+            r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+        ),
+        (
+            "auth/custom_user_data.json",
+            "{\"enabled\": true, \"mongo_service_name\": \"mongodb-atlsa\",\n \"database_name\": \"db\", \"collection_name\": \"users\", \"user_id_feild\": \"x\", \"user_id_field\": \"user_id\"}",
+        ),
+        ("functions/config.json", r#"[{"name": "onChange"}, {"name": "nightly"}]"#),
+        ("functions/nightly.js", "exports = () => 1;"),
+        (
+            "triggers/db.json",
+            r#"{"name": "keep", "type": "DATABASE", "config": {"service_name": "mongodb-atlas", "operation_types": ["INSERT"]}, "event_processors": {"FUNCTION": {"config": {"function_name": "onChange"}}}}"#,
+        ),
+        (
+            "triggers/cron.json",
+            r#"{"name": "night", "type": "SCHEDULED", "config": {"schedule": "0 0 * * *"}, "function_name": "nigthly"}"#,
+        ),
+        (
+            "triggers/other.json",
+            r#"{"name": "elsewhere", "type": "DATABASE", "disabled": true, "config": {"service_name": "cluster9"}, "function_name": "nightly"}"#,
+        ),
+    ]);
+    let report = expanse::check::check(dir.path(), false);
+    let all: Vec<String> = report
+        .errors
+        .iter()
+        .chain(&report.warnings)
+        .map(|d| format!("{d}"))
+        .collect();
+    let text = all.join("\n");
+    let has = |needle: &str| assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    has("custom_user_data.json:1:41: custom user data reads data source \"mongodb-atlsa\", which the app does not have");
+    has("custom_user_data.json:2:53: unknown key \"user_id_feild\" in custom user data (did you mean \"user_id_field\"?)");
+    has("function \"onChange\" has no source (functions/onChange.js)");
+    has("trigger \"keep\" is a DATABASE trigger: Expanse loads it but does not run it yet");
+    has("trigger \"night\" is a SCHEDULED trigger");
+    has("trigger \"night\" calls function \"nigthly\", which is not configured (did you mean \"nightly\"?)");
+    has("trigger \"elsewhere\" watches data source \"cluster9\", which the app does not have");
+    assert!(
+        !text.contains("trigger \"elsewhere\" is a DATABASE"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("function \"nightly\" has no source"),
+        "{text}"
+    );
+    has(&format!(
+        "{}/: the app directory has no root_config.json",
+        dir.path().display()
+    ));
+    assert!(!text.contains("root_config.json:1:1"), "{text}");
+    assert!(!report.errors.is_empty());
 }

@@ -123,7 +123,7 @@ fn bad_json_is_located() {
     fails_with(
         &[("e.json", "{\n  \"a\": 1,\n  \"b\": \n}")],
         &["eval", "e.json"],
-        "e.json:4:1: invalid JSON",
+        "e.json:4:1: expected a value",
     );
     fails_with(
         &[("e.json", "{\"a\": 1} trailing")],

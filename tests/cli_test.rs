@@ -146,7 +146,7 @@ fn invalid_fixtures_are_reported_with_locations() {
     let out = expanse(&["test", "json.test.json"], Some(dir.path()));
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stdout(&out).contains("json.test.json:1:26: invalid JSON"),
+        stdout(&out).contains("json.test.json:1:26: expected a value"),
         "{}",
         stdout(&out)
     );

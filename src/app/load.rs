@@ -125,6 +125,7 @@ impl Loader {
         self.functions(&mut app);
         self.custom_user_data(&mut app);
         self.triggers(&mut app);
+        self.functions_without_source(&app);
         app
     }
 
@@ -141,8 +142,8 @@ impl Loader {
             .find(|p| p.is_file())
         else {
             self.warn(
-                at_file(&self.dir.join("root_config.json")),
-                "no root_config.json (nor realm_config.json / config.json)",
+                Location::whole(format!("{}/", self.dir.display())),
+                "the app directory has no root_config.json (nor realm_config.json / config.json)",
             );
             return;
         };
@@ -585,6 +586,26 @@ impl Loader {
             json.get("enabled").map(|j| &j.kind),
             Some(JsonKind::Bool(true))
         );
+        const KNOWN: [&str; 8] = [
+            "enabled",
+            "mongo_service_name",
+            "mongo_service_id",
+            "database_name",
+            "collection_name",
+            "user_id_field",
+            "on_user_creation_function_name",
+            "on_user_creation_function_id",
+        ];
+        for m in json.as_object().unwrap_or_default() {
+            if !KNOWN.contains(&m.key.as_str()) {
+                self.errors.push(Diagnostic {
+                    at: m.key_at.clone(),
+                    message: format!("unknown key {:?} in custom user data", m.key),
+                    hint: crate::expr::closest(&m.key, KNOWN)
+                        .map(|s| format!("did you mean {s:?}?")),
+                });
+            }
+        }
         let config = CustomUserDataConfig {
             enabled,
             mongo_service_name: text("mongo_service_name")
@@ -609,7 +630,91 @@ impl Loader {
                 }
             }
         }
+        if enabled && !app.data_sources.contains_key(&config.mongo_service_name) {
+            let at = json
+                .get("mongo_service_name")
+                .map_or_else(|| json.at.clone(), |j| j.at.clone());
+            self.errors.push(Diagnostic {
+                at,
+                message: format!(
+                    "custom user data reads data source {:?}, which the app does not have",
+                    config.mongo_service_name
+                ),
+                hint: known_data_sources(app),
+            });
+        }
+        if let Some(name) = &config.on_user_creation_function_name {
+            if !app.functions.contains_key(name) {
+                let at = json
+                    .get("on_user_creation_function_name")
+                    .map_or_else(|| json.at.clone(), |j| j.at.clone());
+                self.warnings.push(Diagnostic {
+                    at,
+                    message: format!("the user creation function {name:?} is not configured in functions/config.json"),
+                    hint: crate::expr::closest(name, app.functions.keys().map(String::as_str))
+                        .map(|s| format!("did you mean {s:?}?")),
+                });
+            }
+        }
         app.custom_user_data = Some(config);
+    }
+
+    /// Functions configured without a source: they must be registered in Rust, or every call
+    /// fails with `FunctionNotFound`.
+    fn functions_without_source(&mut self, app: &App) {
+        for function in app.functions.values() {
+            if function.source_file.is_none() {
+                self.warnings.push(Diagnostic {
+                    at: function.at.clone(),
+                    message: format!(
+                        "function {:?} has no source (functions/{}.js): calls fail with FunctionNotFound unless the embedding application registers it in Rust",
+                        function.name, function.name
+                    ),
+                    hint: Some(format!(
+                        "add functions/{}.js, or register it with Functions::builder(…).register({:?}, …)",
+                        function.name, function.name
+                    )),
+                });
+            }
+        }
+    }
+
+    /// A trigger whose data source or function does not exist, or that Expanse does not run.
+    fn check_trigger(&mut self, app: &App, trigger: &TriggerConfig, at: &Location) {
+        if !trigger.disabled && matches!(trigger.trigger_type.as_str(), "DATABASE" | "SCHEDULED") {
+            self.warn(
+                at.clone(),
+                format!(
+                    "trigger {:?} is a {} trigger: Expanse loads it but does not run it yet",
+                    trigger.name, trigger.trigger_type
+                ),
+            );
+        }
+        if let Some(Bson::String(service)) = trigger.config.get("service_name") {
+            if !app.data_sources.contains_key(service) {
+                self.warnings.push(Diagnostic {
+                    at: at.clone(),
+                    message: format!(
+                        "trigger {:?} watches data source {service:?}, which the app does not have",
+                        trigger.name
+                    ),
+                    hint: known_data_sources(app),
+                });
+            }
+        }
+        if let Some(name) = &trigger.function_name {
+            if !app.functions.contains_key(name) {
+                self.warnings.push(Diagnostic {
+                    at: at.clone(),
+                    message: format!(
+                        "trigger {:?} calls function {name:?}, which is not configured",
+                        trigger.name
+                    ),
+                    hint: crate::expr::closest(name, app.functions.keys().map(String::as_str))
+                        .map(|s| format!("did you mean {s:?}?")),
+                });
+            }
+        }
     }
 
     fn triggers(&mut self, app: &mut App) {
@@ -669,9 +774,16 @@ impl Loader {
                     format!("trigger {:?} names no function", trigger.name),
                 );
             }
+            self.check_trigger(app, &trigger, &json.at);
             app.triggers.insert(trigger.name.clone(), trigger);
         }
     }
+}
+
+/// "the app has: …", for a data source name that matched none.
+fn known_data_sources(app: &App) -> Option<String> {
+    let names: Vec<&str> = app.data_sources.keys().map(String::as_str).collect();
+    (!names.is_empty()).then(|| format!("the app's data sources: {}", names.join(", ")))
 }
 
 /// Every `.js` file below `dir`.
