@@ -281,3 +281,70 @@ fn json_syntax_errors_point_where_the_text_broke() {
         "{err}"
     );
 }
+
+#[test]
+fn help_lists_the_kinds_and_function_calls_are_flagged() {
+    let (_guard, dir) = files(&[(
+        "f.json",
+        r#"{"%%true": {"%function": {"name": "isAdmin"}}}"#,
+    )]);
+    let help = expanse(&["eval", "--help"], &dir);
+    let help = text(&help.stdout);
+    for kind in [
+        "apply_when",
+        "document_filter",
+        "field_permission",
+        "can_evaluate",
+        "sync_permission",
+    ] {
+        assert!(help.contains(kind), "{kind} missing from\n{help}");
+    }
+    let out = expanse(&["eval", "f.json"], &dir);
+    assert_eq!(text(&out.stdout), "false\n");
+    assert!(
+        text(&out.stderr).contains("calls %function, which `expanse eval` cannot run"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = expanse(&["eval", "f.json", "--kind", "nonsense"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    let help = expanse(&["test", "--help"], &dir);
+    assert!(
+        text(&help.stdout).contains(
+            "Exit codes: 0 every test passed; 1 some test failed; 2 a fixture is invalid"
+        ),
+        "{}",
+        text(&help.stdout)
+    );
+}
+
+#[test]
+fn token_says_when_custom_data_has_no_source() {
+    let (_guard, dir) = files(&[]);
+    let app = dir.join("app");
+    std::fs::create_dir_all(app.join("auth")).unwrap();
+    std::fs::create_dir_all(app.join("data_sources/mongodb-atlas")).unwrap();
+    std::fs::write(app.join("root_config.json"), "{}").unwrap();
+    std::fs::write(
+        app.join("data_sources/mongodb-atlas/config.json"),
+        r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("auth/custom_user_data.json"),
+        r#"{"enabled": true, "mongo_service_name": "mongodb-atlas", "database_name": "db", "collection_name": "users", "user_id_field": "user_id"}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .args(["token", "app", "--user", "u1"])
+        .env("EXPANSE_JWT_SECRET", "0123456789abcdef0123456789abcdef")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("neither --mongodb nor --seed"),
+        "{}",
+        text(&out.stderr)
+    );
+}

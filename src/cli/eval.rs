@@ -25,22 +25,20 @@ pub struct EvalArgs {
     #[arg(long)]
     explain: bool,
     /// Where the expression is used, which decides the expansions it may use.
-    #[arg(long, default_value = "any", value_parser = parse_kind)]
-    kind: ExprKind,
+    #[arg(
+        long,
+        default_value = "any",
+        value_parser = clap::builder::PossibleValuesParser::new(ExprKind::ALL.iter().map(|(name, _)| *name))
+    )]
+    kind: String,
 }
 
-fn parse_kind(text: &str) -> Result<ExprKind, String> {
+/// The kind named on the command line (clap has already refused any other name).
+fn kind_named(name: &str) -> ExprKind {
     ExprKind::ALL
         .iter()
-        .find(|(name, _)| *name == text)
-        .map(|(_, kind)| *kind)
-        .ok_or_else(|| {
-            let names: Vec<&str> = ExprKind::ALL.iter().map(|(n, _)| *n).collect();
-            format!(
-                "unknown kind {text:?}; expected one of {}",
-                names.join(", ")
-            )
-        })
+        .find(|(n, _)| *n == name)
+        .map_or(ExprKind::Any, |(_, kind)| *kind)
 }
 
 pub fn run(args: EvalArgs) -> ExitCode {
@@ -55,8 +53,13 @@ pub fn run(args: EvalArgs) -> ExitCode {
 
 fn evaluate(args: &EvalArgs) -> Result<(), String> {
     let expr_name = args.expr.display().to_string();
-    let expression = Expression::parse(&read_file(&args.expr)?, &expr_name, args.kind)
+    let expression = Expression::parse(&read_file(&args.expr)?, &expr_name, kind_named(&args.kind))
         .map_err(|e| e.to_string())?;
+    if expression.calls_functions() {
+        eprintln!(
+            "warning: {expr_name}: the expression calls %function, which `expanse eval` cannot run (it loads no app): every %function member evaluates to false; test it with `expanse test` against the app"
+        );
+    }
 
     let mut context = match &args.context {
         Some(path) => {

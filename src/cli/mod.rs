@@ -25,6 +25,9 @@ enum Command {
     /// Validate an exported App Services app and warn about likely mistakes (exit 1 on errors).
     Check(check::CheckArgs),
     /// Run rule fixtures (`*.test.json`) on the embedded store or a real MongoDB.
+    #[command(
+        after_help = "Exit codes: 0 every test passed; 1 some test failed; 2 a fixture is invalid (reported with file:line:col)."
+    )]
     Test(test::TestArgs),
     /// Issue an access/refresh token pair for a user, or verify a token.
     Token(token::TokenArgs),

@@ -138,6 +138,14 @@ fn execute(args: &TokenArgs) -> Result<ExitCode, String> {
         return Err("give --user ID to issue tokens, or --verify TOKEN".into());
     };
     let app = Arc::new(App::load(&args.app).map_err(|e| e.to_string())?.app);
+    if app.custom_user_data.as_ref().is_some_and(|c| c.enabled)
+        && args.mongodb.is_none()
+        && args.seed.is_none()
+    {
+        eprintln!(
+            "warning: custom user data is enabled, but neither --mongodb nor --seed says where to read it: the token carries no user_data"
+        );
+    }
     let mut user = User::new(user_id.clone());
     if let Some(data) = &args.data {
         let json = crate::json::parse(data, "--data").map_err(|e| e.to_string())?;
