@@ -130,12 +130,13 @@ impl Update {
     /// use bson::{doc, Bson};
     /// use expanse::update::Update;
     /// let mut deep = Bson::Int32(1);
-    /// for _ in 0..60 {
+    /// for _ in 0..98 {
     ///     deep = Bson::Document(doc! {"d": deep});
     /// }
-    /// let update = Update::parse(&doc! {"$set": {vec!["a"; 50].join("."): deep}}).unwrap();
-    /// let err = update.apply(&doc! {"_id": 1}, false).unwrap_err();
-    /// assert!(err.path.starts_with("a.a.a"), "{err}");
+    /// let pre = doc! {"_id": 1, "v": deep}; // 99 levels
+    /// let update = Update::parse(&doc! {"$rename": {"v": "a.a.v"}}).unwrap();
+    /// let err = update.apply(&pre, false).unwrap_err();
+    /// assert!(err.path.starts_with("a.a.v.d.d"), "{err}");
     /// ```
     pub fn apply(&self, pre: &Document, inserting: bool) -> Result<Document, UpdateError> {
         let post = match self {
