@@ -159,6 +159,7 @@ fn system_app() -> &'static App {
         functions: Default::default(),
         custom_user_data: None,
         triggers: Default::default(),
+        query: Default::default(),
     })
 }
 

@@ -111,6 +111,7 @@ impl Loader {
             functions: BTreeMap::new(),
             custom_user_data: None,
             triggers: BTreeMap::new(),
+            query: Default::default(),
         };
         if !dir.is_dir() {
             self.error(at_file(&dir), "not an app directory");
@@ -153,6 +154,35 @@ impl Loader {
         }
         if let Some(JsonKind::String(env)) = json.get("environment").map(|j| &j.kind) {
             app.environment_tag = env.clone();
+        }
+        if let Some(expanse) = json.get("expanse") {
+            self.query_settings(expanse, app);
+        }
+    }
+
+    /// `"expanse": {"query_semantics": "8.0" | "9.0", "allow_user_regex": bool}`.
+    fn query_settings(&mut self, expanse: &Json, app: &mut App) {
+        if !matches!(expanse.kind, JsonKind::Object(_)) {
+            self.error(expanse.at.clone(), "\"expanse\" must be an object");
+            return;
+        }
+        if let Some(release) = expanse.get("query_semantics") {
+            match &release.kind {
+                JsonKind::String(r) if crate::query::NullSemantics::parse(r).is_some() => {
+                    app.query.null_semantics =
+                        crate::query::NullSemantics::parse(r).unwrap_or_default();
+                }
+                _ => self.error(
+                    release.at.clone(),
+                    "\"query_semantics\" must be \"8.0\" or \"9.0\"",
+                ),
+            }
+        }
+        if let Some(allow) = expanse.get("allow_user_regex") {
+            match allow.kind {
+                JsonKind::Bool(b) => app.query.allow_user_regex = b,
+                _ => self.error(allow.at.clone(), "\"allow_user_regex\" must be true or false"),
+            }
         }
     }
 

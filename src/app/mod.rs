@@ -11,6 +11,7 @@
 
 mod config;
 mod load;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 use bson::Document;
 
 pub use config::{CustomUserDataConfig, DataSourceConfig, FunctionConfig, TriggerConfig};
+pub use settings::QuerySettings;
 
 use crate::expr::Diagnostic;
 use crate::rules::CollectionRules;
@@ -43,6 +45,8 @@ pub struct App {
     pub custom_user_data: Option<CustomUserDataConfig>,
     /// Triggers by name.
     pub triggers: BTreeMap<String, TriggerConfig>,
+    /// Expanse's query settings (`"expanse"` in the root config).
+    pub query: QuerySettings,
 }
 
 /// A data source with its rules.

@@ -86,7 +86,7 @@ async fn execute(args: &RunArgs) -> ExitCode {
             }
         },
         None => {
-            let store = MemoryStore::new();
+            let store = MemoryStore::new().with_null_semantics(app.query.null_semantics);
             if let Some(seed) = &args.data {
                 let name = seed.display().to_string();
                 let text = match read_file(seed) {

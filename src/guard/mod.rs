@@ -143,6 +143,8 @@ enum Caller<'a> {
     User {
         rules: &'a CollectionRules,
         request: RequestContext<'a>,
+        /// The app lets users query with regular expressions ([`crate::app::QuerySettings`]).
+        allow_regex: bool,
     },
 }
 
@@ -195,6 +197,7 @@ impl App {
             Caller::System
         } else {
             Caller::User {
+                allow_regex: self.query.allow_user_regex,
                 rules: self.rules(service, database, collection)?,
                 request: RequestContext {
                     user,
@@ -284,32 +287,45 @@ const SYSTEM_ONLY_STAGES: &[&str] = &[
     "$unionWith",
 ];
 
-/// Refuses query operators App Services reserves for system callers.
-fn check_user_query(query: &Document) -> Result<(), GuardError> {
-    fn walk(value: &Bson) -> Result<(), GuardError> {
+/// Refuses query operators App Services reserves for system callers. A regular expression, as
+/// `$regex` or as a value (`{name: /^a/}`, inside `$in`, `$nin`, `$all`, `$not`), is one of
+/// them unless the app allows it (`allow_regex`, [`crate::app::QuerySettings`]).
+fn check_user_query(query: &Document, allow_regex: bool) -> Result<(), GuardError> {
+    fn walk(value: &Bson, allow_regex: bool) -> Result<(), GuardError> {
         match value {
             Bson::Document(d) => {
                 for (k, v) in d {
-                    if SYSTEM_ONLY_OPERATORS.contains(&k.as_str()) {
+                    let regex_operator = matches!(k.as_str(), "$regex" | "$options");
+                    if SYSTEM_ONLY_OPERATORS.contains(&k.as_str())
+                        && !(regex_operator && allow_regex)
+                    {
                         return Err(GuardError::NotAllowed(format!(
                             "operator {k} is only allowed for the system user"
                         )));
                     }
-                    walk(v)?;
+                    walk(v, allow_regex)?;
                 }
                 Ok(())
             }
-            Bson::Array(items) => items.iter().try_for_each(walk),
-            Bson::RegularExpression(_) => Err(GuardError::NotAllowed(
+            Bson::Array(items) => items.iter().try_for_each(|i| walk(i, allow_regex)),
+            Bson::RegularExpression(_) if !allow_regex => Err(GuardError::NotAllowed(
                 "regular expressions in queries are only allowed for the system user".into(),
             )),
             _ => Ok(()),
         }
     }
-    walk(&Bson::Document(query.clone()))
+    walk(&Bson::Document(query.clone()), allow_regex)
 }
 
 impl<'a, S: Store> GuardedCollection<'a, S> {
+    /// Whether this caller may query with regular expressions (the system user always may).
+    fn allow_regex(&self) -> bool {
+        match &self.caller {
+            Caller::System => true,
+            Caller::User { allow_regex, .. } => *allow_regex,
+        }
+    }
+
     /// Records a decision trace for every document (read it with [`Self::take_trace`]).
     pub fn explained(mut self) -> Self {
         self.explain = true;
@@ -362,7 +378,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
     fn decider(&self) -> Option<Decider<'_>> {
         match &self.caller {
             Caller::System => None,
-            Caller::User { rules, request } => {
+            Caller::User { rules, request, .. } => {
                 let decider = Decider::new(rules, *request);
                 Some(match self.coverage {
                     Some(c) => decider.with_coverage(c),
@@ -374,7 +390,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
 
     /// The filters that apply to this request (users only), recorded for coverage and traces.
     fn applied_filters(&self) -> Result<Option<AppliedFilters>, GuardError> {
-        let Caller::User { rules, request } = &self.caller else {
+        let Caller::User { rules, request, .. } = &self.caller else {
             return Ok(None);
         };
         let applied = apply_filters(rules, request).map_err(GuardError::NotAllowed)?;
@@ -427,7 +443,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                 })
                 .collect());
         };
-        check_user_query(query)?;
+        check_user_query(query, self.allow_regex())?;
         let sort = order.sort.map(SortSpec::parse).transpose()?;
         let pushed = decider.read_filter();
         self.record([format!(
@@ -527,7 +543,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
 
     /// A document as the caller may read it (rules and the filters' projection), or `None`.
     fn visible_view(&self, doc: Document) -> Result<Option<Document>, GuardError> {
-        let (Some(decider), Caller::User { rules, request }) = (self.decider(), &self.caller)
+        let (Some(decider), Caller::User { rules, request, .. }) = (self.decider(), &self.caller)
         else {
             return Ok(Some(doc));
         };
@@ -603,7 +619,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                     )));
                 }
                 if let Some(Bson::Document(q)) = stage.get("$match") {
-                    check_user_query(q)?;
+                    check_user_query(q, self.allow_regex())?;
                 }
             }
         }
@@ -791,7 +807,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         if !sight.whole_query(query) {
             return Ok(None);
         }
-        check_user_query(query)?;
+        check_user_query(query, self.allow_regex())?;
         let mut parts = vec![query.clone()];
         parts.extend(applied.queries);
         parts.push(allowed);

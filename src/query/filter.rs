@@ -4,7 +4,8 @@ use std::ops::ControlFlow;
 
 use bson::{Bson, Document};
 
-use super::path::{walk_document, FieldPath};
+use super::path::{walk_document_under, FieldPath};
+use super::NullSemantics;
 use super::predicate::{Comparison, InList, Predicate, ValueTest};
 use super::regex::MongoRegex;
 use super::types::TypeSelector;
@@ -76,24 +77,40 @@ impl Filter {
         parse_query(query, "")
     }
 
-    /// Whether a document matches.
+    /// Whether a document matches (MongoDB 8.0 rules).
     pub fn matches(&self, doc: &Document) -> bool {
+        self.matches_under(doc, NullSemantics::V80)
+    }
+
+    /// Whether a document matches under the given release's rules ([`NullSemantics`]).
+    pub fn matches_under(&self, doc: &Document, semantics: NullSemantics) -> bool {
         match self {
-            Filter::And(parts) => parts.iter().all(|p| p.matches(doc)),
-            Filter::Or(parts) => parts.iter().any(|p| p.matches(doc)),
-            Filter::Nor(parts) => !parts.iter().any(|p| p.matches(doc)),
-            Filter::Not(inner) => !inner.matches(doc),
-            Filter::Field(path, predicate) => field_matches(doc, path, predicate),
+            Filter::And(parts) => parts.iter().all(|p| p.matches_under(doc, semantics)),
+            Filter::Or(parts) => parts.iter().any(|p| p.matches_under(doc, semantics)),
+            Filter::Nor(parts) => !parts.iter().any(|p| p.matches_under(doc, semantics)),
+            Filter::Not(inner) => !inner.matches_under(doc, semantics),
+            Filter::Field(path, predicate) => field_matches_under(doc, path, predicate, semantics),
             Filter::Nothing => false,
         }
     }
 }
 
-/// Whether any value `path` reaches in `doc` satisfies `predicate`.
+/// Whether any value `path` reaches in `doc` satisfies `predicate` (MongoDB 8.0 rules).
 pub fn field_matches(doc: &Document, path: &FieldPath, predicate: &Predicate) -> bool {
+    field_matches_under(doc, path, predicate, NullSemantics::V80)
+}
+
+/// [`field_matches`] under the given release's rules.
+pub fn field_matches_under(
+    doc: &Document,
+    path: &FieldPath,
+    predicate: &Predicate,
+    semantics: NullSemantics,
+) -> bool {
     let mut found = false;
-    let _ = walk_document(doc, path.parts(), predicate.leaf_arrays(), &mut |value| {
-        if predicate.matches(value) {
+    let leaf = predicate.leaf_arrays();
+    let _ = walk_document_under(doc, path.parts(), leaf, semantics, &mut |value| {
+        if predicate.matches_under(value, semantics) {
             found = true;
             ControlFlow::Break(())
         } else {

@@ -12,16 +12,23 @@ pub mod order;
 pub mod path;
 mod predicate;
 mod regex;
+mod semantics;
 mod sort;
 mod types;
 
 pub use conjunction::conjoin;
-pub use filter::{check_limits, field_matches, parse_value_tests, truthy, Filter, QueryError};
+pub use filter::{
+    check_limits, field_matches, field_matches_under, parse_value_tests, truthy, Filter, QueryError,
+};
 pub use order::{compare_values, values_equal};
-pub use path::{resolve_borrowed, resolve_value, walk_document, walk_value, FieldPath, LeafArrays};
+pub use path::{
+    resolve_borrowed, resolve_value, walk_document, walk_document_under, walk_value, FieldPath,
+    LeafArrays,
+};
 pub use predicate::{
     compare_matches, in_values, Comparison, InList, Predicate, ValueSet, ValueTest,
 };
 pub use regex::MongoRegex;
+pub use semantics::NullSemantics;
 pub use sort::{Projection, SortSpec};
 pub use types::{type_code, TypeSelector};

@@ -10,6 +10,8 @@ use std::ops::ControlFlow;
 
 use bson::{Bson, Document};
 
+use super::NullSemantics;
+
 /// A dotted path, split once at compile time.
 ///
 /// ```
@@ -63,11 +65,26 @@ pub enum LeafArrays {
 }
 
 /// Calls `visit` with every value `path` reaches in `doc` (`None` for missing), stopping early
-/// when `visit` breaks.
+/// when `visit` breaks (MongoDB 8.0 rules; see [`walk_document_under`]).
 pub fn walk_document<'a>(
     doc: &'a Document,
     path: &[String],
     leaf: LeafArrays,
+    visit: &mut dyn FnMut(Option<&'a Bson>) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    walk_document_under(doc, path, leaf, NullSemantics::V80, visit)
+}
+
+/// [`walk_document`] under the given release's rules for arrays in the middle of a path
+/// ([`NullSemantics`]).
+///
+/// An array met with only one empty component left (`"x."` on `{x: [3]}`) is the end of the
+/// path, as in MongoDB: its elements are reached, not their empty-named fields.
+pub fn walk_document_under<'a>(
+    doc: &'a Document,
+    path: &[String],
+    leaf: LeafArrays,
+    semantics: NullSemantics,
     visit: &mut dyn FnMut(Option<&'a Bson>) -> ControlFlow<()>,
 ) -> ControlFlow<()> {
     let mut current = doc;
@@ -81,11 +98,14 @@ pub fn walk_document<'a>(
         match current.get(part) {
             None => return visit(None),
             Some(array @ Bson::Array(items)) => {
-                let rest = &path[index + 1..];
+                let mut rest = &path[index + 1..];
+                if rest.len() == 1 && rest[0].is_empty() {
+                    rest = &[];
+                }
                 if rest.is_empty() && leaf == LeafArrays::Whole {
                     return visit(Some(array));
                 }
-                return walk_array(array, items, rest, leaf, visit);
+                return walk_array(array, items, rest, leaf, semantics, visit);
             }
             Some(value) if last => return visit(Some(value)),
             Some(Bson::Document(inner)) => {
@@ -108,7 +128,7 @@ pub fn walk_value<'a>(
 ) -> ControlFlow<()> {
     match value {
         Some(array @ Bson::Array(items)) if !(path.is_empty() && leaf == LeafArrays::Whole) => {
-            walk_array(array, items, path, leaf, visit)
+            walk_array(array, items, path, leaf, NullSemantics::V80, visit)
         }
         Some(Bson::Document(doc)) if !path.is_empty() => walk_document(doc, path, leaf, visit),
         other if path.is_empty() => visit(other),
@@ -137,6 +157,7 @@ fn walk_array<'a>(
     items: &'a [Bson],
     rest: &[String],
     leaf: LeafArrays,
+    semantics: NullSemantics,
     visit: &mut dyn FnMut(Option<&'a Bson>) -> ControlFlow<()>,
 ) -> ControlFlow<()> {
     if rest.is_empty() {
@@ -146,16 +167,23 @@ fn walk_array<'a>(
         return visit(Some(array));
     }
     let offset = array_offset(&rest[0]);
+    // MongoDB 9.0 (only for a field name; what it does for a positional component is not
+    // restated by any jstest here): an empty array, and each element that is not a document,
+    // reach a missing value.
+    let missing_for_scalars = semantics == NullSemantics::V90 && offset.is_none();
+    if items.is_empty() && missing_for_scalars {
+        return visit(None);
+    }
     for (position, item) in items.iter().enumerate() {
         let offset_match = offset == Some(position);
         match item {
             Bson::Document(inner) => {
-                walk_document(inner, rest, leaf, visit)?;
+                walk_document_under(inner, rest, leaf, semantics, visit)?;
                 if offset_match {
                     if rest.len() == 1 {
                         visit(Some(item))?;
                     } else {
-                        walk_document(inner, &rest[1..], leaf, visit)?;
+                        walk_document_under(inner, &rest[1..], leaf, semantics, visit)?;
                     }
                 }
             }
@@ -163,9 +191,10 @@ fn walk_array<'a>(
                 if rest.len() == 1 {
                     visit(Some(item))?;
                 } else if let Bson::Array(nested) = item {
-                    walk_array(item, nested, &rest[1..], leaf, visit)?;
+                    walk_array(item, nested, &rest[1..], leaf, semantics, visit)?;
                 }
             }
+            _ if missing_for_scalars => visit(None)?,
             _ => {}
         }
     }

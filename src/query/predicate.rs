@@ -10,7 +10,7 @@ use bson::Bson;
 use super::order::{canonical_rank, compare_same_rank, values_equal, Number};
 use super::regex::MongoRegex;
 use super::types::TypeSelector;
-use super::Filter;
+use super::{Filter, NullSemantics};
 
 /// The comparison operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -178,9 +178,14 @@ pub enum ValueTest {
 impl ValueTest {
     /// Evaluates on one value.
     pub fn matches(&self, value: Option<&Bson>) -> bool {
+        self.matches_under(value, NullSemantics::V80)
+    }
+
+    /// Evaluates on one value under the given release's rules.
+    pub fn matches_under(&self, value: Option<&Bson>, semantics: NullSemantics) -> bool {
         match self {
-            ValueTest::Is(p) => p.matches(value),
-            ValueTest::Not(tests) => !tests.iter().all(|t| t.matches(value)),
+            ValueTest::Is(p) => p.matches_under(value, semantics),
+            ValueTest::Not(tests) => !tests.iter().all(|t| t.matches_under(value, semantics)),
         }
     }
 }
@@ -198,6 +203,12 @@ impl Predicate {
 
     /// MongoDB's single-value test.
     pub fn matches(&self, value: Option<&Bson>) -> bool {
+        self.matches_under(value, NullSemantics::V80)
+    }
+
+    /// [`Predicate::matches`] under the given release's rules (they differ inside
+    /// `$elemMatch` sub-queries).
+    pub fn matches_under(&self, value: Option<&Bson>, semantics: NullSemantics) -> bool {
         match self {
             Predicate::Compare(op, operand) => compare_matches(*op, value, operand),
             Predicate::Regex(regex) => value.is_some_and(|v| regex.matches_value(v)),
@@ -215,8 +226,10 @@ impl Predicate {
             }
             Predicate::ElemMatchObject(filter) => match value {
                 Some(Bson::Array(items)) => items.iter().any(|item| match item {
-                    Bson::Document(doc) => filter.matches(doc),
-                    Bson::Array(nested) => filter.matches(&array_as_document(nested)),
+                    Bson::Document(doc) => filter.matches_under(doc, semantics),
+                    Bson::Array(nested) => {
+                        filter.matches_under(&array_as_document(nested), semantics)
+                    }
                     _ => false,
                 }),
                 _ => false,
@@ -224,7 +237,7 @@ impl Predicate {
             Predicate::ElemMatchValue(tests) => match value {
                 Some(Bson::Array(items)) => items
                     .iter()
-                    .any(|item| tests.iter().all(|t| t.matches(Some(item)))),
+                    .any(|item| tests.iter().all(|t| t.matches_under(Some(item), semantics))),
                 _ => false,
             },
         }

@@ -9,7 +9,7 @@ use bson::{Bson, Document};
 
 use super::{aggregate::run_pipeline, FindOptions, Namespace, Store, StoreError, Write};
 use crate::query::conjunction::identical_documents;
-use crate::query::{values_equal, Filter, Projection, SortSpec};
+use crate::query::{values_equal, Filter, NullSemantics, Projection, SortSpec};
 
 #[derive(Debug, Clone, Default)]
 struct Collection {
@@ -46,12 +46,26 @@ struct Data {
 pub struct MemoryStore {
     data: Arc<RwLock<Data>>,
     file: Option<PathBuf>,
+    semantics: NullSemantics,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// The same store, matching filters under the given release's rules (MongoDB 8.0 by
+    /// default; see [`NullSemantics`]).
+    ///
+    /// ```
+    /// use expanse::{query::NullSemantics, store::MemoryStore};
+    /// let store = MemoryStore::new().with_null_semantics(NullSemantics::V90);
+    /// # let _ = store;
+    /// ```
+    pub fn with_null_semantics(mut self, semantics: NullSemantics) -> MemoryStore {
+        self.semantics = semantics;
+        self
     }
 
     /// A store persisted to `path` (canonical Extended JSON: `{"db.coll": [documents]}`), loading
@@ -106,6 +120,7 @@ impl MemoryStore {
         MemoryStore {
             data: Arc::new(RwLock::new(data)),
             file: None,
+            semantics: self.semantics,
         }
     }
 
@@ -153,7 +168,7 @@ impl MemoryStore {
             .map(|c| {
                 c.documents
                     .iter()
-                    .filter(|d| filter.matches(d))
+                    .filter(|d| filter.matches_under(d, self.semantics))
                     .cloned()
                     .collect()
             })

@@ -1,1 +1,421 @@
-//! See `main.rs`.
+//! Find filters and projections from MongoDB's jstests, restated as data in `queries/*.json`
+//! (see `main.rs`).
+//!
+//! Each data file holds groups: the jstest's source file, the documents it stores, and its
+//! cases: a filter with the `_id`s MongoDB asserts (`ids`), or a filter MongoDB refuses
+//! (`error`), or a filter and projection with the documents MongoDB returns (`expect`). Where
+//! MongoDB 9.0 answers differently (SERVER-36681, null through arrays), `ids_90` / `expect_90`
+//! hold its answer; Expanse follows 8.0 unless the app chooses 9.0 (`NullSemantics`).
+//!
+//! Every case runs (a) on the in-process matcher, (b) on the embedded store, (c) on the test
+//! server through `MongoStore`, skipping exactly the cases in [`SERVER_DIVERGENCES`], and (d)
+//! through a guarded collection whose rules let the user read everything.
+
+use std::collections::BTreeMap;
+
+use bson::{Bson, Document};
+use expanse::query::{Filter, NullSemantics, Projection};
+use expanse::store::{FindOptions, MemoryStore, MongoStore, Namespace, Store, Write};
+use expanse::User;
+
+use crate::common;
+
+/// The data files, one per family of jstests.
+const FILES: &[(&str, &str)] = &[
+    ("all", include_str!("queries/all.json")),
+    ("and", include_str!("queries/and.json")),
+    ("decimal", include_str!("queries/decimal.json")),
+    ("elemmatch", include_str!("queries/elemmatch.json")),
+    ("exists", include_str!("queries/exists.json")),
+    ("field_name_empty", include_str!("queries/field_name_empty.json")),
+    ("in", include_str!("queries/in.json")),
+    ("mod", include_str!("queries/mod.json")),
+    ("not", include_str!("queries/not.json")),
+    ("null", include_str!("queries/null.json")),
+    ("projection", include_str!("queries/projection.json")),
+    ("regex", include_str!("queries/regex.json")),
+    ("type", include_str!("queries/type.json")),
+];
+
+/// Where the test server (SecantusDB 0.7.0b3) departs from the jstests, which win: the source
+/// file, the filter as relaxed Extended JSON, and what the server does instead. The server run
+/// skips exactly these cases; the matcher, the embedded store and the guarded collection still
+/// run them.
+const SERVER_DIVERGENCES: &[(&str, &str, &str)] = &[];
+
+/// What MongoDB answers for one case.
+#[derive(Debug, Clone)]
+enum Expect {
+    /// The `_id`s of the matching documents (8.0, then 9.0).
+    Ids(Vec<Bson>, Vec<Bson>),
+    /// The query is refused.
+    Error,
+    /// The documents returned through a projection (8.0, then 9.0).
+    Projected(Document, Vec<Document>, Vec<Document>),
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    family: &'static str,
+    source: String,
+    /// Index of the group (the documents) within all groups.
+    group: usize,
+    filter: Document,
+    expect: Expect,
+}
+
+impl Case {
+    fn label(&self) -> String {
+        format!(
+            "[{}] {} {}",
+            self.family,
+            self.source,
+            ext(&Bson::Document(self.filter.clone()))
+        )
+    }
+
+    fn server_divergence(&self) -> Option<&'static str> {
+        let filter = ext(&Bson::Document(self.filter.clone()));
+        SERVER_DIVERGENCES
+            .iter()
+            .find(|(source, f, _)| self.source.starts_with(source) && *f == filter)
+            .map(|(_, _, why)| *why)
+    }
+}
+
+struct Suite {
+    groups: Vec<Vec<Document>>,
+    cases: Vec<Case>,
+}
+
+fn ext(value: &Bson) -> String {
+    value.clone().into_relaxed_extjson().to_string()
+}
+
+fn array<'a>(value: Option<&'a Bson>, what: &str) -> &'a Vec<Bson> {
+    match value {
+        Some(Bson::Array(items)) => items,
+        other => panic!("{what}: expected an array, got {other:?}"),
+    }
+}
+
+fn documents(items: &[Bson]) -> Vec<Document> {
+    items
+        .iter()
+        .map(|d| match d {
+            Bson::Document(d) => d.clone(),
+            other => panic!("expected a document, got {other}"),
+        })
+        .collect()
+}
+
+fn load() -> Suite {
+    let mut suite = Suite {
+        groups: Vec::new(),
+        cases: Vec::new(),
+    };
+    for (family, text) in FILES {
+        let json = expanse::json::parse(text, family).unwrap_or_else(|e| panic!("{family}: {e}"));
+        let Bson::Document(file) = expanse::json::to_bson(&json).expect("extended JSON") else {
+            panic!("{family}: not an object");
+        };
+        for group in array(file.get("groups"), family) {
+            let Bson::Document(group) = group else {
+                panic!("{family}: a group is not an object")
+            };
+            let source = group.get_str("source").expect("source").to_owned();
+            let index = suite.groups.len();
+            suite
+                .groups
+                .push(documents(array(group.get("docs"), &source)));
+            for case in array(group.get("cases"), &source) {
+                let Bson::Document(case) = case else {
+                    panic!("{source}: a case is not an object")
+                };
+                let filter = case.get_document("filter").expect("filter").clone();
+                let expect = if case.get_bool("error").unwrap_or(false) {
+                    Expect::Error
+                } else if let Ok(projection) = case.get_document("projection") {
+                    let v80 = documents(array(case.get("expect"), &source));
+                    let v90 = case
+                        .get("expect_90")
+                        .map(|e| documents(array(Some(e), &source)))
+                        .unwrap_or_else(|| v80.clone());
+                    Expect::Projected(projection.clone(), v80, v90)
+                } else {
+                    let v80 = array(case.get("ids"), &source).clone();
+                    let v90 = case
+                        .get("ids_90")
+                        .map(|e| array(Some(e), &source).clone())
+                        .unwrap_or_else(|| v80.clone());
+                    Expect::Ids(v80, v90)
+                };
+                suite.cases.push(Case {
+                    family,
+                    source: source.clone(),
+                    group: index,
+                    filter,
+                    expect,
+                });
+            }
+        }
+    }
+    suite
+}
+
+/// A set of values as sorted canonical text (order-free comparison).
+fn set_of(values: impl IntoIterator<Item = Bson>) -> Vec<String> {
+    let mut out: Vec<String> = values
+        .into_iter()
+        .map(|v| v.into_canonical_extjson().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// What one engine answered for one case.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Refused(String),
+    Found(Vec<Document>),
+}
+
+/// Compares an answer with the jstest's; `None` when they agree.
+fn judge(case: &Case, answer: &Answer, semantics: NullSemantics) -> Option<String> {
+    let v90 = semantics == NullSemantics::V90;
+    match (&case.expect, answer) {
+        (Expect::Error, Answer::Refused(_)) => None,
+        (Expect::Error, Answer::Found(docs)) => Some(format!(
+            "MongoDB refuses the filter; found {}",
+            ext(&Bson::Array(docs.iter().cloned().map(Bson::Document).collect()))
+        )),
+        (_, Answer::Refused(e)) => Some(format!("refused: {e}")),
+        (Expect::Ids(a, b), Answer::Found(docs)) => {
+            let want = set_of(if v90 { b.clone() } else { a.clone() });
+            let got = set_of(docs.iter().map(|d| d.get("_id").cloned().unwrap_or(Bson::Null)));
+            (want != got).then(|| format!("want _ids {want:?}, got {got:?}"))
+        }
+        (Expect::Projected(_, a, b), Answer::Found(docs)) => {
+            let want = set_of(
+                if v90 { b } else { a }
+                    .iter()
+                    .cloned()
+                    .map(Bson::Document),
+            );
+            let got = set_of(docs.iter().cloned().map(Bson::Document));
+            (want != got).then(|| format!("want documents {want:?}, got {got:?}"))
+        }
+    }
+}
+
+fn options(case: &Case) -> FindOptions {
+    FindOptions {
+        projection: match &case.expect {
+            Expect::Projected(p, ..) => Some(p.clone()),
+            _ => None,
+        },
+        ..Default::default()
+    }
+}
+
+/// Prints per-family counts and fails on any mismatch.
+fn report(engine: &str, suite: &Suite, mismatches: &[(String, String)], skipped: usize) {
+    let mut per_family: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for case in &suite.cases {
+        per_family.entry(case.family).or_default().0 += 1;
+    }
+    for (label, _) in mismatches {
+        let family = label
+            .trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or("");
+        if let Some(entry) = per_family.get_mut(family) {
+            entry.1 += 1;
+        }
+    }
+    let counts: Vec<String> = per_family
+        .iter()
+        .map(|(f, (n, bad))| format!("{f} {n} ({bad} mismatched)"))
+        .collect();
+    eprintln!(
+        "{engine}: {} cases, {} mismatched, {skipped} skipped (listed server divergences): {}",
+        suite.cases.len(),
+        mismatches.len(),
+        counts.join(", ")
+    );
+    if !mismatches.is_empty() {
+        let text: Vec<String> = mismatches
+            .iter()
+            .map(|(label, why)| format!("{label}\n    {why}"))
+            .collect();
+        panic!(
+            "{engine}: {} case(s) disagree with MongoDB's jstests:\n{}",
+            mismatches.len(),
+            text.join("\n")
+        );
+    }
+}
+
+fn matcher_answer(case: &Case, docs: &[Document], semantics: NullSemantics) -> Answer {
+    let filter = match Filter::parse(&case.filter) {
+        Ok(f) => f,
+        Err(e) => return Answer::Refused(e.to_string()),
+    };
+    let projection = match &case.expect {
+        Expect::Projected(p, ..) => match Projection::parse(p) {
+            Ok(p) => Some(p),
+            Err(e) => return Answer::Refused(e.to_string()),
+        },
+        _ => None,
+    };
+    Answer::Found(
+        docs.iter()
+            .filter(|d| filter.matches_under(d, semantics))
+            .map(|d| projection.as_ref().map_or_else(|| d.clone(), |p| p.apply(d)))
+            .collect(),
+    )
+}
+
+#[test]
+fn matcher_agrees_with_the_jstests() {
+    let suite = load();
+    let mut mismatches = Vec::new();
+    for semantics in [NullSemantics::V80, NullSemantics::V90] {
+        for case in &suite.cases {
+            let answer = matcher_answer(case, &suite.groups[case.group], semantics);
+            if let Some(why) = judge(case, &answer, semantics) {
+                mismatches.push((case.label(), format!("{semantics:?}: {why}")));
+            }
+        }
+    }
+    report("matcher", &suite, &mismatches, 0);
+}
+
+async fn seed<S: Store>(store: &S, ns: &Namespace, docs: &[Document]) {
+    store
+        .apply(ns, docs.iter().cloned().map(Write::Insert).collect())
+        .await
+        .unwrap_or_else(|e| panic!("{ns}: seeding failed: {e}"));
+}
+
+async fn store_answer<S: Store>(store: &S, ns: &Namespace, case: &Case) -> Answer {
+    match store.find(ns, &case.filter, &options(case)).await {
+        Ok(docs) => Answer::Found(docs),
+        Err(e) => Answer::Refused(e.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn embedded_store_agrees_with_the_jstests() {
+    let suite = load();
+    let mut mismatches = Vec::new();
+    for semantics in [NullSemantics::V80, NullSemantics::V90] {
+        let store = MemoryStore::new().with_null_semantics(semantics);
+        for (i, docs) in suite.groups.iter().enumerate() {
+            seed(&store, &Namespace::new("conformance", format!("g{i}")), docs).await;
+        }
+        for case in &suite.cases {
+            let ns = Namespace::new("conformance", format!("g{}", case.group));
+            let answer = store_answer(&store, &ns, case).await;
+            if let Some(why) = judge(case, &answer, semantics) {
+                mismatches.push((case.label(), format!("{semantics:?}: {why}")));
+            }
+        }
+    }
+    report("embedded store", &suite, &mismatches, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_server_agrees_with_the_jstests_but_for_listed_divergences() {
+    let Some(uri) = common::mongodb_uri("mongo_conformance queries") else {
+        return;
+    };
+    let suite = load();
+    let prefix = format!("conf_q{}_", std::process::id());
+    let store = MongoStore::connect(&uri)
+        .await
+        .expect("connect to the test server")
+        .with_database_prefix(prefix.clone());
+    for (i, docs) in suite.groups.iter().enumerate() {
+        seed(&store, &Namespace::new("queries", format!("g{i}")), docs).await;
+    }
+    let mut mismatches = Vec::new();
+    let mut skipped = 0;
+    let mut unused: Vec<&(&str, &str, &str)> = SERVER_DIVERGENCES.iter().collect();
+    for case in &suite.cases {
+        if case.server_divergence().is_some() {
+            skipped += 1;
+            let filter = ext(&Bson::Document(case.filter.clone()));
+            unused.retain(|(s, f, _)| !(case.source.starts_with(s) && *f == filter));
+            continue;
+        }
+        let ns = Namespace::new("queries", format!("g{}", case.group));
+        let answer = store_answer(&store, &ns, case).await;
+        if let Some(why) = judge(case, &answer, NullSemantics::V80) {
+            mismatches.push((case.label(), why));
+        }
+    }
+    let client = mongodb::Client::with_uri_str(&uri).await.expect("connect");
+    client
+        .database(&format!("{prefix}queries"))
+        .drop()
+        .await
+        .ok();
+    assert!(
+        unused.is_empty(),
+        "listed server divergences that name no case: {unused:?}"
+    );
+    report("test server", &suite, &mismatches, skipped);
+}
+
+/// An app whose users may read and write everything in `db.coll`, and may use regular
+/// expressions in their queries (the opt-in App Services does not have).
+fn open_app() -> (tempfile::TempDir, expanse::App) {
+    let dir = common::apps::write_app(&[
+        (
+            "root_config.json",
+            r#"{"name": "conformance", "expanse": {"allow_user_regex": true}}"#,
+        ),
+        (
+            "data_sources/mongodb-atlas/config.json",
+            r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+        ),
+        (
+            "data_sources/mongodb-atlas/db/coll/rules.json",
+            &common::apps::rules(
+                r#"[{"name": "everyone", "apply_when": {}, "read": true, "write": true}]"#,
+                "[]",
+            ),
+        ),
+    ]);
+    let app = expanse::App::load(dir.path())
+        .unwrap_or_else(|e| panic!("app should load:\n{e}"))
+        .app;
+    (dir, app)
+}
+
+#[tokio::test]
+async fn guarded_collection_that_reads_everything_agrees_with_the_jstests() {
+    let suite = load();
+    let (_dir, app) = open_app();
+    let user = User::new("reader");
+    let mut mismatches = Vec::new();
+    for (i, docs) in suite.groups.iter().enumerate() {
+        let store = MemoryStore::new();
+        seed(&store, &Namespace::new("db", "coll"), docs).await;
+        let coll = app
+            .collection(&store, &user, "db", "coll")
+            .expect("rules for db.coll");
+        for case in suite.cases.iter().filter(|c| c.group == i) {
+            let answer = match coll.find(&case.filter, &options(case)).await {
+                Ok(docs) => Answer::Found(docs),
+                Err(e) => Answer::Refused(e.to_string()),
+            };
+            if let Some(why) = judge(case, &answer, NullSemantics::V80) {
+                mismatches.push((case.label(), why));
+            }
+        }
+    }
+    report("guarded collection", &suite, &mismatches, 0);
+}
