@@ -412,10 +412,10 @@ fn parse_mod(operand: &Bson, at: &str) -> Result<ValueTest, QueryError> {
     }
     let number = |value: &Bson, what: &str| -> Result<i64, QueryError> {
         match super::order::Number::of(value) {
-            Some(super::order::Number::Float(f)) if !f.is_finite() => Err(QueryError::new(
-                at,
-                format!("malformed mod, {what} value is invalid"),
-            )),
+            // NaN, infinities and values a 64-bit integer cannot hold are refused.
+            Some(n) if n.exact_truncation().is_none() => Err(
+                QueryError::new(at, format!("malformed mod, {what} value is invalid")),
+            ),
             Some(n) => Ok(n.truncate_to_i64()),
             None => Err(QueryError::new(
                 at,

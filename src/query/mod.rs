@@ -7,9 +7,11 @@
 //! ([`predicate`]).
 
 pub(crate) mod conjunction;
+mod decimal;
 mod filter;
 pub mod order;
 pub mod path;
+mod pcre;
 mod predicate;
 mod regex;
 mod semantics;

@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
+use super::decimal::{Decimal, Exact};
 use crate::limits::MAX_DEPTH;
 
 /// The canonical type rank MongoDB uses to order values of different BSON types.
@@ -45,11 +46,12 @@ pub fn canonical_rank(value: Option<&Bson>) -> i32 {
     }
 }
 
-/// A numeric BSON value, kept exact where the BSON type is exact.
+/// A numeric BSON value, kept exact.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Number {
     Int(i64),
     Float(f64),
+    Decimal(Decimal),
 }
 
 impl Number {
@@ -58,13 +60,17 @@ impl Number {
             Bson::Int32(i) => Some(Number::Int(i64::from(*i))),
             Bson::Int64(i) => Some(Number::Int(*i)),
             Bson::Double(d) => Some(Number::Float(*d)),
-            Bson::Decimal128(d) => Some(Number::Float(decimal_to_f64(d))),
+            Bson::Decimal128(d) => Some(Number::Decimal(Decimal::decode(d))),
             _ => None,
         }
     }
 
     pub(crate) fn is_nan(self) -> bool {
-        matches!(self, Number::Float(f) if f.is_nan())
+        match self {
+            Number::Float(f) => f.is_nan(),
+            Number::Decimal(d) => d == Decimal::NaN,
+            Number::Int(_) => false,
+        }
     }
 
     /// Truncates toward zero and saturates at the `i64` range, as MongoDB's `safeNumberLong`.
@@ -73,6 +79,7 @@ impl Number {
             Number::Int(i) => i,
             Number::Float(f) if f.is_nan() => 0,
             Number::Float(f) => f as i64, // `as` truncates and saturates
+            Number::Decimal(d) => d.truncate().unwrap_or_else(|| d.to_f64() as i64),
         }
     }
 
@@ -87,30 +94,69 @@ impl Number {
                     && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&t))
                 .then_some(t as i64)
             }
+            Number::Decimal(d) => d.truncate(),
+        }
+    }
+
+    /// The exact finite value; `None` for NaN and infinities.
+    fn exact(self) -> Option<Exact> {
+        match self {
+            Number::Int(i) => Some(Exact::of_int(i)),
+            Number::Float(f) => Exact::of_f64(f),
+            Number::Decimal(d) => Exact::of_decimal(d),
+        }
+    }
+
+    /// -1 for negative infinity, 1 for positive infinity, 0 otherwise.
+    fn infinity(self) -> i8 {
+        match self {
+            Number::Float(f) if f == f64::INFINITY => 1,
+            Number::Float(f) if f == f64::NEG_INFINITY => -1,
+            Number::Decimal(Decimal::Infinity(negative)) => {
+                if negative {
+                    -1
+                } else {
+                    1
+                }
+            }
+            _ => 0,
         }
     }
 }
 
-/// Decimal128 values are compared through `f64`. This is exact for every decimal an `f64` holds
-/// exactly and approximate beyond; `bson` offers no decimal arithmetic.
+/// A Decimal128 as the nearest `f64` (for arithmetic that is approximate anyway; comparisons
+/// are exact, see [`compare_numbers`]).
 pub(crate) fn decimal_to_f64(d: &bson::Decimal128) -> f64 {
-    let text = d.to_string();
-    match text.as_str() {
-        "NaN" | "-NaN" => f64::NAN,
-        "Infinity" => f64::INFINITY,
-        "-Infinity" => f64::NEG_INFINITY,
-        other => other.parse().unwrap_or(f64::NAN),
-    }
+    Decimal::decode(d).to_f64()
 }
 
-/// Compares two numbers the way MongoDB does: exactly across integer and floating types,
-/// with NaN below every other number.
+/// Compares two numbers the way MongoDB does: exactly across integer, floating and decimal
+/// types, with NaN below every other number.
 pub(crate) fn compare_numbers(a: Number, b: Number) -> Ordering {
     match (a, b) {
         (Number::Int(x), Number::Int(y)) => x.cmp(&y),
         (Number::Float(x), Number::Float(y)) => compare_floats(x, y),
         (Number::Int(x), Number::Float(y)) => compare_int_float(x, y),
         (Number::Float(x), Number::Int(y)) => compare_int_float(y, x).reverse(),
+        _ => compare_exactly(a, b),
+    }
+}
+
+/// Any two numbers, one of them a decimal: NaN lowest, then infinities, then exact values.
+fn compare_exactly(a: Number, b: Number) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => return Ordering::Equal,
+        (true, false) => return Ordering::Less,
+        (false, true) => return Ordering::Greater,
+        (false, false) => {}
+    }
+    let (ia, ib) = (a.infinity(), b.infinity());
+    if ia != 0 || ib != 0 {
+        return ia.cmp(&ib);
+    }
+    match (a.exact(), b.exact()) {
+        (Some(x), Some(y)) => x.compare(&y),
+        _ => Ordering::Equal,
     }
 }
 

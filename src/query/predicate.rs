@@ -43,7 +43,8 @@ impl Comparison {
 /// MongoDB's comparison of one reached value (`None` = missing) with an operand.
 ///
 /// Values of different canonical types never compare, except that `null` and missing are
-/// equal (so `$eq`, `$lte` and `$gte` with `null` hold for a missing value), and `MinKey` /
+/// equal (so `$eq`, `$lte` and `$gte` with `null` hold for a missing value, but not for a stored
+/// `undefined`), and `MinKey` /
 /// `MaxKey` operands bound everything. NaN equals only NaN.
 ///
 /// ```
@@ -70,8 +71,8 @@ pub fn compare_matches(op: Comparison, value: Option<&Bson>, operand: &Bson) -> 
     let value_rank = canonical_rank(value);
     let operand_rank = canonical_rank(Some(operand));
     if value_rank != operand_rank {
-        // null against missing/undefined
-        if value_rank + operand_rank == 5 {
+        // null against missing (a stored undefined is not null, since MongoDB 8.0)
+        if value.is_none() && matches!(operand, Bson::Null) {
             return matches!(op, Comparison::Eq | Comparison::Lte | Comparison::Gte);
         }
         return match operand {

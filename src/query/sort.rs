@@ -110,7 +110,10 @@ fn sort_key(doc: &Document, path: &FieldPath, descending: bool) -> Bson {
 pub struct Projection {
     include: bool,
     fields: Vec<FieldPath>,
+    /// `_id` comes through whole (it was not excluded, and no sub-path of it is listed).
     id: bool,
+    /// `_id` was excluded (`{_id: 0}`).
+    drop_id: bool,
 }
 
 impl Projection {
@@ -161,10 +164,16 @@ impl Projection {
             }
             fields.push(FieldPath::parse(field));
         }
+        // `{_id: 1}` alone is an inclusion of `_id` only; a listed sub-path of `_id` decides
+        // what of `_id` comes through, instead of the whole `_id`.
+        let include = include.unwrap_or(id && spec.contains_key("_id"));
+        let drop_id = !id;
+        let id = id && !fields.iter().any(|f| f.parts().first().is_some_and(|p| p == "_id"));
         Ok(Projection {
-            include: include.unwrap_or(false),
+            include,
             fields,
             id,
+            drop_id,
         })
     }
 
@@ -225,7 +234,7 @@ impl Projection {
                 with_id.extend(out);
                 out = with_id;
             }
-        } else {
+        } else if self.drop_id {
             out.remove("_id");
         }
         out
@@ -257,25 +266,37 @@ fn include_path(source: &Document, path: &[String], out: &mut Document) {
                 Some(Bson::Array(a)) => a.clone(),
                 _ => Vec::new(),
             };
-            let projected: Vec<Bson> = items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, item)| match item {
-                    Bson::Document(inner) => {
-                        let mut sub = match existing.get(i) {
-                            Some(Bson::Document(d)) => d.clone(),
-                            _ => Document::new(),
-                        };
-                        include_path(inner, rest, &mut sub);
-                        Some(Bson::Document(sub))
-                    }
-                    _ => None,
-                })
-                .collect();
-            out.insert(first.clone(), projected);
+            out.insert(first.clone(), include_in_array(items, rest, &existing));
         }
         _ => {}
     }
+}
+
+/// An inclusion of `rest` inside each element of an array: documents keep the included fields,
+/// nested arrays are projected the same way, other values are dropped (as MongoDB does).
+fn include_in_array(items: &[Bson], rest: &[String], existing: &[Bson]) -> Vec<Bson> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| match item {
+            Bson::Document(inner) => {
+                let mut sub = match existing.get(i) {
+                    Some(Bson::Document(d)) => d.clone(),
+                    _ => Document::new(),
+                };
+                include_path(inner, rest, &mut sub);
+                Some(Bson::Document(sub))
+            }
+            Bson::Array(nested) => {
+                let before = match existing.get(i) {
+                    Some(Bson::Array(a)) => a.as_slice(),
+                    _ => &[],
+                };
+                Some(Bson::Array(include_in_array(nested, rest, before)))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn exclude_path(doc: &mut Document, path: &[String]) {
