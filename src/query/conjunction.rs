@@ -73,7 +73,8 @@ fn flatten_into(part: Document, out: &mut Vec<Document>) {
     }
     if part.len() == 1 {
         if let Some(Bson::Array(items)) = part.get("$and") {
-            if items.iter().all(|i| matches!(i, Bson::Document(_))) {
+            // `{$and: []}` is an error MongoDB reports: it stays, for the server to refuse.
+            if !items.is_empty() && items.iter().all(|i| matches!(i, Bson::Document(_))) {
                 for item in items {
                     if let Bson::Document(d) = item {
                         flatten_into(d.clone(), out);
