@@ -181,7 +181,10 @@ impl Loader {
         if let Some(allow) = expanse.get("allow_user_regex") {
             match allow.kind {
                 JsonKind::Bool(b) => app.query.allow_user_regex = b,
-                _ => self.error(allow.at.clone(), "\"allow_user_regex\" must be true or false"),
+                _ => self.error(
+                    allow.at.clone(),
+                    "\"allow_user_regex\" must be true or false",
+                ),
             }
         }
     }

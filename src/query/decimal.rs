@@ -274,7 +274,9 @@ mod tests {
         assert_eq!(dec("-14.9").truncate(), Some(-14));
         assert_eq!(dec("1E+19").truncate(), None);
         let big = dec("12345678901234567890.12345678901234");
-        assert!(matches!(big, Decimal::Finite { coefficient, .. } if coefficient == 1_234_567_890_123_456_789_012_345_678_901_234));
+        assert!(
+            matches!(big, Decimal::Finite { coefficient, .. } if coefficient == 1_234_567_890_123_456_789_012_345_678_901_234)
+        );
     }
 
     #[test]

@@ -5,10 +5,10 @@ use std::ops::ControlFlow;
 use bson::{Bson, Document};
 
 use super::path::{walk_document_under, FieldPath};
-use super::NullSemantics;
 use super::predicate::{Comparison, InList, Predicate, ValueTest};
 use super::regex::MongoRegex;
 use super::types::TypeSelector;
+use super::NullSemantics;
 use crate::limits::{self, LimitError};
 
 /// A query that could not be compiled, with the path of the offending part.
@@ -413,9 +413,10 @@ fn parse_mod(operand: &Bson, at: &str) -> Result<ValueTest, QueryError> {
     let number = |value: &Bson, what: &str| -> Result<i64, QueryError> {
         match super::order::Number::of(value) {
             // NaN, infinities and values a 64-bit integer cannot hold are refused.
-            Some(n) if n.exact_truncation().is_none() => Err(
-                QueryError::new(at, format!("malformed mod, {what} value is invalid")),
-            ),
+            Some(n) if n.exact_truncation().is_none() => Err(QueryError::new(
+                at,
+                format!("malformed mod, {what} value is invalid"),
+            )),
             Some(n) => Ok(n.truncate_to_i64()),
             None => Err(QueryError::new(
                 at,

@@ -242,11 +242,12 @@ impl<'p> Translator<'p> {
                 Ok(())
             }
             Some('\'') => {
-                let Some(close) = self.chars[self.at + 3..].iter().position(|c| *c == '\'')
-                else {
+                let Some(close) = self.chars[self.at + 3..].iter().position(|c| *c == '\'') else {
                     return self.fail("unterminated group name");
                 };
-                let name: String = self.chars[self.at + 3..self.at + 3 + close].iter().collect();
+                let name: String = self.chars[self.at + 3..self.at + 3 + close]
+                    .iter()
+                    .collect();
                 self.depth += 1;
                 self.out.push_str(&format!("(?P<{name}>"));
                 self.at += 3 + close + 1;
@@ -258,7 +259,11 @@ impl<'p> Translator<'p> {
             Some('R') | Some('&') | Some('|') => {
                 self.fail("recursion and branch reset groups are not supported")
             }
-            Some(d) if d.is_ascii_digit() || d == '+' || d == '-' && self.peek(3).is_some_and(|c| c.is_ascii_digit()) => {
+            Some(d)
+                if d.is_ascii_digit()
+                    || d == '+'
+                    || d == '-' && self.peek(3).is_some_and(|c| c.is_ascii_digit()) =>
+            {
                 self.fail("subroutine calls are not supported")
             }
             _ => {
@@ -390,8 +395,7 @@ impl<'p> Translator<'p> {
     }
 
     fn push_class_escape(&mut self, ascii: &str, unicode: &str) {
-        self.out
-            .push_str(if self.ucp { unicode } else { ascii });
+        self.out.push_str(if self.ucp { unicode } else { ascii });
     }
 
     fn word_boundary(&mut self, negated: bool) {
@@ -400,12 +404,12 @@ impl<'p> Translator<'p> {
             (true, _, true) => r"\B".to_owned(),
             (false, false, false) => r"(?-u:\b)".to_owned(),
             (false, false, true) => r"(?-u:\B)".to_owned(),
-            (false, true, false) => format!(
-                "(?:(?<=[{WORD}])(?![{WORD}])|(?<![{WORD}])(?=[{WORD}]))"
-            ),
-            (false, true, true) => format!(
-                "(?:(?<=[{WORD}])(?=[{WORD}])|(?<![{WORD}])(?![{WORD}]))"
-            ),
+            (false, true, false) => {
+                format!("(?:(?<=[{WORD}])(?![{WORD}])|(?<![{WORD}])(?=[{WORD}]))")
+            }
+            (false, true, true) => {
+                format!("(?:(?<=[{WORD}])(?=[{WORD}])|(?<![{WORD}])(?![{WORD}]))")
+            }
         };
         self.out.push_str(&text);
     }
@@ -626,8 +630,19 @@ impl<'p> Translator<'p> {
             (None, known)
                 if matches!(
                     known,
-                    "alnum" | "alpha" | "ascii" | "blank" | "cntrl" | "digit" | "graph"
-                        | "lower" | "print" | "punct" | "space" | "upper" | "xdigit"
+                    "alnum"
+                        | "alpha"
+                        | "ascii"
+                        | "blank"
+                        | "cntrl"
+                        | "digit"
+                        | "graph"
+                        | "lower"
+                        | "print"
+                        | "punct"
+                        | "space"
+                        | "upper"
+                        | "xdigit"
                 ) =>
             {
                 format!("[[:{}{known}:]]", if negated { "^" } else { "" })
@@ -688,8 +703,23 @@ fn literal(c: char, in_class: bool) -> String {
 fn regex_syntax_meta(c: char) -> bool {
     matches!(
         c,
-        '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' | '#'
-            | '&' | '-' | '~'
+        '\\' | '.'
+            | '+'
+            | '*'
+            | '?'
+            | '('
+            | ')'
+            | '|'
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '^'
+            | '$'
+            | '#'
+            | '&'
+            | '-'
+            | '~'
     )
 }
 

@@ -51,7 +51,9 @@ impl MongoRegex {
             return Err("Regular expression cannot contain an embedded null byte".into());
         }
         if options.contains('\0') {
-            return Err("Regular expression options string cannot contain an embedded null byte".into());
+            return Err(
+                "Regular expression options string cannot contain an embedded null byte".into(),
+            );
         }
         let mut flags = Flags::default();
         for flag in options.chars() {
@@ -65,7 +67,8 @@ impl MongoRegex {
             }
         }
         let translation = translate(pattern, flags.multi_line)?;
-        let invalid = |e: &dyn std::fmt::Display| format!("invalid regular expression /{pattern}/: {e}");
+        let invalid =
+            |e: &dyn std::fmt::Display| format!("invalid regular expression /{pattern}/: {e}");
         let compiled = if translation.backtracking {
             let mut builder = fancy_regex::RegexBuilder::new(&translation.pattern);
             builder

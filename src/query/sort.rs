@@ -168,7 +168,10 @@ impl Projection {
         // what of `_id` comes through, instead of the whole `_id`.
         let include = include.unwrap_or(id && spec.contains_key("_id"));
         let drop_id = !id;
-        let id = id && !fields.iter().any(|f| f.parts().first().is_some_and(|p| p == "_id"));
+        let id = id
+            && !fields
+                .iter()
+                .any(|f| f.parts().first().is_some_and(|p| p == "_id"));
         Ok(Projection {
             include,
             fields,

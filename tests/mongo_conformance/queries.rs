@@ -27,7 +27,10 @@ const FILES: &[(&str, &str)] = &[
     ("decimal", include_str!("queries/decimal.json")),
     ("elemmatch", include_str!("queries/elemmatch.json")),
     ("exists", include_str!("queries/exists.json")),
-    ("field_name_empty", include_str!("queries/field_name_empty.json")),
+    (
+        "field_name_empty",
+        include_str!("queries/field_name_empty.json"),
+    ),
     ("in", include_str!("queries/in.json")),
     ("mod", include_str!("queries/mod.json")),
     ("not", include_str!("queries/not.json")),
@@ -744,7 +747,9 @@ impl Case {
     fn key(&self) -> String {
         let filter = ext(&Bson::Document(self.filter.clone()));
         match &self.expect {
-            Expect::Projected(p, ..) => format!("{filter} projection {}", ext(&Bson::Document(p.clone()))),
+            Expect::Projected(p, ..) => {
+                format!("{filter} projection {}", ext(&Bson::Document(p.clone())))
+            }
             _ => filter,
         }
     }
@@ -867,21 +872,21 @@ fn judge(case: &Case, answer: &Answer, semantics: NullSemantics) -> Option<Strin
         (Expect::Error, Answer::Refused(_)) => None,
         (Expect::Error, Answer::Found(docs)) => Some(format!(
             "MongoDB refuses the filter; found {}",
-            ext(&Bson::Array(docs.iter().cloned().map(Bson::Document).collect()))
+            ext(&Bson::Array(
+                docs.iter().cloned().map(Bson::Document).collect()
+            ))
         )),
         (_, Answer::Refused(e)) => Some(format!("refused: {e}")),
         (Expect::Ids(a, b), Answer::Found(docs)) => {
             let want = set_of(if v90 { b.clone() } else { a.clone() });
-            let got = set_of(docs.iter().map(|d| d.get("_id").cloned().unwrap_or(Bson::Null)));
+            let got = set_of(
+                docs.iter()
+                    .map(|d| d.get("_id").cloned().unwrap_or(Bson::Null)),
+            );
             (want != got).then(|| format!("want _ids {want:?}, got {got:?}"))
         }
         (Expect::Projected(_, a, b), Answer::Found(docs)) => {
-            let want = set_of(
-                if v90 { b } else { a }
-                    .iter()
-                    .cloned()
-                    .map(Bson::Document),
-            );
+            let want = set_of(if v90 { b } else { a }.iter().cloned().map(Bson::Document));
             let got = set_of(docs.iter().cloned().map(Bson::Document));
             (want != got).then(|| format!("want documents {want:?}, got {got:?}"))
         }
@@ -952,7 +957,11 @@ fn matcher_answer(case: &Case, docs: &[Document], semantics: NullSemantics) -> A
     Answer::Found(
         docs.iter()
             .filter(|d| filter.matches_under(d, semantics))
-            .map(|d| projection.as_ref().map_or_else(|| d.clone(), |p| p.apply(d)))
+            .map(|d| {
+                projection
+                    .as_ref()
+                    .map_or_else(|| d.clone(), |p| p.apply(d))
+            })
             .collect(),
     )
 }
@@ -993,7 +1002,12 @@ async fn embedded_store_agrees_with_the_jstests() {
     for semantics in [NullSemantics::V80, NullSemantics::V90] {
         let store = MemoryStore::new().with_null_semantics(semantics);
         for (i, docs) in suite.groups.iter().enumerate() {
-            seed(&store, &Namespace::new("conformance", format!("g{i}")), docs).await;
+            seed(
+                &store,
+                &Namespace::new("conformance", format!("g{i}")),
+                docs,
+            )
+            .await;
         }
         for case in &suite.cases {
             let ns = Namespace::new("conformance", format!("g{}", case.group));
@@ -1033,7 +1047,11 @@ async fn test_server_agrees_with_the_jstests_but_for_listed_divergences() {
         let ns = Namespace::new("queries", format!("g{}", case.group));
         let answer = store_answer(&store, &ns, case).await;
         if let Some(why) = judge(case, &answer, NullSemantics::V80) {
-            eprintln!("unlisted server divergence:\t{}\t{}\t{why}", case.part, case.key());
+            eprintln!(
+                "unlisted server divergence:\t{}\t{}\t{why}",
+                case.part,
+                case.key()
+            );
             mismatches.push((case.label(), why));
         }
     }
@@ -1052,7 +1070,12 @@ async fn test_server_agrees_with_the_jstests_but_for_listed_divergences() {
         "listed server divergences that name no case: {unused:?}"
     );
     report("test server", &suite, &mismatches, skipped);
-    report("guarded collection (test server)", &suite, &guarded, skipped);
+    report(
+        "guarded collection (test server)",
+        &suite,
+        &guarded,
+        skipped,
+    );
 }
 
 /// An app whose users may read and write everything in every collection (a default rule), and
@@ -1109,8 +1132,121 @@ async fn guarded_collection_that_reads_everything_agrees_with_the_jstests() {
     let suite = load();
     let store = MemoryStore::new();
     for (i, docs) in suite.groups.iter().enumerate() {
-        seed(&store, &Namespace::new("conformance", format!("g{i}")), docs).await;
+        seed(
+            &store,
+            &Namespace::new("conformance", format!("g{i}")),
+            docs,
+        )
+        .await;
     }
     let mismatches = guarded_mismatches(&suite, &store, "conformance", |_| false).await;
-    report("guarded collection (embedded store)", &suite, &mismatches, 0);
+    report(
+        "guarded collection (embedded store)",
+        &suite,
+        &mismatches,
+        0,
+    );
+}
+
+/// App Services lets only the system user query with regular expressions: `$regex`, and a
+/// regular expression as a value (`{name: /^a/}`, inside `$in`, `$nin`, `$all`, `$not`). An app
+/// may let its users do so (`"expanse": {"allow_user_regex": true}`).
+#[tokio::test]
+async fn regular_expressions_are_system_only_unless_the_app_opts_in() {
+    let regex = Bson::RegularExpression(bson::Regex {
+        pattern: "^a".to_owned().try_into().expect("no null byte"),
+        options: String::new().try_into().expect("no null byte"),
+    });
+    let queries = [
+        bson::doc! {"name": regex.clone()},
+        bson::doc! {"name": {"$in": [regex.clone()]}},
+        bson::doc! {"name": {"$nin": ["b", regex.clone()]}},
+        bson::doc! {"name": {"$all": [regex.clone()]}},
+        bson::doc! {"name": {"$not": regex.clone()}},
+        bson::doc! {"name": {"$regex": "^a"}},
+    ];
+    let store = MemoryStore::new();
+    let ns = Namespace::new("db", "coll");
+    seed(
+        &store,
+        &ns,
+        &[
+            bson::doc! {"_id": 1, "name": "ann"},
+            bson::doc! {"_id": 2, "name": "bob"},
+        ],
+    )
+    .await;
+    let rules = common::apps::rules(
+        r#"[{"name": "everyone", "apply_when": {}, "read": true, "write": true}]"#,
+        "[]",
+    );
+    let (_closed, closed) = common::apps::app_with_rules(&rules);
+    let (_open, open) = open_app_with_rules(&rules);
+    let user = User::new("u1");
+    let system = User::system();
+    for query in &queries {
+        let refused = closed
+            .collection(&store, &user, "db", "coll")
+            .expect("rules")
+            .find(query, &FindOptions::default())
+            .await;
+        assert!(
+            matches!(&refused, Err(e) if e.to_string().contains("only allowed for the system user")),
+            "{query}: {refused:?}"
+        );
+        for (app, caller) in [(&open, &user), (&closed, &system)] {
+            let found = app
+                .collection(&store, caller, "db", "coll")
+                .expect("rules")
+                .find(query, &FindOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("{query}: {e}"));
+            assert_eq!(found.len(), 1, "{query}: {found:?}");
+        }
+    }
+    assert!(!closed.query.allow_user_regex && open.query.allow_user_regex);
+}
+
+/// `"expanse": {"query_semantics": "9.0"}` chooses MongoDB 9.0's null-through-arrays rules;
+/// anything but "8.0" or "9.0" is an error naming the setting.
+#[test]
+fn the_null_semantics_setting_is_read_from_the_root_config() {
+    let load = |root: &str| {
+        let dir = common::apps::write_app(&[
+            ("root_config.json", root),
+            (
+                "data_sources/mongodb-atlas/config.json",
+                r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+            ),
+        ]);
+        expanse::App::load(dir.path()).map(|l| l.app.query.null_semantics)
+    };
+    assert_eq!(load(r#"{"name": "a"}"#).ok(), Some(NullSemantics::V80));
+    assert_eq!(
+        load(r#"{"name": "a", "expanse": {"query_semantics": "9.0"}}"#).ok(),
+        Some(NullSemantics::V90)
+    );
+    let err = load(r#"{"name": "a", "expanse": {"query_semantics": "7.0"}}"#)
+        .expect_err("an unknown release is refused")
+        .to_string();
+    assert!(err.contains("query_semantics"), "{err}");
+}
+
+/// [`open_app`]'s root config with these rules for `db.coll`.
+fn open_app_with_rules(rules: &str) -> (tempfile::TempDir, expanse::App) {
+    let dir = common::apps::write_app(&[
+        (
+            "root_config.json",
+            r#"{"name": "open", "expanse": {"allow_user_regex": true}}"#,
+        ),
+        (
+            "data_sources/mongodb-atlas/config.json",
+            r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+        ),
+        ("data_sources/mongodb-atlas/db/coll/rules.json", rules),
+    ]);
+    let app = expanse::App::load(dir.path())
+        .unwrap_or_else(|e| panic!("app should load:\n{e}"))
+        .app;
+    (dir, app)
 }
