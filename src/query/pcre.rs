@@ -52,7 +52,8 @@ struct Translator<'p> {
     fancy: bool,
     ucp: bool,
     backtracking: bool,
-    depth: usize,
+    /// The `m` option in force outside each open group (innermost last).
+    open_groups: Vec<bool>,
     source: &'p str,
 }
 
@@ -66,7 +67,7 @@ impl<'p> Translator<'p> {
             fancy,
             ucp: false,
             backtracking: false,
-            depth: 0,
+            open_groups: Vec::new(),
             source,
         }
     }
@@ -128,7 +129,9 @@ impl<'p> Translator<'p> {
             '[' => self.class(),
             '(' => self.group(),
             ')' => {
-                self.depth = self.depth.saturating_sub(1);
+                if let Some(outer) = self.open_groups.pop() {
+                    self.multi_line = outer;
+                }
                 self.out.push(')');
                 self.at += 1;
                 self.possessive()
@@ -214,7 +217,7 @@ impl<'p> Translator<'p> {
             return self.verb();
         }
         if self.peek(1) != Some('?') {
-            self.depth += 1;
+            self.open_groups.push(self.multi_line);
             self.out.push('(');
             self.at += 1;
             return Ok(());
@@ -236,7 +239,7 @@ impl<'p> Translator<'p> {
             Some('>') => self.open(3, true),
             Some('(') => {
                 self.backtracking = true;
-                self.depth += 1;
+                self.open_groups.push(self.multi_line);
                 self.out.push_str("(?(");
                 self.at += 3;
                 Ok(())
@@ -248,7 +251,7 @@ impl<'p> Translator<'p> {
                 let name: String = self.chars[self.at + 3..self.at + 3 + close]
                     .iter()
                     .collect();
-                self.depth += 1;
+                self.open_groups.push(self.multi_line);
                 self.out.push_str(&format!("(?P<{name}>"));
                 self.at += 3 + close + 1;
                 Ok(())
@@ -280,17 +283,28 @@ impl<'p> Translator<'p> {
                     i += 1;
                 }
                 let flags: String = self.chars[self.at + 2..i].iter().collect();
+                let (on, off) = flags.split_once('-').unwrap_or((flags.as_str(), ""));
+                let multi_line = if off.contains('m') {
+                    false
+                } else {
+                    on.contains('m') || self.multi_line
+                };
                 if self.chars.get(i) == Some(&')') {
-                    if flags.contains('m') && !flags.starts_with('-') {
-                        self.multi_line = !flags
-                            .split_once('-')
-                            .is_some_and(|(_, off)| off.contains('m'));
-                    }
+                    // (?m) holds to the end of the enclosing group.
+                    self.multi_line = multi_line;
                     self.out.push_str(&format!("(?{flags})"));
                     self.at = i + 1;
                     return Ok(());
                 }
-                self.depth += 1;
+                if self.chars.get(i) == Some(&':') && !flags.is_empty() {
+                    // (?m:…) holds inside the group only.
+                    self.open_groups.push(self.multi_line);
+                    self.multi_line = multi_line;
+                    self.out.push_str(&format!("(?{flags}:"));
+                    self.at = i + 1;
+                    return Ok(());
+                }
+                self.open_groups.push(self.multi_line);
                 self.out.push('(');
                 self.at += 1;
                 Ok(())
@@ -301,7 +315,7 @@ impl<'p> Translator<'p> {
     /// Opens a look-around or atomic group (`skip` characters of syntax).
     fn open(&mut self, skip: usize, backtracking: bool) -> Result<(), String> {
         self.backtracking |= backtracking;
-        self.depth += 1;
+        self.open_groups.push(self.multi_line);
         let text: String = self.chars[self.at..self.at + skip].iter().collect();
         self.out.push_str(&text);
         self.at += skip;
@@ -322,7 +336,7 @@ impl<'p> Translator<'p> {
                 Ok(())
             }
             "ACCEPT" => {
-                if self.depth > 0 {
+                if !self.open_groups.is_empty() {
                     return self.fail("(*ACCEPT) inside a group is not supported");
                 }
                 // The match ends here: skip the rest of this alternative.
@@ -374,6 +388,7 @@ impl<'p> Translator<'p> {
                 r"(?:\n?\z)"
             }),
             'K' => {} // resets the reported start; no effect on whether it matches
+            'N' => self.out.push_str(r"[^\n]"),
             'Q' => self.quoted(false),
             'E' => {}
             'k' | 'g' => self.back_reference(e)?,
@@ -490,6 +505,9 @@ impl<'p> Translator<'p> {
                 }
             }
             'o' => {
+                if self.peek(0) != Some('{') {
+                    return self.fail("\\o needs {…}");
+                }
                 let Some(end) = self.chars[self.at..].iter().position(|c| *c == '}') else {
                     return self.fail("unterminated \\o{");
                 };
@@ -762,5 +780,41 @@ mod tests {
         assert_eq!(t("(*FAIL)b"), r"[^\s\S]b");
         assert_eq!(t("b(*ACCEPT)c|d"), "b|d");
         assert_eq!(t("(*COMMIT)a"), "a");
+    }
+
+    /// Every short string over PCRE's special characters translates or is refused, and what
+    /// translates compiles on its engine (or is refused there), without a panic.
+    #[test]
+    fn odd_patterns_never_panic() {
+        const ALPHABET: &[&str] = &[
+            "(", ")", "[", "]", "{", "}", "\\", "*", "+", "?", "|", "^", "$", ".", "-", ":", "#",
+            "<", ">", "=", "!", "'", "a", "1", "0", "Q", "E", "w", "p", "x", "o", "c", "k", "g",
+            "(*", "(?", "[:", ":]", "\\Q", "\\E", " ", "é",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..5_000 {
+            let mut pattern = String::new();
+            for _ in 0..(state % 9) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                pattern.push_str(ALPHABET[(state % ALPHABET.len() as u64) as usize]);
+            }
+            let _ = crate::query::MongoRegex::new(&pattern, "");
+            let _ = crate::query::MongoRegex::new(&pattern, "imsx");
+        }
+    }
+
+    #[test]
+    fn dollar_follows_the_m_option_in_force() {
+        assert_eq!(t("a$"), r"a(?:\n?\z)");
+        assert_eq!(translate("a$", true).expect("ok").pattern, "a$");
+        assert_eq!(t("(?m)a$"), "(?m)a$");
+        assert_eq!(t("(?m:a$)b$"), r"(?m:a$)b(?:\n?\z)");
+        assert_eq!(t("((?m)a$)b$"), r"((?m)a$)b(?:\n?\z)");
+        assert_eq!(
+            translate("(?-m)a$", true).expect("ok").pattern,
+            r"(?-m)a(?:\n?\z)"
+        );
     }
 }
