@@ -243,3 +243,29 @@ fn an_unreachable_mongodb_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("database unavailable"), "{stderr}");
 }
+
+/// A failed operation's error is what the failure says, not "expected docs [], got []"; a
+/// `$partial` result matches a document holding at least its fields.
+#[test]
+fn failures_of_the_operation_show_its_error_and_partial_results_match() {
+    let dir = fixture_dir(
+        r#"[
+      {"name": "refused find", "as": "alice", "op": "find", "ns": "db.notes", "query": {"$where": "1"}, "expect": {"docs": []}},
+      {"name": "partial", "as": "alice", "op": "insertOne", "ns": "db.notes", "document": {"owner": "u1", "t": 1},
+       "expect": {"result": {"$partial": {}}}},
+      {"name": "partial mismatch", "as": "system", "op": "findOne", "ns": "db.notes", "query": {"_id": 2},
+       "expect": {"docs": [{"$partial": {"owner": "u1"}}]}},
+      {"name": "partial docs", "as": "system", "op": "findOne", "ns": "db.notes", "query": {"_id": 2},
+       "expect": {"docs": [{"$partial": {"public": true}}]}}
+    ]"#,
+    );
+    let out = expanse(&["test"], Some(dir.path()));
+    let text = stdout(&out);
+    assert!(text.ends_with("2 passed, 2 failed\n"), "{text}");
+    assert!(
+        text.contains("expected docs from the operation, but it was denied: operator $where is only allowed for the system user"),
+        "{text}"
+    );
+    assert!(!text.contains("expected docs [], got []"), "{text}");
+    assert!(text.contains("FAIL  partial mismatch"), "{text}");
+}
