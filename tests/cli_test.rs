@@ -269,3 +269,31 @@ fn failures_of_the_operation_show_its_error_and_partial_results_match() {
     assert!(!text.contains("expected docs [], got []"), "{text}");
     assert!(text.contains("FAIL  partial mismatch"), "{text}");
 }
+
+/// An expression test that does not compile makes the fixture invalid (exit 2, located), an
+/// invalid fixture prints no coverage line, and a namespace no rule and no data mention is
+/// flagged as a likely typo.
+#[test]
+fn invalid_expressions_invalid_fixtures_and_namespace_typos() {
+    let dir = fixture_dir(r#"[{"name": "bad", "expr": {"owner": "%%usr.id"}, "expect": true}]"#);
+    let out = expanse(&["test"], Some(dir.path()));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("notes.test.json:5:47: unknown expansion %%usr (did you mean %%user.id?)"),
+        "{text}"
+    );
+    assert!(!text.contains("coverage:"), "{text}");
+    let dir = fixture_dir(
+        r#"[{"name": "typo", "as": "system", "op": "find", "ns": "db.note", "query": {}, "expect": {"ids": []}},
+            {"name": "seeded", "as": "system", "op": "find", "ns": "db.notes", "query": {"_id": 9}, "expect": {"ids": []}}]"#,
+    );
+    let out = expanse(&["test"], Some(dir.path()));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("warning: ") && text.contains("test \"typo\" uses db.note, which no rule and no seeded data mention: a typo? (did you mean db.notes?)"),
+        "{text}"
+    );
+    assert!(!text.contains("test \"seeded\" uses"), "{text}");
+}
