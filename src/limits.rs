@@ -24,6 +24,9 @@ use bson::Bson;
 /// components of a field path.
 pub const MAX_DEPTH: usize = 100;
 
+/// MongoDB's largest document: 16 MiB of BSON. Function results are held to it too.
+pub const MAX_DOCUMENT_SIZE: usize = 16 * 1024 * 1024;
+
 /// A path or value beyond [`MAX_DEPTH`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
