@@ -116,8 +116,8 @@ impl<S: Store + Clone + 'static> Builder<S> {
         self
     }
 
-    /// The time limit of a function called by `%function` in rules (default 5 s), within
-    /// whatever is left of the calling function's time. A rule function that runs out of time
+    /// The time limit of a function called by `%function` in rules (default 5 s, and never more
+    /// than [`Builder::time_limit`]), within whatever is left of the calling function's time. A rule function that runs out of time
     /// fails, and the rule with it (fail closed).
     pub fn rule_function_time_limit(mut self, limit: Duration) -> Self {
         self.rule_time_limit = limit;
@@ -501,11 +501,13 @@ impl<S: Store + Clone + 'static> Functions<S> {
         }
     }
 
-    /// The call tree of one `%function` call.
+    /// The call tree of one `%function` call: the rule function time limit, never more than a
+    /// function's.
     fn rule_tree(&self, within: Option<&CallTree>) -> CallTree {
+        let limit = self.0.rule_time_limit.min(self.0.time_limit);
         match within {
-            Some(tree) => tree.child_within(self.0.rule_time_limit),
-            None => CallTree::new(self.0.rule_time_limit, self.0.memory_limit),
+            Some(tree) => tree.child_within(limit),
+            None => CallTree::new(limit, self.0.memory_limit),
         }
     }
 }

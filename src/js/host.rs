@@ -71,6 +71,16 @@ pub enum HostError {
         /// The method.
         method: String,
     },
+    /// `undefined` in a filter or pipeline: MongoDB cannot compare to it.
+    #[error("{method}: the {what} holds undefined at {path}, which MongoDB cannot compare to")]
+    UndefinedInQuery {
+        /// The method.
+        method: String,
+        /// The filter or the pipeline.
+        what: &'static str,
+        /// Where, inside it.
+        path: String,
+    },
     /// An option Expanse does not apply.
     #[error("{method}: the option {option:?} is not supported")]
     UnsupportedOption {
@@ -238,9 +248,42 @@ impl Args {
             })
     }
 
+    /// A query filter that must be given (writes).
+    fn filter(&self, i: usize) -> Result<Document, HostError> {
+        self.checked_filter(self.document(i)?)
+    }
+
     /// A query filter: `{}` when not given (reads only).
     fn filter_or_all(&self, i: usize) -> Result<Document, HostError> {
-        Ok(self.optional_document(i)?.unwrap_or_default())
+        self.checked_filter(self.optional_document(i)?.unwrap_or_default())
+    }
+
+    /// Refuses `undefined` anywhere in a filter, as MongoDB does ("cannot compare to
+    /// undefined"), so that both stores answer alike.
+    fn checked_filter(&self, filter: Document) -> Result<Document, HostError> {
+        match undefined_in(&filter) {
+            Some(path) => Err(HostError::UndefinedInQuery {
+                method: self.method.clone(),
+                what: "filter",
+                path,
+            }),
+            None => Ok(filter),
+        }
+    }
+
+    /// An aggregation pipeline, without `undefined` (as filters).
+    fn pipeline(&self, i: usize) -> Result<Vec<Document>, HostError> {
+        let stages = self.documents(i)?;
+        for (n, stage) in stages.iter().enumerate() {
+            if let Some(path) = undefined_in(stage) {
+                return Err(HostError::UndefinedInQuery {
+                    method: self.method.clone(),
+                    what: "pipeline",
+                    path: format!("{n}.{path}"),
+                });
+            }
+        }
+        Ok(stages)
     }
 
     /// An update: a document of operators or a replacement; never a pipeline.
@@ -290,6 +333,29 @@ impl Args {
             given: options,
         })
     }
+}
+
+/// The dotted path of an `undefined` in a document, if it holds one.
+fn undefined_in(doc: &Document) -> Option<String> {
+    let mut stack: Vec<(String, &Bson)> = doc.iter().map(|(k, v)| (k.clone(), v)).collect();
+    while let Some((path, value)) = stack.pop() {
+        match value {
+            Bson::Undefined => return Some(path),
+            Bson::Document(d) => {
+                stack.extend(d.iter().map(|(k, v)| (format!("{path}.{k}"), v)));
+            }
+            Bson::Array(items) => {
+                stack.extend(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (format!("{path}.{i}"), v)),
+                );
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A method's options, checked by type as they are read.
@@ -422,7 +488,7 @@ async fn collection_call<S: Store + Clone + 'static>(
         }
         "aggregate" => {
             args.options(1)?;
-            documents_value(coll.aggregate(&args.documents(0)?).await.map_err(failed)?)
+            documents_value(coll.aggregate(&args.pipeline(0)?).await.map_err(failed)?)
         }
         "insertOne" => {
             args.options(1)?;
@@ -436,7 +502,7 @@ async fn collection_call<S: Store + Clone + 'static>(
         }
         "updateOne" | "updateMany" | "replaceOne" => {
             let upsert = args.options(2)?.flag("upsert")?;
-            let filter = args.document(0)?;
+            let filter = args.filter(0)?;
             let result = match method {
                 "updateOne" => coll.update_one(&filter, &args.update(1)?, upsert).await,
                 "updateMany" => coll.update_many(&filter, &args.update(1)?, upsert).await,
@@ -446,7 +512,7 @@ async fn collection_call<S: Store + Clone + 'static>(
         }
         "deleteOne" | "deleteMany" => {
             args.options(1)?;
-            let filter = args.document(0)?;
+            let filter = args.filter(0)?;
             let deleted = if method == "deleteOne" {
                 coll.delete_one(&filter).await
             } else {
@@ -456,7 +522,7 @@ async fn collection_call<S: Store + Clone + 'static>(
         }
         "findOneAndUpdate" | "findOneAndReplace" => {
             let options = args.options(2)?.find_one_and()?;
-            let filter = args.document(0)?;
+            let filter = args.filter(0)?;
             let found = if method == "findOneAndUpdate" {
                 coll.find_one_and_update(&filter, &args.update(1)?, &options)
                     .await
@@ -468,7 +534,7 @@ async fn collection_call<S: Store + Clone + 'static>(
         }
         "findOneAndDelete" => {
             let options = args.options(1)?.find_one_and()?;
-            let found = coll.find_one_and_delete(&args.document(0)?, &options).await;
+            let found = coll.find_one_and_delete(&args.filter(0)?, &options).await;
             optional_document_value(found.map_err(failed)?)
         }
         other => return Err(HostError::UnknownMethod(other.into())),

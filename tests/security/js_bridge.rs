@@ -118,6 +118,8 @@ const SOURCES: &[(&str, &str)] = &[
             if (method === "findOneAndReplace") return c.findOneAndReplace({ _id: 1 }, update);
             if (method === "stringUpdate") return c.updateOne({ _id: 1 }, "wipe");
             if (method === "stringFilter") return c.deleteMany("everything");
+            if (method === "undefinedFilter") return c.deleteMany({ title: context.user.nothing });
+            if (method === "noFilter") return c.deleteMany();
         };"#,
     ),
     (
@@ -716,6 +718,8 @@ async fn pipelines_are_refused<S: Store + Clone + 'static>(store: S) {
         ("findOneAndReplace", "replacement"),
         ("stringUpdate", "update"),
         ("stringFilter", "filter"),
+        ("undefinedFilter", "undefined"),
+        ("noFilter", "filter"),
     ] {
         let err = f
             .call_as_system("pipelineUpdate", vec![bson!(method)])
