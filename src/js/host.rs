@@ -213,9 +213,11 @@ impl Args {
         })
     }
 
-    /// The argument at `i`, if given (`undefined` counts as not given, as in JavaScript).
+    /// The argument at `i`, if given (`undefined` and `null` count as not given).
     fn get(&self, i: usize) -> Option<&Bson> {
-        self.values.get(i).filter(|v| !matches!(v, Bson::Undefined))
+        self.values
+            .get(i)
+            .filter(|v| !matches!(v, Bson::Undefined | Bson::Null))
     }
 
     fn name(&self, i: usize) -> &'static str {

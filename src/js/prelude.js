@@ -747,7 +747,8 @@ function __call(request, args, names) {
   try {
     const given = args.slice();
     while (given.length > 0 && given[given.length - 1] === undefined) given.pop();
-    const encoded = given.map((arg, i) => __forHost(arg, names[i] || `arguments[${i}]`));
+    const encoded = [];
+    for (let i = 0; i < given.length; i++) encoded.push(__forHost(given[i], names[i] || `arguments[${i}]`));
     text = JSON.stringify({ ...request, args: encoded });
   } catch (e) {
     return Promise.reject(e);

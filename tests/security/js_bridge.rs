@@ -152,6 +152,9 @@ const SOURCES: &[(&str, &str)] = &[
                 projected: await c.findOne({ _id: 1 }, { title: 1 }),
                 sorted: await c.findOne({}, { title: 1 }, { sort: { n: -1 } }),
                 optionProjection: await c.findOne({ _id: 2 }, undefined, { projection: { n: 1 } }),
+                nullProjection: await c.findOne({ _id: 1 }, null),
+                cursor: await c.find({}).sort({ n: -1 }).limit(1).toArray(),
+                cursorWithOptions: await c.find({}, { n: 1 }, { skip: 1 }).sort({ n: 1 }).toArray(),
             };
         };"#,
     ),
@@ -830,6 +833,9 @@ async fn find_one_uses_projection_and_options<S: Store + Clone + 'static>(store:
             "projected": {"_id": 1, "title": "a"},
             "sorted": {"_id": 2, "title": "b"},
             "optionProjection": {"_id": 2, "n": 2},
+            "nullProjection": {"_id": 1, "title": "a", "n": 1, "secret": "s"},
+            "cursor": [{"_id": 2, "title": "b", "n": 2, "secret": "t"}],
+            "cursorWithOptions": [{"_id": 2, "n": 2}],
         })
     );
 }
