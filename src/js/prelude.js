@@ -1,112 +1,831 @@
-// The globals App Services functions rely on, built for one call. Host functions provided by
-// Expanse: __enqueue(id, requestJson), __done(ok, resultJson), __log(line), __newObjectId().
+// The globals App Services functions rely on, built for one call.
+// Host functions provided by Expanse: __enqueue(id, request), __done(ok, payload), __log(line),
+// __newObjectId(). Constants: __MAX_DEPTH (MongoDB's 100 levels), __MAX_RESULT_SIZE (16 MiB).
+//
+// Values cross to and from the host in the bridge's encoding (src/js/bridge.rs): JSON, with
+// Int32 as a JSON integer and every other BSON type as {"\u0000": [type, ...payload]}. A BSON
+// field name can never be "\u0000", so no document is ever mistaken for a tagged value.
 var exports = undefined;
 
-class ObjectId {
-  constructor(hex) {
-    if (hex === undefined) hex = __newObjectId();
-    if (hex instanceof ObjectId) hex = hex.toHexString();
-    if (typeof hex !== "string" || !/^[0-9a-fA-F]{24}$/.test(hex)) throw new Error("invalid ObjectId: " + hex);
-    this._hex = hex.toLowerCase();
+const __TAG = "\u0000";
+const __toBridge = Symbol("toBridge");
+const __tagged = (...parts) => ({ [__TAG]: parts });
+const __hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+
+// ---------------------------------------------------------------------------------------------
+// Bytes
+
+const __B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+function __hex(bytes) {
+  let out = "";
+  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
+  return out;
+}
+
+function __unhex(text) {
+  if (typeof text !== "string" || text.length % 2 !== 0 || /[^0-9a-fA-F]/.test(text)) {
+    throw new TypeError("invalid hexadecimal string");
   }
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.substr(2 * i, 2), 16);
+  return out;
+}
+
+function __toBase64(bytes) {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
+    out += __B64[(n >> 18) & 63] + __B64[(n >> 12) & 63];
+    out += i + 1 < bytes.length ? __B64[(n >> 6) & 63] : "=";
+    out += i + 2 < bytes.length ? __B64[n & 63] : "=";
+  }
+  return out;
+}
+
+function __fromBase64(text) {
+  if (typeof text !== "string") throw new TypeError("base64 text expected");
+  const clean = text.replace(/=+$/, "");
+  if (/[^A-Za-z0-9+/]/.test(clean) || clean.length % 4 === 1) throw new TypeError("invalid base64 string");
+  const out = new Uint8Array(Math.floor((clean.length * 3) / 4));
+  let bits = 0;
+  let value = 0;
+  let j = 0;
+  for (const c of clean) {
+    value = ((value << 6) | __B64.indexOf(c)) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[j++] = (value >> bits) & 255;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// BSON types, as App Services functions had them (a minimal, exact subset of js-bson's API).
+
+class BSONValue {}
+
+class ObjectId extends BSONValue {
+  constructor(id) {
+    super();
+    if (id === undefined || id === null) id = __newObjectId();
+    else if (id instanceof ObjectId) id = id.toHexString();
+    if (typeof id !== "string" || !/^[0-9a-fA-F]{24}$/.test(id)) {
+      throw new TypeError("invalid ObjectId: expected 24 hexadecimal digits");
+    }
+    this._hex = id.toLowerCase();
+  }
+  static isValid(id) {
+    if (id instanceof ObjectId) return true;
+    return typeof id === "string" && /^[0-9a-fA-F]{24}$/.test(id);
+  }
+  static createFromHexString(hex) { return new ObjectId(hex); }
   toHexString() { return this._hex; }
   toString() { return this._hex; }
   toJSON() { return this._hex; }
-  equals(other) { return other instanceof ObjectId && other._hex === this._hex; }
+  getTimestamp() { return new Date(parseInt(this._hex.slice(0, 8), 16) * 1000); }
+  equals(other) {
+    if (other instanceof ObjectId) return other._hex === this._hex;
+    return typeof other === "string" && other.toLowerCase() === this._hex;
+  }
+  toExtendedJSON() { return { $oid: this._hex }; }
+  [__toBridge]() { return __tagged("oid", this._hex); }
 }
 
-const __revive = (key, v) => {
-  if (v && typeof v === "object" && !Array.isArray(v)) {
-    const keys = Object.keys(v);
-    if (keys.length === 1) {
-      if (keys[0] === "$oid") return new ObjectId(v.$oid);
-      if (keys[0] === "$date") {
-        const d = v.$date;
-        if (d && typeof d === "object" && "$numberLong" in d) return new Date(Number(d.$numberLong));
-        return new Date(typeof d === "string" ? Date.parse(d) : d);
-      }
-      if (keys[0] === "$numberLong" || keys[0] === "$numberInt" || keys[0] === "$numberDouble") return Number(v[keys[0]]);
+const __I64_MIN = -(2n ** 63n);
+const __I64_MAX = 2n ** 63n - 1n;
+const __wrap64 = (b) => BigInt.asIntN(64, b);
+
+class Long extends BSONValue {
+  // new Long(bigint | string | number), or new Long(low, high) from two 32-bit halves.
+  constructor(low = 0, high, unsigned) {
+    super();
+    if (unsigned) throw new TypeError("an unsigned Long is not supported: BSON's Int64 is signed");
+    if (high !== undefined) this._value = __wrap64((BigInt(high | 0) << 32n) | BigInt(low >>> 0));
+    else if (typeof low === "bigint") this._value = Long.__inRange(low);
+    else if (typeof low === "string") this._value = Long.fromString(low)._value;
+    else if (low instanceof Long) this._value = low._value;
+    else this._value = Long.fromNumber(Number(low))._value;
+  }
+  static __inRange(b) {
+    if (b < __I64_MIN || b > __I64_MAX) throw new RangeError("beyond the range of a 64-bit integer");
+    return b;
+  }
+  static fromBigInt(b) { return new Long(BigInt(b)); }
+  static fromNumber(n) {
+    if (typeof n !== "number" || !Number.isFinite(n)) throw new TypeError("Long.fromNumber needs a finite number");
+    return new Long(BigInt(Math.trunc(n)));
+  }
+  static fromInt(n) { return Long.fromNumber(n); }
+  static fromBits(low, high) { return new Long(low, high); }
+  static fromString(text, radix = 10) {
+    if (typeof text !== "string") throw new TypeError("Long.fromString needs a string");
+    if (!Number.isInteger(radix) || radix < 2 || radix > 36) throw new RangeError("radix out of range");
+    const m = /^([+-]?)([0-9a-zA-Z]+)$/.exec(text);
+    if (!m) throw new TypeError("Long.fromString: not an integer");
+    let v = 0n;
+    const r = BigInt(radix);
+    for (const c of m[2].toLowerCase()) {
+      const d = parseInt(c, radix);
+      if (Number.isNaN(d)) throw new TypeError("Long.fromString: not an integer in base " + radix);
+      v = v * r + BigInt(d);
+      if (v > 2n ** 64n) throw new RangeError("beyond the range of a 64-bit integer");
+    }
+    return new Long(m[1] === "-" ? -v : v);
+  }
+  static fromValue(v) {
+    if (v instanceof Long) return v;
+    if (typeof v === "bigint") return Long.fromBigInt(v);
+    if (typeof v === "string") return Long.fromString(v);
+    if (typeof v === "number") return Long.fromNumber(v);
+    if (v instanceof Int32 || v instanceof Double) return Long.fromNumber(v.valueOf());
+    throw new TypeError("not convertible to a Long");
+  }
+  static isLong(v) { return v instanceof Long; }
+  get high() { return Number(BigInt.asIntN(32, this._value >> 32n)); }
+  get low() { return Number(BigInt.asIntN(32, this._value)); }
+  get unsigned() { return false; }
+  toBigInt() { return this._value; }
+  toNumber() { return Number(this._value); }
+  toInt() { return this.low; }
+  toString(radix = 10) { return this._value.toString(radix); }
+  valueOf() { return this.toNumber(); }
+  toJSON() {
+    const n = this.toNumber();
+    return Number.isSafeInteger(n) ? n : { $numberLong: this.toString() };
+  }
+  equals(other) {
+    try { return Long.fromValue(other)._value === this._value; } catch (e) { return false; }
+  }
+  compare(other) {
+    const o = Long.fromValue(other)._value;
+    return this._value < o ? -1 : this._value > o ? 1 : 0;
+  }
+  lessThan(o) { return this.compare(o) < 0; }
+  lessThanOrEqual(o) { return this.compare(o) <= 0; }
+  greaterThan(o) { return this.compare(o) > 0; }
+  greaterThanOrEqual(o) { return this.compare(o) >= 0; }
+  isZero() { return this._value === 0n; }
+  isNegative() { return this._value < 0n; }
+  isPositive() { return this._value >= 0n; }
+  negate() { return new Long(__wrap64(-this._value)); }
+  add(o) { return new Long(__wrap64(this._value + Long.fromValue(o)._value)); }
+  subtract(o) { return new Long(__wrap64(this._value - Long.fromValue(o)._value)); }
+  multiply(o) { return new Long(__wrap64(this._value * Long.fromValue(o)._value)); }
+  divide(o) {
+    const d = Long.fromValue(o)._value;
+    if (d === 0n) throw new RangeError("division by zero");
+    return new Long(__wrap64(this._value / d));
+  }
+  modulo(o) {
+    const d = Long.fromValue(o)._value;
+    if (d === 0n) throw new RangeError("division by zero");
+    return new Long(this._value % d);
+  }
+  toExtendedJSON(relaxed) {
+    const n = this.toNumber();
+    return relaxed && Number.isSafeInteger(n) ? n : { $numberLong: this.toString() };
+  }
+  [__toBridge]() { return __tagged("long", this._value.toString()); }
+}
+Long.MAX_VALUE = new Long(__I64_MAX);
+Long.MIN_VALUE = new Long(__I64_MIN);
+Long.ZERO = new Long(0n);
+Long.ONE = new Long(1n);
+Long.NEG_ONE = new Long(-1n);
+
+const __numberOf = (v) => (v instanceof BSONValue && typeof v.valueOf() === "number" ? v.valueOf() : Number(v));
+
+class Int32 extends BSONValue {
+  constructor(value) {
+    super();
+    const n = __numberOf(value);
+    if (!Number.isInteger(n) || n < -2147483648 || n > 2147483647) {
+      throw new RangeError("an Int32 is a whole number from -2147483648 to 2147483647");
+    }
+    this.value = n === 0 ? 0 : n;
+  }
+  valueOf() { return this.value; }
+  toString(radix) { return this.value.toString(radix); }
+  toJSON() { return this.value; }
+  equals(other) { return other !== null && other !== undefined && __numberOf(other) === this.value; }
+  toExtendedJSON(relaxed) { return relaxed ? this.value : { $numberInt: String(this.value) }; }
+  [__toBridge]() { return this.value; }
+}
+
+const __doubleText = (n) => (Object.is(n, -0) ? "-0" : String(n));
+
+class Double extends BSONValue {
+  constructor(value) {
+    super();
+    const n = __numberOf(value);
+    if (Number.isNaN(n) && !(typeof value === "number" || value instanceof Double || String(value).trim() === "NaN")) {
+      throw new TypeError("a Double needs a number");
+    }
+    this.value = n;
+  }
+  valueOf() { return this.value; }
+  toString(radix) { return this.value.toString(radix); }
+  toJSON() { return this.value; }
+  equals(other) { return other !== null && other !== undefined && Object.is(__numberOf(other), this.value); }
+  toExtendedJSON(relaxed) {
+    if (relaxed && Number.isFinite(this.value)) return this.value;
+    const text = Object.is(this.value, -0) ? "-0.0" : Number.isInteger(this.value) ? this.value.toFixed(1) : String(this.value);
+    return { $numberDouble: text };
+  }
+  [__toBridge]() { return __tagged("double", __doubleText(this.value)); }
+}
+
+const __DECIMAL = /^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)$/i;
+
+class Decimal128 extends BSONValue {
+  // new Decimal128("1.10") or Decimal128.fromString("1.10"); the host checks precision and range.
+  constructor(text) {
+    super();
+    if (text instanceof Decimal128) {
+      this._string = text._string;
+      this._bytes = text._bytes;
+      return;
+    }
+    if (typeof text !== "string" || !__DECIMAL.test(text)) throw new TypeError("a Decimal128 needs a decimal number as a string");
+    this._string = text;
+    this._bytes = null;
+  }
+  static fromString(text) { return new Decimal128(text); }
+  static __exact(bytes, text) {
+    const d = Object.create(Decimal128.prototype);
+    d._bytes = bytes;
+    d._string = text;
+    return d;
+  }
+  toString() { return this._string; }
+  toJSON() { return { $numberDecimal: this._string }; }
+  equals(other) {
+    if (!(other instanceof Decimal128)) return false;
+    if (this._bytes !== null && other._bytes !== null) return this._bytes === other._bytes;
+    return this._string === other._string;
+  }
+  toExtendedJSON() { return { $numberDecimal: this._string }; }
+  [__toBridge]() { return __tagged("decimal", this._bytes, this._string); }
+}
+
+class Binary extends BSONValue {
+  constructor(buffer = new Uint8Array(0), subType = 0) {
+    super();
+    if (buffer instanceof Uint8Array) this.buffer = new Uint8Array(buffer);
+    else if (buffer instanceof ArrayBuffer) this.buffer = new Uint8Array(buffer.slice(0));
+    else if (Array.isArray(buffer) && buffer.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)) this.buffer = Uint8Array.from(buffer);
+    else throw new TypeError("a Binary needs a Uint8Array, an ArrayBuffer or an array of bytes");
+    if (!Number.isInteger(subType) || subType < 0 || subType > 255) throw new RangeError("a Binary subtype is a whole number from 0 to 255");
+    this.sub_type = subType;
+  }
+  static createFromBase64(text, subType = 0) { return new Binary(__fromBase64(text), subType); }
+  static createFromHexString(text, subType = 0) { return new Binary(__unhex(text), subType); }
+  length() { return this.buffer.length; }
+  toString(encoding = "base64") {
+    if (encoding === "hex") return __hex(this.buffer);
+    if (encoding === "base64") return __toBase64(this.buffer);
+    throw new TypeError("Binary.toString takes 'base64' or 'hex'");
+  }
+  toJSON() { return __toBase64(this.buffer); }
+  equals(other) {
+    return other instanceof Binary && other.sub_type === this.sub_type && __hex(other.buffer) === __hex(this.buffer);
+  }
+  toExtendedJSON() {
+    return { $binary: { base64: __toBase64(this.buffer), subType: (this.sub_type < 16 ? "0" : "") + this.sub_type.toString(16) } };
+  }
+  [__toBridge]() { return __tagged("binary", this.sub_type, __hex(this.buffer)); }
+}
+Object.assign(Binary, {
+  SUBTYPE_DEFAULT: 0, SUBTYPE_FUNCTION: 1, SUBTYPE_BYTE_ARRAY: 2, SUBTYPE_UUID_OLD: 3, SUBTYPE_UUID: 4,
+  SUBTYPE_MD5: 5, SUBTYPE_ENCRYPTED: 6, SUBTYPE_COLUMN: 7, SUBTYPE_SENSITIVE: 8, SUBTYPE_VECTOR: 9,
+  SUBTYPE_USER_DEFINED: 128,
+});
+
+const __isU32 = (n) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+
+class Timestamp extends BSONValue {
+  // new Timestamp({ t, i }), new Timestamp(low = i, high = t), or from a Long / BigInt.
+  constructor(low, high) {
+    super();
+    let t;
+    let i;
+    if (low instanceof Long || typeof low === "bigint") {
+      const v = BigInt.asUintN(64, typeof low === "bigint" ? low : low.toBigInt());
+      t = Number(v >> 32n);
+      i = Number(v & 0xffffffffn);
+    } else if (low !== null && typeof low === "object") {
+      t = low.t;
+      i = low.i;
+    } else {
+      i = low;
+      t = high;
+    }
+    if (!__isU32(t) || !__isU32(i)) throw new RangeError("a Timestamp needs t and i, whole numbers from 0 to 4294967295");
+    this.t = t;
+    this.i = i;
+  }
+  getHighBits() { return this.t; }
+  getLowBits() { return this.i; }
+  toString() { return `Timestamp(${this.t}, ${this.i})`; }
+  toJSON() { return { $timestamp: { t: this.t, i: this.i } }; }
+  equals(other) { return other instanceof Timestamp && other.t === this.t && other.i === this.i; }
+  toExtendedJSON() { return { $timestamp: { t: this.t, i: this.i } }; }
+  [__toBridge]() { return __tagged("timestamp", this.t, this.i); }
+}
+
+class MinKey extends BSONValue {
+  equals(other) { return other instanceof MinKey; }
+  toJSON() { return { $minKey: 1 }; }
+  toExtendedJSON() { return { $minKey: 1 }; }
+  [__toBridge]() { return __tagged("minKey"); }
+}
+
+class MaxKey extends BSONValue {
+  equals(other) { return other instanceof MaxKey; }
+  toJSON() { return { $maxKey: 1 }; }
+  toExtendedJSON() { return { $maxKey: 1 }; }
+  [__toBridge]() { return __tagged("maxKey"); }
+}
+
+// A BSON regular expression JavaScript's RegExp cannot hold exactly (PCRE syntax, or the l and
+// x options); values from the database arrive as one when `new RegExp` would change them.
+class BSONRegExp extends BSONValue {
+  constructor(pattern, options = "") {
+    super();
+    if (typeof pattern !== "string" || typeof options !== "string") throw new TypeError("a BSONRegExp needs a pattern and options as strings");
+    if (!/^[ilmsux]*$/.test(options)) throw new TypeError("BSONRegExp options are among i, l, m, s, u and x");
+    this.pattern = pattern;
+    this.options = [...new Set(options)].sort().join("");
+  }
+  toString() { return `/${this.pattern}/${this.options}`; }
+  toJSON() { return this.toExtendedJSON(); }
+  equals(other) { return other instanceof BSONRegExp && other.pattern === this.pattern && other.options === this.options; }
+  toExtendedJSON() { return { $regularExpression: { pattern: this.pattern, options: this.options } }; }
+  [__toBridge]() { return __tagged("regex", this.pattern, this.options); }
+}
+
+class BSONSymbol extends BSONValue {
+  constructor(value) {
+    super();
+    if (typeof value !== "string") throw new TypeError("a BSONSymbol needs a string");
+    this.value = value;
+  }
+  valueOf() { return this.value; }
+  toString() { return this.value; }
+  toJSON() { return this.value; }
+  equals(other) { return other instanceof BSONSymbol && other.value === this.value; }
+  toExtendedJSON() { return { $symbol: this.value }; }
+  [__toBridge]() { return __tagged("symbol", this.value); }
+}
+
+class Code extends BSONValue {
+  constructor(code, scope = null) {
+    super();
+    if (typeof code === "function") code = code.toString();
+    if (typeof code !== "string") throw new TypeError("a Code needs its source as a string");
+    if (scope !== null && (typeof scope !== "object" || Array.isArray(scope))) throw new TypeError("a Code scope is a document");
+    this.code = code;
+    this.scope = scope;
+  }
+  toJSON() { return this.scope === null ? { code: this.code } : { code: this.code, scope: this.scope }; }
+  equals(other) { return other instanceof Code && other.code === this.code && EJSON.stringify(other.scope) === EJSON.stringify(this.scope); }
+  toExtendedJSON(relaxed, serialize) {
+    return this.scope === null ? { $code: this.code } : { $code: this.code, $scope: serialize(this.scope) };
+  }
+  [__toBridge](nested) {
+    return this.scope === null ? __tagged("code", this.code) : __tagged("code", this.code, nested(this.scope, "$scope"));
+  }
+}
+
+class DBPointer extends BSONValue {
+  constructor(namespace, oid) {
+    super();
+    if (typeof namespace !== "string") throw new TypeError("a DBPointer needs a namespace");
+    this.namespace = namespace;
+    this.oid = new ObjectId(oid);
+  }
+  equals(other) { return other instanceof DBPointer && other.namespace === this.namespace && other.oid.equals(this.oid); }
+  toJSON() { return this.toExtendedJSON(); }
+  toExtendedJSON() { return { $dbPointer: { $ref: this.namespace, $id: { $oid: this.oid.toHexString() } } }; }
+  [__toBridge]() { return __tagged("dbPointer", this.namespace, this.oid.toHexString()); }
+}
+
+// A BSON regular expression as a native RegExp when JavaScript gives back the same pattern and
+// flags; otherwise as a BSONRegExp, so that nothing is rewritten on the way.
+function __makeRegExp(pattern, options) {
+  if (/^[imsu]*$/.test(options)) {
+    try {
+      const re = new RegExp(pattern, options);
+      if (re.source === pattern) return re;
+    } catch (e) {
+      // not JavaScript syntax
     }
   }
-  return v;
+  return new BSONRegExp(pattern, options);
+}
+
+const BSON = {
+  BSONValue, ObjectId, ObjectID: ObjectId, Long, Int32, Double, Decimal128, Binary, Timestamp,
+  MinKey, MaxKey, BSONRegExp, BSONSymbol, Code, DBPointer,
 };
 
-const __serialize = (v) => {
-  if (v === null || v === undefined) return v;
-  if (v instanceof ObjectId) return { $oid: v.toHexString() };
-  if (v instanceof Date) return { $date: { $numberLong: String(v.getTime()) } };
-  if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : __serialize(x)));
-  if (typeof v === "number" && !Number.isFinite(v)) return { $numberDouble: String(v) };
-  if (typeof v === "object") {
-    const out = {};
-    for (const k of Object.keys(v)) if (v[k] !== undefined && typeof v[k] !== "function") out[k] = __serialize(v[k]);
+// ---------------------------------------------------------------------------------------------
+// The bridge: JavaScript values to the host's encoding, refusing what has no exact BSON.
+
+const __PATH_PART_MAX = 64;
+
+function __renderPath(state) {
+  let out = state.root;
+  for (const step of state.path) {
+    if (typeof step === "number") out += `[${step}]`;
+    else out += "." + (step.length > __PATH_PART_MAX ? step.slice(0, __PATH_PART_MAX) + "…" : step);
+  }
+  return out;
+}
+
+function __fail(problem, state) {
+  throw new TypeError(`${problem} (at ${__renderPath(state)})`);
+}
+
+const __refuse = (what, state) => __fail(`${what} cannot be converted to BSON`, state);
+
+function __grow(state, bytes) {
+  state.size += bytes;
+  if (state.sizeLimit && state.size > state.sizeLimit) {
+    __fail(`the result is larger than ${state.sizeLimit / (1024 * 1024)} MiB, MongoDB's document limit`, state);
+  }
+}
+
+function __encodeNumber(n) {
+  if (Number.isInteger(n) && n >= -2147483648 && n <= 2147483647 && !Object.is(n, -0)) return n;
+  return __tagged("double", __doubleText(n));
+}
+
+function __encodeString(s, state) {
+  __grow(state, s.length + 8);
+  if (/\p{Cs}/u.test(s)) __refuse("a string with an unpaired surrogate", state);
+  return s;
+}
+
+function __encodeRegExp(re, state) {
+  const extra = re.flags.replace(/[imsu]/g, "");
+  if (extra) __refuse(`a RegExp with the flag${extra.length > 1 ? "s" : ""} ${[...extra].join(", ")} (BSON takes i, m, s and u)`, state);
+  return __tagged("regex", re.source, [...re.flags].sort().join(""));
+}
+
+function __enter(value, state, containers) {
+  if (containers > __MAX_DEPTH) __fail(`a document or array is nested deeper than ${__MAX_DEPTH} levels`, state);
+  if (state.stack.includes(value)) __refuse("a cyclic reference", state);
+  state.stack.push(value);
+}
+
+function __encodeArray(items, state, containers) {
+  __enter(items, state, containers);
+  const out = [];
+  for (let i = 0; i < items.length; i++) {
+    state.path.push(i);
+    out.push(__encode(items[i], state, containers));
+    state.path.pop();
+    __grow(state, 4);
+  }
+  state.stack.pop();
+  return out;
+}
+
+function __encodeObject(object, state, containers) {
+  __enter(object, state, containers);
+  const out = {};
+  for (const key of Object.keys(object)) {
+    state.path.push(key);
+    if (key.includes("\u0000")) __refuse("a field name with a NUL character", state);
+    const value = __encode(object[key], state, containers);
+    if (key === "__proto__") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else out[key] = value;
+    state.path.pop();
+    __grow(state, key.length + 2);
+  }
+  if (Object.getOwnPropertySymbols(object).some((s) => Object.prototype.propertyIsEnumerable.call(object, s))) {
+    __refuse("an object with Symbol keys", state);
+  }
+  state.stack.pop();
+  return out;
+}
+
+const __article = (name) => (/^[AEIOU]/.test(name) ? "an " : "a ") + name;
+
+function __encode(value, state, containers) {
+  switch (typeof value) {
+    case "string": return __encodeString(value, state);
+    case "boolean": __grow(state, 2); return value;
+    case "number": __grow(state, 9); return __encodeNumber(value);
+    case "bigint":
+      if (value < __I64_MIN || value > __I64_MAX) __refuse("a BigInt beyond 64 bits", state);
+      __grow(state, 9);
+      return __tagged("long", value.toString());
+    case "undefined": return __tagged("undefined");
+    case "symbol": return __refuse("a Symbol", state);
+    case "function": return __refuse("a function", state);
+  }
+  if (value === null) return null;
+  __grow(state, 16);
+  if (value instanceof BSONValue) {
+    if (state.stack.includes(value)) __refuse("a cyclic reference", state);
+    state.stack.push(value);
+    const nested = (inner, step) => {
+      state.path.push(step);
+      const out = __encode(inner, state, containers + 1);
+      state.path.pop();
+      return out;
+    };
+    const out = value[__toBridge](nested);
+    state.stack.pop();
     return out;
   }
-  return v;
-};
+  if (value instanceof Date) {
+    const time = value.getTime();
+    if (Number.isNaN(time)) __refuse("an invalid Date", state);
+    return __tagged("date", time);
+  }
+  if (value instanceof RegExp) return __encodeRegExp(value, state);
+  if (value instanceof Uint8Array) {
+    __grow(state, value.length);
+    return __tagged("binary", 0, __hex(value));
+  }
+  if (Array.isArray(value)) return __encodeArray(value, state, containers + 1);
+  const kind = Object.prototype.toString.call(value).slice(8, -1);
+  if (kind !== "Object") __refuse(__article(kind), state);
+  return __encodeObject(value, state, containers + 1);
+}
+
+// A value in the host's encoding; `root` names it in errors, and `sizeLimit` (0 for none)
+// bounds its approximate size (the host measures exactly).
+function __forHost(value, root, sizeLimit = 0) {
+  return __encode(value, { root, path: [], stack: [], size: 0, sizeLimit }, 0);
+}
+
+const __toHost = (value, root, sizeLimit = 0) => JSON.stringify(__forHost(value, root, sizeLimit));
+
+function __decodeTagged(parts) {
+  switch (parts[0]) {
+    case "double": {
+      const n = Number(parts[1]);
+      return Number.isInteger(n) ? new Double(n) : n;
+    }
+    case "long": return new Long(BigInt(parts[1]));
+    case "date": return new Date(parts[1]);
+    case "oid": return new ObjectId(parts[1]);
+    case "regex": return __makeRegExp(parts[1], parts[2]);
+    case "binary": return new Binary(__unhex(parts[2]), parts[1]);
+    case "timestamp": return new Timestamp({ t: parts[1], i: parts[2] });
+    case "decimal": return Decimal128.__exact(parts[1], parts[2]);
+    case "code": return new Code(parts[1], parts.length > 2 ? __decode(parts[2]) : null);
+    case "symbol": return new BSONSymbol(parts[1]);
+    case "undefined": return undefined;
+    case "minKey": return new MinKey();
+    case "maxKey": return new MaxKey();
+    case "dbPointer": return new DBPointer(parts[1], parts[2]);
+  }
+  throw new TypeError("an unknown value type came from the host");
+}
+
+// Decodes in place: the objects are JSON.parse's own (an own "__proto__" key is a plain field).
+function __decode(value) {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = __decode(value[i]);
+    return value;
+  }
+  const keys = Object.keys(value);
+  if (keys.length === 1 && keys[0] === __TAG) return __decodeTagged(value[__TAG]);
+  for (const key of keys) value[key] = __decode(value[key]);
+  return value;
+}
+
+const __fromHost = (text) => __decode(JSON.parse(text));
+
+// ---------------------------------------------------------------------------------------------
+// EJSON: Extended JSON for the function's own use (canonical, or relaxed by default).
+
+function __ejsonSerialize(value, relaxed, stack) {
+  switch (typeof value) {
+    case "number":
+      if (relaxed && Number.isFinite(value)) return value;
+      if (!relaxed && Number.isInteger(value) && value >= -2147483648 && value <= 2147483647 && !Object.is(value, -0)) return { $numberInt: String(value) };
+      return new Double(value).toExtendedJSON(false);
+    case "bigint": return { $numberLong: value.toString() };
+    case "function":
+    case "symbol":
+    case "undefined":
+      return undefined;
+  }
+  if (value === null || typeof value !== "object") return value;
+  if (stack.includes(value)) throw new TypeError("EJSON: cannot serialize a cyclic structure");
+  const serialize = (inner) => {
+    stack.push(value);
+    const out = __ejsonSerialize(inner, relaxed, stack);
+    stack.pop();
+    return out;
+  };
+  if (value instanceof BSONValue) return value.toExtendedJSON(relaxed, serialize);
+  if (value instanceof Date) {
+    const time = value.getTime();
+    if (Number.isNaN(time)) return null;
+    const year = value.getUTCFullYear();
+    if (relaxed && year >= 1970 && year <= 9999) return { $date: value.toISOString() };
+    return { $date: { $numberLong: String(time) } };
+  }
+  if (value instanceof RegExp) return { $regularExpression: { pattern: value.source, options: [...value.flags].sort().join("") } };
+  if (value instanceof Uint8Array) return new Binary(value).toExtendedJSON();
+  if (Array.isArray(value)) return value.map((item) => { const out = serialize(item); return out === undefined ? null : out; });
+  const out = {};
+  for (const key of Object.keys(value)) {
+    const item = serialize(value[key]);
+    if (item === undefined) continue;
+    if (key === "__proto__") Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else out[key] = item;
+  }
+  return out;
+}
+
+function __ejsonRevive(v, relaxed) {
+  const keys = Object.keys(v);
+  const only = (...names) => keys.length === names.length && names.every((n) => __hasOwn(v, n));
+  if (only("$oid") && typeof v.$oid === "string") return new ObjectId(v.$oid);
+  if (only("$date")) {
+    const d = v.$date;
+    if (typeof d === "string") return new Date(Date.parse(d));
+    if (typeof d === "number") return new Date(d);
+    if (d && typeof d === "object" && typeof d.$numberLong === "string") return new Date(Number(d.$numberLong));
+  }
+  if (only("$numberInt") && typeof v.$numberInt === "string") return relaxed ? Number(v.$numberInt) : new Int32(Number(v.$numberInt));
+  if (only("$numberLong") && typeof v.$numberLong === "string") {
+    const long = Long.fromString(v.$numberLong);
+    return relaxed && Number.isSafeInteger(long.toNumber()) ? long.toNumber() : long;
+  }
+  if (only("$numberDouble") && typeof v.$numberDouble === "string") return relaxed ? Number(v.$numberDouble) : new Double(Number(v.$numberDouble));
+  if (only("$numberDecimal") && typeof v.$numberDecimal === "string") return new Decimal128(v.$numberDecimal);
+  if (only("$binary") && v.$binary && typeof v.$binary === "object") return Binary.createFromBase64(v.$binary.base64, parseInt(v.$binary.subType, 16));
+  if (only("$regularExpression") && v.$regularExpression && typeof v.$regularExpression === "object") {
+    return __makeRegExp(v.$regularExpression.pattern, v.$regularExpression.options);
+  }
+  if (only("$timestamp") && v.$timestamp && typeof v.$timestamp === "object") return new Timestamp(v.$timestamp);
+  if (only("$minKey")) return new MinKey();
+  if (only("$maxKey")) return new MaxKey();
+  if (only("$symbol") && typeof v.$symbol === "string") return new BSONSymbol(v.$symbol);
+  if (only("$code") && typeof v.$code === "string") return new Code(v.$code);
+  if (only("$code", "$scope") && typeof v.$code === "string") return new Code(v.$code, __ejsonDeserialize(v.$scope, relaxed));
+  if (only("$undefined")) return undefined;
+  if (only("$dbPointer") && v.$dbPointer && typeof v.$dbPointer === "object" && v.$dbPointer.$id) {
+    return new DBPointer(v.$dbPointer.$ref, v.$dbPointer.$id.$oid);
+  }
+  return null;
+}
+
+function __ejsonDeserialize(value, relaxed) {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map((item) => __ejsonDeserialize(item, relaxed));
+  if (value instanceof BSONValue || value instanceof Date || value instanceof RegExp) return value;
+  const revived = __ejsonRevive(value, relaxed);
+  if (revived !== null || __hasOwn(value, "$undefined")) return revived;
+  const out = {};
+  for (const key of Object.keys(value)) {
+    const item = __ejsonDeserialize(value[key], relaxed);
+    if (key === "__proto__") Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else out[key] = item;
+  }
+  return out;
+}
+
+const __relaxed = (options) => !(options && options.relaxed === false);
 
 const EJSON = {
-  parse: (text) => JSON.parse(text, __revive),
-  stringify: (value) => JSON.stringify(__serialize(value)),
-  serialize: __serialize,
-  deserialize: (value) => JSON.parse(JSON.stringify(value), __revive),
+  serialize: (value, options) => __ejsonSerialize(value, __relaxed(options), []),
+  deserialize: (value, options) => __ejsonDeserialize(value, __relaxed(options)),
+  stringify(value, replacer, space, options) {
+    if (replacer !== null && typeof replacer === "object" && !Array.isArray(replacer)) {
+      options = replacer;
+      replacer = undefined;
+      space = undefined;
+    } else if (space !== null && typeof space === "object") {
+      options = space;
+      space = undefined;
+    }
+    return JSON.stringify(EJSON.serialize(value, options), replacer, space);
+  },
+  parse: (text, options) => EJSON.deserialize(JSON.parse(text), options),
 };
 
-const BSON = { ObjectId };
+function __show(value) {
+  if (typeof value === "string") return value;
+  try {
+    return String(EJSON.stringify(value));
+  } catch (e) {
+    return String(value);
+  }
+}
 
 const console = {
-  log: (...parts) => __log(parts.map((p) => (typeof p === "string" ? p : EJSON.stringify(p))).join(" ")),
+  log: (...parts) => __log(parts.map(__show).join(" ")),
 };
 console.info = console.log;
 console.warn = console.log;
 console.error = console.log;
 
+// ---------------------------------------------------------------------------------------------
+// Host calls.
+
 const __pending = new Map();
 let __nextRequest = 1;
-function __call(request) {
+
+// Sends a request; `args` cross in the bridge's encoding, `names` name them in errors. Trailing
+// `undefined` arguments are left out, as if not given.
+function __call(request, args, names) {
+  let text;
+  try {
+    const given = args.slice();
+    while (given.length > 0 && given[given.length - 1] === undefined) given.pop();
+    const encoded = [];
+    for (let i = 0; i < given.length; i++) encoded.push(__forHost(given[i], names[i] || `arguments[${i}]`));
+    text = JSON.stringify({ ...request, args: encoded });
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const id = __nextRequest++;
   return new Promise((resolve, reject) => {
     __pending.set(id, { resolve, reject });
-    __enqueue(id, EJSON.stringify(request));
+    __enqueue(id, text);
   });
 }
+
 function __resolve(id, ok, payload) {
   const p = __pending.get(id);
   __pending.delete(id);
-  if (ok) p.resolve(EJSON.parse(payload));
-  else p.reject(new Error(payload));
+  if (!ok) {
+    p.reject(new Error(payload));
+    return;
+  }
+  let value;
+  try {
+    value = __fromHost(payload);
+  } catch (e) {
+    p.reject(e);
+    return;
+  }
+  p.resolve(value);
 }
 
-function __cursor(service, db, coll, method, first, second) {
-  const options = {};
+const __PARAMETERS = {
+  find: ["filter", "projection", "options"],
+  findOne: ["filter", "projection", "options"],
+  count: ["filter", "options"],
+  aggregate: ["pipeline", "options"],
+  insertOne: ["document", "options"],
+  insertMany: ["documents", "options"],
+  updateOne: ["filter", "update", "options"],
+  updateMany: ["filter", "update", "options"],
+  replaceOne: ["filter", "replacement", "options"],
+  deleteOne: ["filter", "options"],
+  deleteMany: ["filter", "options"],
+  findOneAndUpdate: ["filter", "update", "options"],
+  findOneAndReplace: ["filter", "replacement", "options"],
+  findOneAndDelete: ["filter", "options"],
+};
+
+// A cursor: sort/limit/skip are options of the call `toArray` makes (the host refuses those a
+// method does not apply).
+function __cursor(op, method, args) {
+  const position = __PARAMETERS[method].indexOf("options");
+  const chained = {};
   const cursor = {
-    sort(spec) { options.sort = spec; return cursor; },
-    limit(n) { options.limit = n; return cursor; },
-    skip(n) { options.skip = n; return cursor; },
-    toArray() { return __call({ kind: "collection", service, db, coll, method, args: [first, second, options] }); },
+    sort(spec) { chained.sort = spec; return cursor; },
+    limit(n) { chained.limit = n; return cursor; },
+    skip(n) { chained.skip = n; return cursor; },
+    toArray() {
+      const call = args.slice();
+      if (Object.keys(chained).length > 0) {
+        const given = call[position];
+        const options = given === undefined || given === null ? {} : given;
+        call[position] = typeof options === "object" && !Array.isArray(options) ? { ...options, ...chained } : options;
+      }
+      return op(method, call);
+    },
     next() { return cursor.toArray().then((all) => (all.length ? all[0] : null)); },
   };
   return cursor;
 }
 
 function __collection(service, db, coll) {
-  const op = (method, ...args) => __call({ kind: "collection", service, db, coll, method, args });
-  return {
-    find: (query = {}, projection = undefined) => __cursor(service, db, coll, "find", query, projection),
-    findOne: (query = {}, projection = undefined) => op("findOne", query, projection),
-    count: (query = {}) => op("count", query),
-    aggregate: (pipeline = []) => __cursor(service, db, coll, "aggregate", pipeline),
-    insertOne: (document) => op("insertOne", document),
-    insertMany: (documents) => op("insertMany", documents),
-    updateOne: (query, update, options = {}) => op("updateOne", query, update, options),
-    updateMany: (query, update, options = {}) => op("updateMany", query, update, options),
-    replaceOne: (query, replacement, options = {}) => op("replaceOne", query, replacement, options),
-    deleteOne: (query) => op("deleteOne", query),
-    deleteMany: (query) => op("deleteMany", query),
-    findOneAndUpdate: (query, update, options = {}) => op("findOneAndUpdate", query, update, options),
-    findOneAndReplace: (query, replacement, options = {}) => op("findOneAndReplace", query, replacement, options),
-    findOneAndDelete: (query, options = {}) => op("findOneAndDelete", query, options),
-  };
+  const op = (method, args) => __call({ kind: "collection", service, db, coll, method }, args, __PARAMETERS[method]);
+  const methods = {};
+  for (const method of Object.keys(__PARAMETERS)) {
+    methods[method] = (...args) => op(method, args);
+  }
+  methods.find = (...args) => __cursor(op, "find", args);
+  methods.aggregate = (...args) => __cursor(op, "aggregate", args);
+  return methods;
 }
 
 function __makeContext(info) {
@@ -116,8 +835,10 @@ function __makeContext(info) {
     request: info.request,
     app: info.app,
     runningAsSystem: () => info.runningAsSystem,
-    values: { get: (name) => info.values[name] },
-    functions: { execute: (name, ...args) => __call({ kind: "execute", name, args }) },
+    values: { get: (name) => (__hasOwn(info.values, name) ? info.values[name] : undefined) },
+    functions: {
+      execute: (name, ...args) => __call({ kind: "execute", name: String(name) }, args, []),
+    },
     services: {
       get: (name) =>
         info.services.includes(name)
@@ -126,4 +847,27 @@ function __makeContext(info) {
     },
     http: undefined,
   };
+}
+
+function __message(error) {
+  try {
+    return error && error.message !== undefined ? String(error.message) : String(error);
+  } catch (e) {
+    return "the function threw a value that cannot be shown";
+  }
+}
+
+// Runs `exports` with the arguments; settles with the result in the host's encoding, or with
+// the message of whatever went wrong (the result's conversion included).
+function __start(infoText, argsText) {
+  globalThis.context = __makeContext(__fromHost(infoText));
+  if (typeof exports !== "function") {
+    __done(false, "the source does not assign a function to exports");
+    return;
+  }
+  const args = __fromHost(argsText);
+  Promise.resolve()
+    .then(() => exports(...args))
+    .then((value) => __toHost(value === undefined ? null : value, "result", __MAX_RESULT_SIZE))
+    .then((text) => __done(true, text), (error) => __done(false, __message(error)));
 }
