@@ -297,3 +297,82 @@ fn invalid_expressions_invalid_fixtures_and_namespace_typos() {
     );
     assert!(!text.contains("test \"seeded\" uses"), "{text}");
 }
+
+/// `%function` in `apply_when`, a document filter and a field rule, under `expanse test` (a
+/// current-thread runtime) on the embedded store and on the test server. It used to evaluate
+/// to false there, silently.
+#[test]
+fn percent_function_rules_run_under_expanse_test_on_both_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("app/root_config.json", r#"{"name": "f"}"#),
+            (
+                "app/data_sources/mongodb-atlas/config.json",
+                r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+            ),
+            (
+                "app/data_sources/mongodb-atlas/db/docs/rules.json",
+                r#"{"database": "db", "collection": "docs", "roles": [
+                  {"name": "editor",
+                   "apply_when": {"%%true": {"%function": {"name": "isEditor", "arguments": ["%%user.id"]}}},
+                   "document_filters": {"read": {"%%true": {"%function": {"name": "isPublished", "arguments": ["%%root.status"]}}}},
+                   "fields": {"secret": {"read": {"%%true": {"%function": {"name": "isEditor", "arguments": ["%%user.id"]}}}},
+                              "code": {"read": {"%%true": {"%function": {"name": "isEditor", "arguments": ["nobody"]}}}}},
+                   "additional_fields": {"read": true}}
+                ]}"#,
+            ),
+            (
+                "app/functions/config.json",
+                r#"[{"name": "isEditor", "private": true}, {"name": "isPublished", "private": true}]"#,
+            ),
+            (
+                "app/functions/isEditor.js",
+                r#"exports = (id) => id === "u1";"#,
+            ),
+            (
+                "app/functions/isPublished.js",
+                r#"exports = async (status) => status === "published";"#,
+            ),
+            (
+                "f.test.json",
+                r#"{"app": "app",
+                  "data": {"db.docs": [{"_id": 1, "status": "published", "secret": "s", "code": "c"},
+                                       {"_id": 2, "status": "draft", "secret": "t"}]},
+                  "users": {"editor": {"id": "u1"}, "reader": {"id": "u2"}},
+                  "tests": [
+                    {"name": "the editor sees published documents, their secret, not their code",
+                     "as": "editor", "op": "find", "ns": "db.docs", "query": {},
+                     "expect": {"docs": [{"_id": 1, "status": "published", "secret": "s"}]}},
+                    {"name": "another user is no editor", "as": "reader", "op": "find", "ns": "db.docs",
+                     "query": {}, "expect": {"ids": []}},
+                    {"name": "a query on the hidden code matches nothing", "as": "editor", "op": "count",
+                     "ns": "db.docs", "query": {"code": "c"}, "expect": {"count": 0}}
+                  ]}"#,
+            ),
+        ],
+    );
+    let out = expanse(&["test", "f.test.json"], Some(dir.path()));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).ends_with("3 passed, 0 failed\n"),
+        "{}",
+        stdout(&out)
+    );
+    let Some(uri) =
+        common::mongodb_uri("percent_function_rules_run_under_expanse_test_on_both_stores")
+    else {
+        return;
+    };
+    let out = expanse(
+        &["test", "f.test.json", "--mongodb", &uri],
+        Some(dir.path()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).ends_with("3 passed, 0 failed\n"),
+        "{}",
+        stdout(&out)
+    );
+}

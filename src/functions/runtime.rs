@@ -527,9 +527,11 @@ impl<S: Store + Clone + 'static> SystemFunctions for Functions<S> {
 }
 
 /// `%function` in rules: calls the function (private ones too) as its configured execution user
-/// (by default the requesting user), within the rule function time limit. Rules are evaluated
-/// synchronously, so the call blocks its thread: this needs tokio's multi-threaded runtime (the
-/// `expanse` CLI uses one); elsewhere the call fails, and the expression with it (fail closed).
+/// (by default the requesting user), within the rule function time limit. Guarded collections
+/// run these calls as futures between rounds of evaluation ([`FunctionCaller::call_later`]),
+/// on either tokio runtime flavour. The blocking form ([`FunctionCaller::call`], for evaluating
+/// an expression directly) needs tokio's multi-threaded runtime; elsewhere the call fails, and
+/// the expression with it (fail closed).
 pub struct RuleFunctions<S: Store> {
     functions: Functions<S>,
     user: User,
@@ -551,5 +553,20 @@ impl<S: Store + Clone + 'static> FunctionCaller for RuleFunctions<S> {
             handle.block_on(async move { functions.call_as_user_in(tree, &user, name, args).await })
         })
         .map_err(|e| e.to_string())
+    }
+
+    fn calls_later(&self) -> bool {
+        true
+    }
+
+    fn call_later(&self, name: &str, args: Vec<Bson>) -> Option<crate::expr::LaterResult<'_>> {
+        let tree = self.functions.rule_tree(self.within.as_ref());
+        let name = name.to_owned();
+        Some(Box::pin(async move {
+            self.functions
+                .call_as_user_in(tree, &self.user, &name, args)
+                .await
+                .map_err(|e| e.to_string())
+        }))
     }
 }

@@ -7,6 +7,7 @@
 //! rules were checked on (conflicts are retried): a multi-document write that touches any
 //! denied document changes nothing.
 
+mod deferred;
 mod filters;
 mod view;
 
@@ -22,6 +23,7 @@ use crate::store::{ensure_id, run_pipeline, FindOptions, Namespace, Store, Store
 use crate::update::{upsert_seed, Update, UpdateError};
 use crate::User;
 
+use deferred::{Deferred, MAX_ROUNDS};
 use filters::{apply_filters, AppliedFilters};
 use view::{Seen, Sight};
 
@@ -156,6 +158,8 @@ pub struct GuardedCollection<'a, S: Store> {
     coverage: Option<&'a Coverage>,
     /// What the collection's rules read, worked out on the first write.
     rules_footprint: std::sync::OnceLock<Footprint>,
+    /// `%function` for the rules, called between rounds of evaluation.
+    functions: Deferred<'a>,
 }
 
 impl App {
@@ -213,6 +217,7 @@ impl App {
             trace: Mutex::new(Vec::new()),
             coverage: None,
             rules_footprint: std::sync::OnceLock::new(),
+            functions: Deferred::default(),
         })
     }
 }
@@ -322,12 +327,42 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         self
     }
 
-    /// Sets the runtime that `%function` in rules calls.
+    /// Sets the runtime that `%function` in rules calls. Calls run as futures between rounds of
+    /// evaluation (a decision that needed a result not known yet is discarded and made again),
+    /// so this works on tokio's current-thread runtime as on the multi-threaded one.
     pub fn with_functions(mut self, functions: &'a dyn FunctionCaller) -> Self {
         if let Caller::User { request, .. } = &mut self.caller {
             request.functions = Some(functions);
         }
+        self.functions = Deferred::new(functions);
         self
+    }
+
+    /// The user's rules and request, with `%function` deferred (`None` for the system user).
+    fn request(&self) -> Option<(&CollectionRules, RequestContext<'_>)> {
+        let Caller::User { rules, request } = &self.caller else {
+            return None;
+        };
+        let mut request: RequestContext<'_> = *request;
+        if self.functions.is_set() {
+            request.functions = Some(&self.functions);
+        }
+        Some((rules, request))
+    }
+
+    /// Runs the `%function` calls the last decisions deferred; `true` when they must be made
+    /// again. Fails closed after [`MAX_ROUNDS`].
+    async fn settled_again(&self, rounds: &mut usize) -> Result<bool, GuardError> {
+        if !self.functions.settle().await {
+            return Ok(false);
+        }
+        *rounds += 1;
+        if *rounds >= MAX_ROUNDS {
+            return Err(GuardError::NotAllowed(format!(
+                "%function calls in the rules kept asking for more after {MAX_ROUNDS} rounds"
+            )));
+        }
+        Ok(true)
     }
 
     /// Sets `%%request`.
@@ -351,6 +386,16 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             .unwrap_or_default()
     }
 
+    fn trace_len(&self) -> usize {
+        self.trace.lock().map(|t| t.len()).unwrap_or(0)
+    }
+
+    fn truncate_trace(&self, len: usize) {
+        if let Ok(mut t) = self.trace.lock() {
+            t.truncate(len);
+        }
+    }
+
     fn record(&self, lines: impl IntoIterator<Item = String>) {
         if self.explain {
             if let Ok(mut t) = self.trace.lock() {
@@ -360,24 +405,20 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
     }
 
     fn decider(&self) -> Option<Decider<'_>> {
-        match &self.caller {
-            Caller::System => None,
-            Caller::User { rules, request } => {
-                let decider = Decider::new(rules, *request);
-                Some(match self.coverage {
-                    Some(c) => decider.with_coverage(c),
-                    None => decider,
-                })
-            }
-        }
+        let (rules, request) = self.request()?;
+        let decider = Decider::new(rules, request);
+        Some(match self.coverage {
+            Some(c) => decider.with_coverage(c),
+            None => decider,
+        })
     }
 
     /// The filters that apply to this request (users only), recorded for coverage and traces.
     fn applied_filters(&self) -> Result<Option<AppliedFilters>, GuardError> {
-        let Caller::User { rules, request } = &self.caller else {
+        let Some((rules, request)) = self.request() else {
             return Ok(None);
         };
-        let applied = apply_filters(rules, request).map_err(GuardError::NotAllowed)?;
+        let applied = apply_filters(rules, &request).map_err(GuardError::NotAllowed)?;
         if let Some(coverage) = self.coverage {
             for name in &applied.names {
                 coverage.record(&rules.file, || format!("filter {name:?}"));
@@ -406,6 +447,36 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
     /// The documents `query` selects for this caller, in `order`: for users, judged on each
     /// document as the user may read it (see [`view`]), with the rules pushed down.
     async fn select(
+        &self,
+        query: &Document,
+        order: Order<'_>,
+        purpose: Purpose,
+    ) -> Result<Vec<Seen>, GuardError> {
+        let mut rounds = 0;
+        loop {
+            let traced = self.trace_len();
+            let selected = self.select_once(query, order, purpose).await?;
+            if !self.settled_again(&mut rounds).await? {
+                return Ok(selected);
+            }
+            // The round's decisions are discarded, and so is their trace.
+            self.truncate_trace(traced);
+        }
+    }
+
+    /// A decision made again until every `%function` call it needs has run.
+    async fn decide_settled<T>(&self, decide: impl Fn() -> T) -> Result<T, GuardError> {
+        let mut rounds = 0;
+        loop {
+            let decision = decide();
+            if !self.settled_again(&mut rounds).await? {
+                return Ok(decision);
+            }
+        }
+    }
+
+    /// One round of [`Self::select`].
+    async fn select_once(
         &self,
         query: &Document,
         order: Order<'_>,
@@ -526,15 +597,20 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
     }
 
     /// A document as the caller may read it (rules and the filters' projection), or `None`.
-    fn visible_view(&self, doc: Document) -> Result<Option<Document>, GuardError> {
-        let (Some(decider), Caller::User { rules, request }) = (self.decider(), &self.caller)
-        else {
-            return Ok(Some(doc));
-        };
-        let applied = apply_filters(rules, request).map_err(GuardError::NotAllowed)?;
-        Ok(decider
-            .read(&doc, &mut None)
-            .map(|d| project(d, applied.projection.as_ref())))
+    async fn visible_view(&self, doc: Document) -> Result<Option<Document>, GuardError> {
+        let mut rounds = 0;
+        loop {
+            let (Some(decider), Some((rules, request))) = (self.decider(), self.request()) else {
+                return Ok(Some(doc));
+            };
+            let applied = apply_filters(rules, &request).map_err(GuardError::NotAllowed)?;
+            let view = decider
+                .read(&doc, &mut None)
+                .map(|d| project(d, applied.projection.as_ref()));
+            if !self.settled_again(&mut rounds).await? {
+                return Ok(view);
+            }
+        }
     }
 
     /// Documents matching `query` that the caller may read, with unreadable fields removed.
@@ -548,6 +624,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         if self.decider().is_none() {
             return Ok(self.store.find(&self.namespace, query, options).await?);
         }
+        self.functions.forget();
         let user_projection = options
             .projection
             .as_ref()
@@ -583,6 +660,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         if self.decider().is_none() {
             return Ok(self.store.count(&self.namespace, query).await?);
         }
+        self.functions.forget();
         Ok(self
             .select(query, Order::default(), Purpose::Read)
             .await?
@@ -624,8 +702,12 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         crate::store::check_documents(&documents)?;
         let documents: Vec<Document> = documents.into_iter().map(ensure_id).collect();
         if let Some(decider) = self.decider() {
+            self.functions.forget();
             for doc in &documents {
-                self.check(decider.check_insert(doc, self.explain))?;
+                let decision = self
+                    .decide_settled(|| decider.check_insert(doc, self.explain))
+                    .await?;
+                self.check(decision)?;
             }
         }
         let ids = documents
@@ -892,7 +974,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             return Ok(None);
         };
         let chosen = if options.return_new_document {
-            self.visible_view(post)?
+            self.visible_view(post).await?
         } else {
             pre
         };
@@ -927,6 +1009,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             skip: 0,
             limit: if multi { None } else { Some(1) },
         };
+        self.functions.forget();
         for attempt in 0..MAX_ATTEMPTS {
             let targets = self.select(query, order, Purpose::Write).await?;
             if targets.is_empty() {
@@ -936,7 +1019,10 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                 let seed = upsert_seed(query)?;
                 let inserted = ensure_id(update.apply(&seed, true)?);
                 if let Some(decider) = self.decider() {
-                    self.check(decider.check_insert(&inserted, self.explain))?;
+                    let decision = self
+                        .decide_settled(|| decider.check_insert(&inserted, self.explain))
+                        .await?;
+                    self.check(decision)?;
                 }
                 let id = inserted.get("_id").cloned();
                 match self
@@ -965,7 +1051,10 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                     .apply(pre, false)
                     .map_err(|e| self.update_failure(e, update, kind, seen))?;
                 if let Some(decider) = self.decider() {
-                    self.check_seen(decider.check_update(kind, pre, &post, self.explain), seen)?;
+                    let decision = self
+                        .decide_settled(|| decider.check_update(kind, pre, &post, self.explain))
+                        .await?;
+                    self.check_seen(decision, seen)?;
                 }
                 if images.is_none() {
                     images = Some((Some(seen.visible.clone()), post.clone()));
@@ -1028,11 +1117,15 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             skip: 0,
             limit: if multi { None } else { Some(1) },
         };
+        self.functions.forget();
         for attempt in 0..MAX_ATTEMPTS {
             let targets = self.select(query, order, Purpose::Write).await?;
             if let Some(decider) = self.decider() {
                 for seen in &targets {
-                    self.check_seen(decider.check_delete(seen.stored(), self.explain), seen)?;
+                    let decision = self
+                        .decide_settled(|| decider.check_delete(seen.stored(), self.explain))
+                        .await?;
+                    self.check_seen(decision, seen)?;
                 }
             }
             let writes = targets
