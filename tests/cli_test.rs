@@ -376,3 +376,56 @@ fn percent_function_rules_run_under_expanse_test_on_both_stores() {
         stdout(&out)
     );
 }
+
+/// A rule denial inside a user-context function counts as `denied`, with the denial's trace;
+/// and `data` after a refusal is compared with what the namespace holds (it used to be
+/// compared with nothing when the namespace had no rules).
+#[test]
+fn denials_inside_functions_are_denials_and_data_after_a_refusal_is_real() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), APP);
+    write_files(
+        dir.path(),
+        &[
+            ("app/functions/config.json", r#"[{"name": "steal"}]"#),
+            (
+                "app/functions/steal.js",
+                r#"exports = async () => {
+                    const notes = context.services.get("mongodb-atlas").db("db").collection("notes");
+                    await notes.insertOne({ _id: 7, owner: "u2" });
+                    return "stolen";
+                };"#,
+            ),
+            (
+                "f.test.json",
+                r#"{"app": "app",
+                  "data": {"db.notes": [{"_id": 1, "owner": "u1"}], "db.unruled": [{"_id": 5}]},
+                  "users": {"alice": {"id": "u1"}},
+                  "tests": [
+                    {"name": "the function's insert is refused", "as": "alice", "op": "call", "function": "steal",
+                     "args": [], "ns": "db.notes", "expect": {"denied": true, "data": [{"_id": 1, "owner": "u1"}]}},
+                    {"name": "shown with its trace", "as": "alice", "op": "call", "function": "steal",
+                     "args": [], "ns": "db.notes", "expect": {"allowed": true}},
+                    {"name": "no rules, and the data is still there", "as": "alice", "op": "deleteMany",
+                     "ns": "db.unruled", "query": {}, "expect": {"denied": true, "data": [{"_id": 5}]}}
+                  ]}"#,
+            ),
+        ],
+    );
+    let out = expanse(&["test", "f.test.json"], Some(dir.path()));
+    let text = stdout(&out);
+    assert!(text.ends_with("2 passed, 1 failed\n"), "{text}");
+    assert!(
+        text.contains("ok    the function's insert is refused"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok    no rules, and the data is still there"),
+        "{text}"
+    );
+    assert!(
+        text.contains("denied inside the function: insert not permitted"),
+        "{text}"
+    );
+    assert!(text.contains("no role applies"), "{text}");
+}

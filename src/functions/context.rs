@@ -220,7 +220,16 @@ macro_rules! guarded {
                 &$self.collection,
             )?
             .with_functions(&rule_functions);
-        $body
+        let $coll = if functions.explains_rules() {
+            $coll.explained()
+        } else {
+            $coll
+        };
+        let result = $body;
+        if let Err(GuardError::Denied(denial)) = &result {
+            functions.record_denial(denial);
+        }
+        result
     }};
 }
 

@@ -51,6 +51,10 @@ pub(crate) struct Inner<S: Store> {
     max_depth: usize,
     log: std::sync::Mutex<Vec<String>>,
     memory_limit: usize,
+    /// Whether functions' guarded operations record decision traces (for rule authors).
+    explain_rules: bool,
+    /// Rule denials met by functions' guarded operations since the last take.
+    denials: std::sync::Mutex<Vec<crate::rules::Denial>>,
 }
 
 /// The app's functions: configuration from `functions/config.json`, implementations registered
@@ -72,6 +76,7 @@ pub struct Builder<S: Store> {
     rule_time_limit: Duration,
     max_depth: usize,
     memory_limit: usize,
+    explain_rules: bool,
 }
 
 /// A configured function with no implementation and no source.
@@ -93,6 +98,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
             rule_time_limit: DEFAULT_RULE_FUNCTION_TIME_LIMIT,
             max_depth: DEFAULT_MAX_DEPTH,
             memory_limit: crate::js::DEFAULT_MEMORY_LIMIT,
+            explain_rules: false,
         }
     }
 }
@@ -105,6 +111,13 @@ impl<S: Store + Clone + 'static> Builder<S> {
         function: impl Function<S> + 'static,
     ) -> Self {
         self.implementations.insert(name.into(), Arc::new(function));
+        self
+    }
+
+    /// Records the decision trace of every rule denial a function meets, for
+    /// [`Functions::take_denials`] (rule authors' tools; it costs a trace per decision).
+    pub fn explain_rules(mut self, explain: bool) -> Self {
+        self.explain_rules = explain;
         self
     }
 
@@ -205,6 +218,8 @@ impl<S: Store + Clone + 'static> Builder<S> {
                 max_depth: self.max_depth,
                 log: std::sync::Mutex::new(Vec::new()),
                 memory_limit: self.memory_limit,
+                explain_rules: self.explain_rules,
+                denials: std::sync::Mutex::new(Vec::new()),
             })),
             warnings,
         ))
@@ -425,6 +440,29 @@ impl<S: Store + Clone + 'static> Functions<S> {
         if let Ok(mut log) = self.0.log.lock() {
             log.push(line);
         }
+    }
+
+    /// Whether guarded operations inside functions record decision traces.
+    pub(crate) fn explains_rules(&self) -> bool {
+        self.0.explain_rules
+    }
+
+    /// Notes a rule denial met by a function's guarded operation.
+    pub(crate) fn record_denial(&self, denial: &crate::rules::Denial) {
+        if let Ok(mut denials) = self.0.denials.lock() {
+            denials.push(denial.clone());
+        }
+    }
+
+    /// The rule denials functions' guarded operations met since the last call of this method
+    /// (with their decision traces when built with [`Builder::explain_rules`]), so a caller can
+    /// tell a call that failed because the rules refused it from one that failed otherwise.
+    pub fn take_denials(&self) -> Vec<crate::rules::Denial> {
+        self.0
+            .denials
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
     }
 
     /// The `console.log` lines written since the last call of this method.
