@@ -16,8 +16,10 @@
 mod bridge;
 mod heap;
 mod host;
+mod syntax;
 
 pub use bridge::{BridgeError, Problem, JS_DATE_LIMIT_MS};
+pub use syntax::{syntax_error, SyntaxError};
 
 use std::cell::RefCell;
 use std::rc::Rc;
