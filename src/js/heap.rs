@@ -19,6 +19,10 @@ use crate::functions::MemoryBudget;
 /// How much a heap takes from the shared budget at a time.
 const CHUNK: usize = 256 * 1024;
 
+/// Requests are rounded up to this, as malloc does: QuickJS grows strings and arrays into the
+/// slack an allocation reports, and exact sizes cost it more reallocations.
+const GRANULE: usize = 16;
+
 /// Allocates for one QuickJS runtime from a call tree's budget.
 pub struct BudgetAllocator {
     budget: Arc<MemoryBudget>,
@@ -94,6 +98,7 @@ impl Drop for BudgetAllocator {
 // returns a null pointer, as the contract allows, when the budget cannot cover a request.
 unsafe impl Allocator for BudgetAllocator {
     fn alloc(&mut self, size: usize) -> *mut u8 {
+        let size = size.next_multiple_of(GRANULE);
         if !self.charge(size) {
             return ptr::null_mut();
         }
@@ -136,6 +141,7 @@ unsafe impl Allocator for BudgetAllocator {
     }
 
     unsafe fn realloc(&mut self, ptr: *mut u8, new_size: usize) -> *mut u8 {
+        let new_size = new_size.next_multiple_of(GRANULE);
         // SAFETY: the caller guarantees `ptr` came from this allocator, hence from
         // `RustAllocator`.
         let old_size = unsafe { RustAllocator::usable_size(ptr) };
