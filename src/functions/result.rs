@@ -1,5 +1,6 @@
 //! What a function may return: a value MongoDB could hold as a document field (at most
-//! [`MAX_DEPTH`](crate::limits::MAX_DEPTH) levels deep, at most [`MAX_DOCUMENT_SIZE`] bytes of BSON).
+//! [`MAX_DEPTH`](crate::limits::MAX_DEPTH) levels deep, at most [`MAX_DOCUMENT_SIZE`] bytes of
+//! BSON).
 
 use std::io::Write;
 
@@ -21,8 +22,9 @@ pub enum ResultError {
     NotEncodable,
 }
 
-/// Refuses a result nested deeper than [`MAX_DEPTH`](crate::limits::MAX_DEPTH) or larger than [`MAX_DOCUMENT_SIZE`]
-/// (measured as the BSON of `{"result": value}`, without building it past the limit).
+/// Refuses a result nested deeper than [`MAX_DEPTH`](crate::limits::MAX_DEPTH) or larger than
+/// [`MAX_DOCUMENT_SIZE`] (measured as the BSON of `{"result": value}`, without building it
+/// past the limit).
 ///
 /// ```
 /// use bson::bson;

@@ -130,8 +130,8 @@ impl<S: Store + Clone + 'static> Builder<S> {
     }
 
     /// The time limit of a function called by `%function` in rules (default 5 s, and never more
-    /// than [`Builder::time_limit`]), within whatever is left of the calling function's time. A rule function that runs out of time
-    /// fails, and the rule with it (fail closed).
+    /// than [`Builder::time_limit`]), within whatever is left of the calling function's time.
+    /// A rule function that runs out of time fails, and the rule with it (fail closed).
     pub fn rule_function_time_limit(mut self, limit: Duration) -> Self {
         self.rule_time_limit = limit;
         self

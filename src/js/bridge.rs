@@ -43,6 +43,10 @@ pub enum Problem {
     /// Nested deeper than MongoDB allows.
     #[error("a document or array is nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    /// A value of a BSON type that is out of its range or badly formed (a Decimal128 beyond
+    /// 34 digits, a Timestamp field changed to a fraction, a pattern with a NUL…).
+    #[error("an invalid {0} cannot be converted to BSON")]
+    Invalid(&'static str),
     /// Something the prelude never sends.
     #[error("a malformed value came from JavaScript: {0}")]
     Malformed(&'static str),
@@ -329,7 +333,25 @@ fn tagged_from_js<'a>(
         "dbPointer" => db_pointer_from_js(text(1), text(2)),
         _ => None,
     };
-    value.ok_or_else(|| path.error(Problem::Malformed("a tagged value with a bad payload")))
+    value.ok_or_else(|| path.error(Problem::Invalid(type_name(kind))))
+}
+
+/// The BSON type a tag stands for, for errors.
+fn type_name(kind: &str) -> &'static str {
+    match kind {
+        "double" => "Double",
+        "long" => "Int64",
+        "date" => "Date",
+        "oid" => "ObjectId",
+        "regex" => "regular expression",
+        "binary" => "Binary",
+        "timestamp" => "Timestamp",
+        "decimal" => "Decimal128",
+        "code" => "Code",
+        "symbol" => "Symbol",
+        "dbPointer" => "DBPointer",
+        _ => "value",
+    }
 }
 
 fn regex_from_js(pattern: Option<&str>, options: Option<&str>) -> Option<Bson> {

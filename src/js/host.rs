@@ -418,7 +418,10 @@ fn count_value(n: u64) -> Bson {
 }
 
 fn update_result(r: crate::guard::UpdateResult) -> Bson {
-    let mut d = doc! {"matchedCount": count_value(r.matched_count), "modifiedCount": count_value(r.modified_count)};
+    let mut d = doc! {
+        "matchedCount": count_value(r.matched_count),
+        "modifiedCount": count_value(r.modified_count),
+    };
     if let Some(id) = r.upserted_id {
         d.insert("upsertedId", id);
     }

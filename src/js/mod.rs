@@ -36,6 +36,9 @@ use crate::store::Store;
 
 const PRELUDE: &str = include_str!("prelude.js");
 
+/// The BSON types other than ObjectId, and EJSON: compiled only when a call needs them.
+const PRELUDE_EXTRAS: &str = include_str!("prelude_extras.js");
+
 /// Default memory limit of one client call's JavaScript heaps (the call and every call it
 /// makes, together).
 pub const DEFAULT_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
@@ -150,6 +153,11 @@ fn install_host(js: &rquickjs::Ctx<'_>, shared: &Rc<Shared>) -> Result<(), Strin
         JsFunction::new(js.clone(), move |line: String| {
             l.logs.borrow_mut().push(line);
         }),
+    )?;
+    install(
+        &globals,
+        "__extrasSource",
+        JsFunction::new(js.clone(), || PRELUDE_EXTRAS),
     )?;
     install(
         &globals,

@@ -94,6 +94,8 @@ const SOURCES: &[(&str, &str)] = &[
                 loneSurrogate: () => ({ s: "a\uD800b" }),
                 hugeBigint: () => ({ n: 2n ** 64n }),
                 weakMap: () => ({ w: new WeakMap() }),
+                hugeDecimal: () => ({ x: BSON.Decimal128.fromString("1e99999") }),
+                brokenTimestamp: () => { const t = new BSON.Timestamp({ t: 1, i: 2 }); t.i = 0.5; return { t }; },
             };
             return bad[which]();
         };"#,
@@ -397,6 +399,8 @@ async fn unconvertible_results_are_refused_naming_their_path() {
         ("loneSurrogate", "s"),
         ("hugeBigint", "n"),
         ("weakMap", "w"),
+        ("hugeDecimal", "x"),
+        ("brokenTimestamp", "t"),
     ] {
         let err = f
             .call_as_system("returnBad", vec![bson!(which)])
