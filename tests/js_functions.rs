@@ -68,7 +68,7 @@ async fn the_example_apps_javascript_functions_run_unchanged() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "function 'setLanguage' failed: unsupported language: xx"
+        "function 'setLanguage' failed: unsupported language: xx (at functions/setLanguage.js:6:46)"
     );
     // the private creation function, as the system would call it
     f.call_as_system("createUserDocument", vec![bson!({"id": "u2"})])
@@ -286,7 +286,7 @@ async fn errors_infinite_loops_and_memory_bombs_are_stopped() {
         (err.code(), err.to_string()),
         (
             "FunctionExecutionError",
-            "function 'throws' failed: nope".into()
+            "function 'throws' failed: nope (at functions/throws.js:1:35)".into()
         )
     );
     let started = std::time::Instant::now();
@@ -336,4 +336,35 @@ async fn javascript_runs_against_the_real_server() {
         bson!({"top": 3, "count": 3, "one": 1, "agg": 2, "deleted": 2})
     );
     store.drop_prefixed_databases().await.unwrap();
+}
+
+/// A thrown error or a syntax error names `functions/<name>.js:line:col`, with the stack's
+/// frames in the app's functions.
+#[tokio::test]
+async fn javascript_errors_carry_their_location_and_stack() {
+    let (_d, app) = app_with(
+        &[
+            ("bad", "exports = function (a) {\n  return a +;\n};\n"),
+            (
+                "outer",
+                "function helper(a) {\n  return a.b.c;\n}\nexports = function () {\n  return helper({});\n};\n",
+            ),
+        ],
+        r#"[{"name": "bad"}, {"name": "outer"}]"#,
+    );
+    let f = build(app, MemoryStore::new());
+    let err = f
+        .call_as_system("bad", vec![])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(at functions/bad.js:2:13)"), "{err}");
+    let err = f
+        .call_as_system("outer", vec![])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(at functions/outer.js:2:"), "{err}");
+    assert!(err.contains("at helper (functions/outer.js:2:"), "{err}");
+    assert!(err.contains("at exports (functions/outer.js:5:"), "{err}");
 }

@@ -187,7 +187,11 @@ fn start_call(
             .map_err(|_| describe_exception(&js.catch(), what))
     };
     evaluate(PRELUDE, "the prelude")?;
-    evaluate(&source.source, &format!("function {}", source.name))?;
+    // Named as the app names it, so errors and stacks say functions/<name>.js:line:col.
+    let mut options = rquickjs::context::EvalOptions::default();
+    options.filename = Some(source_file(&source.name));
+    js.eval_with_options::<(), _>(&*source.source, options)
+        .map_err(|_| describe_exception(&js.catch(), &format!("function {}", source.name)))?;
     let start: JsFunction = js.globals().get("__start").map_err(|e| e.to_string())?;
     start
         .call::<_, ()>((info, arguments))
@@ -321,13 +325,39 @@ fn perform_blocking<S: Store + Clone + 'static>(
     }
 }
 
+/// Where a function's source is, as the app's files name it.
+fn source_file(name: &str) -> String {
+    format!("functions/{name}.js")
+}
+
+/// An exception's message, where the function's source threw it (`functions/<name>.js:line:col`,
+/// from QuickJS's stack), and the stack's frames in the function's own source.
 fn describe_exception(value: &rquickjs::Value<'_>, what: &str) -> String {
     if let Some(exception) = value.as_exception() {
         let message = exception.message().unwrap_or_default();
         if message == "interrupted" {
             return format!("{what} was interrupted");
         }
-        return format!("{what}: {message}");
+        let frames: Vec<String> = exception
+            .stack()
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.contains("functions/"))
+            .map(str::to_owned)
+            .collect();
+        let at = frames
+            .first()
+            .and_then(|frame| frame.split_whitespace().last())
+            .map(|place| place.trim_matches(|c| c == '(' || c == ')'))
+            .map(|place| format!(" (at {place})"))
+            .unwrap_or_default();
+        let stack = if frames.len() > 1 {
+            format!("\n  {}", frames.join("\n  "))
+        } else {
+            String::new()
+        };
+        return format!("{what}: {message}{at}{stack}");
     }
     if let Some(text) = value.as_string().and_then(|s| s.to_string().ok()) {
         return format!("{what}: {text}");

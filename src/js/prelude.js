@@ -12,6 +12,22 @@ const __toBridge = Symbol("toBridge");
 const __tagged = (...parts) => ({ [__TAG]: parts });
 const __hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
+// The intrinsics the conversion to the host uses, taken before the function's code runs: a
+// function that replaces Array.prototype.includes or JSON.stringify for itself cannot make the
+// bridge misread what it returns.
+const __uncurry = (f) => Function.prototype.call.bind(f);
+const __arrayIncludes = __uncurry(Array.prototype.includes);
+const __arrayPush = __uncurry(Array.prototype.push);
+const __arrayPop = __uncurry(Array.prototype.pop);
+const __stringIncludes = __uncurry(String.prototype.includes);
+const __isEnumerable = __uncurry(Object.prototype.propertyIsEnumerable);
+const __objectToString = __uncurry(Object.prototype.toString);
+const __objectKeys = Object.keys;
+const __ownSymbols = Object.getOwnPropertySymbols;
+const __defineProperty = Object.defineProperty;
+const __isArray = Array.isArray;
+const __jsonStringify = JSON.stringify;
+
 // ---------------------------------------------------------------------------------------------
 // Bytes
 
@@ -145,39 +161,42 @@ function __encodeRegExp(re, state) {
 
 function __enter(value, state, containers) {
   if (containers > __MAX_DEPTH) __fail(`a document or array is nested deeper than ${__MAX_DEPTH} levels`, state);
-  if (state.stack.includes(value)) __refuse("a cyclic reference", state);
-  state.stack.push(value);
+  if (__arrayIncludes(state.stack, value)) __refuse("a cyclic reference", state);
+  __arrayPush(state.stack, value);
 }
 
 function __encodeArray(items, state, containers) {
   __enter(items, state, containers);
   const out = [];
   for (let i = 0; i < items.length; i++) {
-    state.path.push(i);
-    out.push(__encode(items[i], state, containers));
-    state.path.pop();
+    __arrayPush(state.path, i);
+    __arrayPush(out, __encode(items[i], state, containers));
+    __arrayPop(state.path);
     __grow(state, 4);
   }
-  state.stack.pop();
+  __arrayPop(state.stack);
   return out;
 }
 
 function __encodeObject(object, state, containers) {
   __enter(object, state, containers);
   const out = {};
-  for (const key of Object.keys(object)) {
-    state.path.push(key);
-    if (key.includes("\u0000")) __refuse("a field name with a NUL character", state);
+  const keys = __objectKeys(object);
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k];
+    __arrayPush(state.path, key);
+    if (__stringIncludes(key, "\u0000")) __refuse("a field name with a NUL character", state);
     const value = __encode(object[key], state, containers);
-    if (key === "__proto__") Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    if (key === "__proto__") __defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
     else out[key] = value;
-    state.path.pop();
+    __arrayPop(state.path);
     __grow(state, key.length + 2);
   }
-  if (Object.getOwnPropertySymbols(object).some((s) => Object.prototype.propertyIsEnumerable.call(object, s))) {
-    __refuse("an object with Symbol keys", state);
+  const symbols = __ownSymbols(object);
+  for (let k = 0; k < symbols.length; k++) {
+    if (__isEnumerable(object, symbols[k])) __refuse("an object with Symbol keys", state);
   }
-  state.stack.pop();
+  __arrayPop(state.stack);
   return out;
 }
 
@@ -199,16 +218,16 @@ function __encode(value, state, containers) {
   if (value === null) return null;
   __grow(state, 16);
   if (value instanceof BSONValue) {
-    if (state.stack.includes(value)) __refuse("a cyclic reference", state);
-    state.stack.push(value);
+    if (__arrayIncludes(state.stack, value)) __refuse("a cyclic reference", state);
+    __arrayPush(state.stack, value);
     const nested = (inner, step) => {
-      state.path.push(step);
+      __arrayPush(state.path, step);
       const out = __encode(inner, state, containers + 1);
-      state.path.pop();
+      __arrayPop(state.path);
       return out;
     };
     const out = value[__toBridge](nested);
-    state.stack.pop();
+    __arrayPop(state.stack);
     return out;
   }
   if (value instanceof Date) {
@@ -221,8 +240,8 @@ function __encode(value, state, containers) {
     __grow(state, value.length);
     return __tagged("binary", 0, __hex(value));
   }
-  if (Array.isArray(value)) return __encodeArray(value, state, containers + 1);
-  const kind = Object.prototype.toString.call(value).slice(8, -1);
+  if (__isArray(value)) return __encodeArray(value, state, containers + 1);
+  const kind = __objectToString(value).slice(8, -1);
   if (kind !== "Object") __refuse(__article(kind), state);
   return __encodeObject(value, state, containers + 1);
 }
@@ -233,7 +252,7 @@ function __forHost(value, root, sizeLimit = 0) {
   return __encode(value, { root, path: [], stack: [], size: 0, sizeLimit }, 0);
 }
 
-const __toHost = (value, root, sizeLimit = 0) => JSON.stringify(__forHost(value, root, sizeLimit));
+const __toHost = (value, root, sizeLimit = 0) => __jsonStringify(__forHost(value, root, sizeLimit));
 
 function __decodeTagged(parts) {
   const x = __extras;
@@ -406,11 +425,23 @@ function __makeContext(info) {
   };
 }
 
+// What went wrong, and where in the function's source: "message (at functions/f.js:3:9)", then
+// the stack's other frames in the app's functions.
 function __message(error) {
+  let message;
   try {
-    return error && error.message !== undefined ? String(error.message) : String(error);
+    message = error && error.message !== undefined ? String(error.message) : String(error);
   } catch (e) {
     return "the function threw a value that cannot be shown";
+  }
+  try {
+    const stack = error && typeof error.stack === "string" ? error.stack : "";
+    const frames = stack.split("\n").map((l) => l.trim()).filter((l) => l.indexOf("functions/") >= 0);
+    if (frames.length === 0) return message;
+    const place = frames[0].split(" ").pop().replace(/[()]/g, "");
+    return `${message} (at ${place})` + (frames.length > 1 ? "\n  " + frames.join("\n  ") : "");
+  } catch (e) {
+    return message;
   }
 }
 
