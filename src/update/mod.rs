@@ -244,10 +244,20 @@ impl Update {
     /// ```
     pub fn apply_matched(&self, pre: &Document, query: &Filter) -> Result<Document, UpdateError> {
         let matched = if self.is_positional() {
-            positional::matched_position(query, pre)
+            matched_position(query, pre)
         } else {
             None
         };
+        self.apply_at(pre, matched, false)
+    }
+
+    /// The post-image of `pre` when the query matched at array position `matched` (see
+    /// [`matched_position`]; `None`: no position, so `$` is refused).
+    pub fn apply_positioned(
+        &self,
+        pre: &Document,
+        matched: Option<usize>,
+    ) -> Result<Document, UpdateError> {
         self.apply_at(pre, matched, false)
     }
 
@@ -310,6 +320,22 @@ impl Update {
         limits::check_document_depth(&post)?;
         Ok(post)
     }
+}
+
+/// The array position `query` matched in `doc`, which the positional operator `$` stands for:
+/// the element a condition matched in the first array its path entered (an array reached by
+/// position, `a.0`, does not count), or the element `$elemMatch` matched; within `$and` the
+/// last condition that records one. `$or`, `$nor` and `$not` record none.
+///
+/// ```
+/// use bson::doc;
+/// use expanse::query::Filter;
+/// use expanse::update::matched_position;
+/// let query = Filter::parse(&doc! {"a.x": 2}).unwrap();
+/// assert_eq!(matched_position(&query, &doc! {"a": [{"x": 1}, {"x": 2}]}), Some(1));
+/// ```
+pub fn matched_position(query: &Filter, doc: &Document) -> Option<usize> {
+    positional::matched_position(query, doc)
 }
 
 /// A replacement keeps the stored `_id` (first), which it may repeat but not change.
