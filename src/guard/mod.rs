@@ -124,9 +124,6 @@ pub struct FindOneAndOptions {
     pub upsert: bool,
     /// Return the document after the change (default: before).
     pub return_new_document: bool,
-    /// The conditions `$[<identifier>]` update paths select array elements with (not read by
-    /// [`FindOneAndOptions::from_document`]; see [`UpdateOptions::from_document`]).
-    pub array_filters: Vec<Document>,
 }
 
 impl FindOneAndOptions {
@@ -137,7 +134,6 @@ impl FindOneAndOptions {
             projection: options.get_document("projection").ok().cloned(),
             upsert: options.get_bool("upsert").unwrap_or(false),
             return_new_document: options.get_bool("returnNewDocument").unwrap_or(false),
-            array_filters: Vec::new(),
         }
     }
 }
@@ -969,7 +965,20 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         update: &Document,
         options: &FindOneAndOptions,
     ) -> Result<Option<Document>, GuardError> {
-        let update = Update::parse_with(update, &options.array_filters)?;
+        self.find_one_and_update_with(query, update, options, &[])
+            .await
+    }
+
+    /// `findOneAndUpdate` with the `arrayFilters` that `$[<identifier>]` paths use (see
+    /// [`UpdateOptions::from_document`] to read them from an options document).
+    pub async fn find_one_and_update_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &FindOneAndOptions,
+        array_filters: &[Document],
+    ) -> Result<Option<Document>, GuardError> {
+        let update = Update::parse_with(update, array_filters)?;
         self.find_one_and_write(query, &update, WriteKind::Update, options)
             .await
     }

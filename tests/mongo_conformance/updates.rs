@@ -740,7 +740,6 @@ async fn run_guarded<S: Store>(
         projection: case.projection.clone(),
         upsert: case.upsert,
         return_new_document: case.return_new,
-        array_filters: case.array_filters.clone(),
     };
     let show = |e: GuardError| Some(e.to_string());
     match case.op {
@@ -760,8 +759,13 @@ async fn run_guarded<S: Store>(
         }
         Op::FindOneAndUpdate | Op::FindOneAndReplace => {
             let r = if case.op == Op::FindOneAndUpdate {
-                coll.find_one_and_update(&case.query, &case.update, &and_options)
-                    .await
+                coll.find_one_and_update_with(
+                    &case.query,
+                    &case.update,
+                    &and_options,
+                    &case.array_filters,
+                )
+                .await
             } else {
                 coll.find_one_and_replace(&case.query, &case.update, &and_options)
                     .await
