@@ -751,7 +751,12 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         let Some(decider) = self.decider() else {
             return error.into();
         };
-        if update.apply_positioned(&seen.visible, matched).err().as_ref() == Some(&error) {
+        if update
+            .apply_positioned(&seen.visible, matched)
+            .err()
+            .as_ref()
+            == Some(&error)
+        {
             return error.into();
         }
         let stored = seen.stored();
@@ -940,9 +945,16 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
                 message: "multi update is not supported for replacement-style update".into(),
             }));
         }
-        self.update(query, &update, true, options.upsert, WriteKind::Update, None)
-            .await
-            .map(|(r, _)| r)
+        self.update(
+            query,
+            &update,
+            true,
+            options.upsert,
+            WriteKind::Update,
+            None,
+        )
+        .await
+        .map(|(r, _)| r)
     }
 
     /// `replaceOne`.

@@ -61,7 +61,10 @@ impl ArrayFilters {
                 ));
             }
             let compiled = Filter::parse(filter).map_err(|e| {
-                UpdateError::new("arrayFilters", format!("Error parsing array filter :: caused by :: {e}"))
+                UpdateError::new(
+                    "arrayFilters",
+                    format!("Error parsing array filter :: caused by :: {e}"),
+                )
             })?;
             parsed.push((id, compiled));
         }
@@ -109,12 +112,12 @@ fn identifiers(filter: &Document, out: &mut Vec<String>) -> Result<(), UpdateErr
                 }
             }
             "$alwaysTrue" | "$alwaysFalse" | "$comment" => {}
-            op if op.starts_with('$') => {
-                return Err(UpdateError::new(
-                    "arrayFilters",
-                    format!("Error parsing array filter :: caused by :: unknown top level operator: {op}"),
-                ))
-            }
+            op if op.starts_with('$') => return Err(UpdateError::new(
+                "arrayFilters",
+                format!(
+                    "Error parsing array filter :: caused by :: unknown top level operator: {op}"
+                ),
+            )),
             path => {
                 let id = path.split('.').next().unwrap_or(path).to_owned();
                 if !out.contains(&id) {

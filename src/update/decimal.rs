@@ -15,8 +15,14 @@ const EXPONENT_BIAS: i32 = 6176;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Dec {
     NaN,
-    Infinity { negative: bool },
-    Finite { negative: bool, coefficient: u128, exponent: i32 },
+    Infinity {
+        negative: bool,
+    },
+    Finite {
+        negative: bool,
+        coefficient: u128,
+        exponent: i32,
+    },
 }
 
 impl Dec {
@@ -35,7 +41,10 @@ impl Dec {
             (((x >> 111) & 0x3FFF) as i32, 0)
         } else {
             let c = x & ((1u128 << 113) - 1);
-            (((x >> 113) & 0x3FFF) as i32, if c > max_coefficient() { 0 } else { c })
+            (
+                ((x >> 113) & 0x3FFF) as i32,
+                if c > max_coefficient() { 0 } else { c },
+            )
         };
         Dec::Finite {
             negative,
@@ -328,7 +337,7 @@ impl Digits {
 
     /// Drops the last `places` digits, rounding half to even.
     fn round_off(&self, places: usize) -> Digits {
-        if places >= self.len() + 1 {
+        if places > self.len() {
             return Digits(vec![0]);
         }
         let keep_len = self.len().saturating_sub(places);
@@ -350,9 +359,9 @@ impl Digits {
     }
 
     fn to_u128(&self) -> u128 {
-        self.0
-            .iter()
-            .fold(0u128, |acc, d| acc.saturating_mul(10).saturating_add(u128::from(*d)))
+        self.0.iter().fold(0u128, |acc, d| {
+            acc.saturating_mul(10).saturating_add(u128::from(*d))
+        })
     }
 }
 
@@ -371,8 +380,20 @@ mod tests {
 
     #[test]
     fn round_trips_through_bytes() {
-        for s in ["1.0", "0.00", "-12.345", "1E+3", "NaN", "Infinity", "-Infinity"] {
-            assert_eq!(show(d(s)), Decimal128::from_str(s).unwrap().to_string(), "{s}");
+        for s in [
+            "1.0",
+            "0.00",
+            "-12.345",
+            "1E+3",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+        ] {
+            assert_eq!(
+                show(d(s)),
+                Decimal128::from_str(s).unwrap().to_string(),
+                "{s}"
+            );
         }
     }
 
@@ -395,10 +416,16 @@ mod tests {
     #[test]
     fn rounds_to_34_digits_half_even() {
         let big = d("9999999999999999999999999999999999");
-        assert_eq!(show(big.add(&d("1"))), "1.000000000000000000000000000000000E+34");
+        assert_eq!(
+            show(big.add(&d("1"))),
+            "1.000000000000000000000000000000000E+34"
+        );
         let x = d("1234567890123456789012345678901234");
         assert_eq!(show(x.add(&d("0.5"))), "1234567890123456789012345678901234");
-        assert_eq!(show(x.add(&d("0.51"))), "1234567890123456789012345678901235");
+        assert_eq!(
+            show(x.add(&d("0.51"))),
+            "1234567890123456789012345678901235"
+        );
     }
 
     #[test]

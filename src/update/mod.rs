@@ -108,7 +108,10 @@ impl Update {
     /// assert_eq!(post, doc! {"_id": 1, "a": [1, 0, 0]});
     /// assert!(Update::parse_with(&doc! {"$set": {"a.$[i]": 0}}, &[]).is_err());
     /// ```
-    pub fn parse_with(update: &Document, array_filters: &[Document]) -> Result<Update, UpdateError> {
+    pub fn parse_with(
+        update: &Document,
+        array_filters: &[Document],
+    ) -> Result<Update, UpdateError> {
         let has_operator = update.keys().any(|k| k.starts_with('$'));
         let filters = ArrayFilters::parse(array_filters)?;
         if !has_operator {
@@ -187,10 +190,7 @@ impl Update {
     /// position the query matched).
     pub fn is_positional(&self) -> bool {
         match self {
-            Update::Operators(m) => m
-                .named
-                .iter()
-                .any(|p| p.parts.contains(&Part::Positional)),
+            Update::Operators(m) => m.named.iter().any(|p| p.parts.contains(&Part::Positional)),
             Update::Replacement(_) => false,
         }
     }
@@ -307,7 +307,10 @@ impl Update {
             Update::Operators(m) => {
                 let post = m.apply(pre, matched, inserting)?;
                 if let Some(before) = pre.get("_id") {
-                    if post.get("_id").is_none_or(|after| !identical(before, after)) {
+                    if post
+                        .get("_id")
+                        .is_none_or(|after| !identical(before, after))
+                    {
                         return Err(UpdateError::new(
                             "_id",
                             "Performing an update on the path '_id' would modify the immutable field '_id'",
@@ -365,10 +368,7 @@ fn check_id(id: &Bson) -> Result<(), UpdateError> {
     match id {
         Bson::Array(_) | Bson::RegularExpression(_) | Bson::Undefined => Err(UpdateError::new(
             "_id",
-            format!(
-                "The '_id' value cannot be of type {}",
-                path::type_name(id)
-            ),
+            format!("The '_id' value cannot be of type {}", path::type_name(id)),
         )),
         _ => Ok(()),
     }
@@ -417,15 +417,15 @@ impl Modifiers {
         for (i, part) in parts.iter().enumerate() {
             match part {
                 Part::Field(name) => prefix.push(name.clone()),
-                Part::Positional => match matched {
-                    Some(p) => prefix.push(p.to_string()),
-                    None => {
-                        return Err(UpdateError::new(
+                Part::Positional => {
+                    match matched {
+                        Some(p) => prefix.push(p.to_string()),
+                        None => return Err(UpdateError::new(
                             prefix.join("."),
                             "The positional operator did not find the match needed from the query.",
-                        ))
+                        )),
                     }
-                },
+                }
                 Part::All | Part::Filtered(_) => {
                     let dotted = prefix.join(".");
                     if path::existing_prefix(doc, prefix) < prefix.len() {

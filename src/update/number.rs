@@ -136,7 +136,10 @@ mod tests {
             arith(Arith::Add, &Bson::Int32(i32::MAX), &Bson::Int32(1)),
             Some(Bson::Int64(i64::from(i32::MAX) + 1))
         );
-        assert_eq!(arith(Arith::Add, &Bson::Int64(i64::MAX), &Bson::Int32(1)), None);
+        assert_eq!(
+            arith(Arith::Add, &Bson::Int64(i64::MAX), &Bson::Int32(1)),
+            None
+        );
         assert_eq!(
             arith(Arith::Mul, &Bson::Int32(3), &Bson::Double(0.5)),
             Some(Bson::Double(1.5))

@@ -85,13 +85,17 @@ impl Kind {
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
     Value(Bson),
-    CurrentDate { timestamp: bool },
+    CurrentDate {
+        timestamp: bool,
+    },
     None,
     Push(Push),
     AddToSet(Vec<Bson>),
     Pull(PullCondition),
     PullAll(Vec<Bson>),
-    Pop { front: bool },
+    Pop {
+        front: bool,
+    },
     Bit(Vec<(BitOp, Bson)>),
     /// The source path of a `$rename` whose leaf sits at the target.
     RenameFrom(Vec<String>),
@@ -344,8 +348,8 @@ fn parse_push(field: &str, value: &Bson) -> Result<Push, UpdateError> {
 /// `1` or `-1` as any number (JavaScript clients send doubles).
 fn direction(v: &Bson) -> Option<bool> {
     match number_value(v) {
-        Some(x) if x == 1.0 => Some(false),
-        Some(x) if x == -1.0 => Some(true),
+        Some(1.0) => Some(false),
+        Some(-1.0) => Some(true),
         _ => None,
     }
 }
@@ -443,19 +447,22 @@ fn parse_pull(field: &str, value: &Bson) -> Result<PullCondition, UpdateError> {
     let err = |e: crate::query::QueryError| UpdateError::new(field, e.message);
     match value {
         Bson::Document(d)
-            if d
-                .keys()
+            if d.keys()
                 .next()
                 .is_some_and(|k| VALUE_OPERATORS.contains(&k.as_str())) =>
         {
             let mut wrapped = Document::new();
             wrapped.insert("", value.clone());
-            Ok(PullCondition::Wrapped(Filter::parse(&wrapped).map_err(err)?))
+            Ok(PullCondition::Wrapped(
+                Filter::parse(&wrapped).map_err(err)?,
+            ))
         }
         Bson::RegularExpression(_) => {
             let mut wrapped = Document::new();
             wrapped.insert("", value.clone());
-            Ok(PullCondition::Wrapped(Filter::parse(&wrapped).map_err(err)?))
+            Ok(PullCondition::Wrapped(
+                Filter::parse(&wrapped).map_err(err)?,
+            ))
         }
         Bson::Document(d) => Ok(PullCondition::Query(Filter::parse(d).map_err(err)?)),
         other => Ok(PullCondition::Equals(other.clone())),
@@ -586,7 +593,12 @@ impl Leaf {
                 add_to_set(&mut items, values);
                 Bson::Array(items)
             }
-            _ => return Err(UpdateError::new(dotted, "malformed update operator argument")),
+            _ => {
+                return Err(UpdateError::new(
+                    dotted,
+                    "malformed update operator argument",
+                ))
+            }
         })
     }
 
@@ -703,7 +715,12 @@ impl Leaf {
                     }
                 }
             }
-            _ => return Err(UpdateError::new(dotted, "malformed update operator argument")),
+            _ => {
+                return Err(UpdateError::new(
+                    dotted,
+                    "malformed update operator argument",
+                ))
+            }
         }
         Ok(Change::Keep)
     }
@@ -716,13 +733,20 @@ enum Change {
 
 /// A field whose name starts with `$` may not be written at the top level of a stored
 /// document (an upsert's new document aside).
-fn check_storable(at: &[String], level: usize, kind: Kind, ctx: &Context) -> Result<(), UpdateError> {
+fn check_storable(
+    at: &[String],
+    level: usize,
+    kind: Kind,
+    ctx: &Context,
+) -> Result<(), UpdateError> {
     let writes = !matches!(kind, Kind::Unset | Kind::Pull | Kind::PullAll | Kind::Pop);
     match at.first() {
         Some(name) if writes && level == 1 && !ctx.inserting && name.starts_with('$') => {
             Err(UpdateError::new(
                 name.clone(),
-                format!("The dollar ($) prefixed field '{name}' in '{name}' is not valid for storage."),
+                format!(
+                    "The dollar ($) prefixed field '{name}' in '{name}' is not valid for storage."
+                ),
             ))
         }
         _ => Ok(()),
@@ -790,7 +814,9 @@ impl PushSort {
             PushSort::Fields(keys) => items.sort_by(|a, b| {
                 for (path, descending) in keys {
                     let key = |v: &Bson| match v {
-                        Bson::Document(d) => path::get(d, path.parts()).cloned().unwrap_or(Bson::Null),
+                        Bson::Document(d) => {
+                            path::get(d, path.parts()).cloned().unwrap_or(Bson::Null)
+                        }
                         _ => Bson::Null,
                     };
                     let o = compare_values(&key(a), &key(b));
@@ -821,7 +847,12 @@ impl PullCondition {
 
 /// `$rename`: the source must exist and not lie inside an array; the target may not lie inside
 /// an array either. The value moves to the target, then the source is removed.
-fn rename(doc: &mut Document, from: &[String], to: &[String], ctx: &Context) -> Result<(), UpdateError> {
+fn rename(
+    doc: &mut Document,
+    from: &[String],
+    to: &[String],
+    ctx: &Context,
+) -> Result<(), UpdateError> {
     let dotted = from.join(".");
     // The source: a path through anything but documents (or arrays by position) is refused.
     let mut current: Option<&Bson> = None;
@@ -860,18 +891,28 @@ fn rename(doc: &mut Document, from: &[String], to: &[String], ctx: &Context) -> 
     if through_array {
         return Err(UpdateError::new(
             dotted,
-            format!("The source field cannot be an array element, '{}' has an array along its path", from.join(".")),
+            format!(
+                "The source field cannot be an array element, '{}' has an array along its path",
+                from.join(".")
+            ),
         ));
     }
     if from.first().is_some_and(|f| f == "_id") {
         return Err(UpdateError::new(
             dotted,
-            format!("Unsetting the path '{}' using $rename would modify the immutable field '_id'", from.join(".")),
+            format!(
+                "Unsetting the path '{}' using $rename would modify the immutable field '_id'",
+                from.join(".")
+            ),
         ));
     }
     // The target: no array above it, whether it exists or is created.
     let existing = path::existing_prefix(doc, to);
-    let above = if existing == to.len() { existing - 1 } else { existing };
+    let above = if existing == to.len() {
+        existing - 1
+    } else {
+        existing
+    };
     for depth in 1..=above {
         if matches!(path::get(doc, &to[..depth]), Some(Bson::Array(_))) {
             return Err(UpdateError::new(
@@ -883,7 +924,16 @@ fn rename(doc: &mut Document, from: &[String], to: &[String], ctx: &Context) -> 
             ));
         }
     }
-    check_storable(to, if existing == to.len() { to.len() } else { existing + 1 }, Kind::Set, ctx)?;
+    check_storable(
+        to,
+        if existing == to.len() {
+            to.len()
+        } else {
+            existing + 1
+        },
+        Kind::Set,
+        ctx,
+    )?;
     if existing == to.len() {
         if let Some(slot) = path::get_mut(doc, to) {
             *slot = value;
@@ -901,7 +951,8 @@ fn traverse_error(from: &[String], i: usize) -> UpdateError {
         dotted.clone(),
         format!(
             "cannot use the part ({} of {dotted}) to traverse the element ({{{}: array}})",
-            from[i], from[i - 1]
+            from[i],
+            from[i - 1]
         ),
     )
 }

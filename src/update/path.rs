@@ -134,9 +134,7 @@ pub(crate) fn position(part: &str) -> Option<usize> {
 /// anything else byte by byte.
 pub(crate) fn compare_components(a: &str, b: &str) -> Ordering {
     let numeric = |s: &str| {
-        !s.is_empty()
-            && s.as_bytes()[0].is_ascii_digit()
-            && !(s.len() > 1 && s.starts_with('0'))
+        !s.is_empty() && s.as_bytes()[0].is_ascii_digit() && !(s.len() > 1 && s.starts_with('0'))
     };
     if !numeric(a) || !numeric(b) {
         return a.cmp(b);

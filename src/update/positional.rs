@@ -126,10 +126,16 @@ mod tests {
     #[test]
     fn leaf_arrays_and_documents_in_arrays() {
         assert_eq!(pos(doc! {"a": 2}, doc! {"a": [1, 2, 3]}), Some(1));
-        assert_eq!(pos(doc! {"a.x": 2}, doc! {"a": [{"x": 1}, {"x": 2}]}), Some(1));
+        assert_eq!(
+            pos(doc! {"a.x": 2}, doc! {"a": [{"x": 1}, {"x": 2}]}),
+            Some(1)
+        );
         assert_eq!(pos(doc! {"a": [1, 2]}, doc! {"a": [1, 2]}), None);
         assert_eq!(
-            pos(doc! {"a": {"$elemMatch": {"$gt": 1}}}, doc! {"a": [1, 2, 3]}),
+            pos(
+                doc! {"a": {"$elemMatch": {"$gt": 1}}},
+                doc! {"a": [1, 2, 3]}
+            ),
             Some(1)
         );
     }

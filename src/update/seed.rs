@@ -27,15 +27,13 @@ pub(crate) fn seed(query: &Document, style: Style) -> Result<Document, UpdateErr
         if style == Style::Replacement {
             match path.first().map(String::as_str) {
                 Some("_id") if path.len() == 1 => {}
-                Some("_id") => {
-                    return Err(UpdateError::new(
-                        path.join("."),
-                        format!(
-                            "field at '_id' must be exactly specified, field at sub-path '{}' found",
-                            path.join(".")
-                        ),
-                    ))
-                }
+                Some("_id") => return Err(UpdateError::new(
+                    path.join("."),
+                    format!(
+                        "field at '_id' must be exactly specified, field at sub-path '{}' found",
+                        path.join(".")
+                    ),
+                )),
                 _ => continue,
             }
         }
@@ -75,7 +73,10 @@ fn collect(query: &Document, out: &mut Vec<(Vec<String>, Bson)>) -> Result<(), U
                 let mut distinct: Vec<&Document> = Vec::new();
                 for clause in clauses(value) {
                     let same = distinct.iter().any(|d| {
-                        identical(&Bson::Document((*d).clone()), &Bson::Document(clause.clone()))
+                        identical(
+                            &Bson::Document((*d).clone()),
+                            &Bson::Document(clause.clone()),
+                        )
                     });
                     if !same {
                         distinct.push(clause);
@@ -162,7 +163,10 @@ mod tests {
     #[test]
     fn simplified_queries_seed_fields() {
         assert_eq!(ops(doc! {"_id": {"$in": [1]}}).unwrap(), doc! {"_id": 1});
-        assert_eq!(ops(doc! {"$or": [{"x": 1}, {"x": 1}]}).unwrap(), doc! {"x": 1});
+        assert_eq!(
+            ops(doc! {"$or": [{"x": 1}, {"x": 1}]}).unwrap(),
+            doc! {"x": 1}
+        );
         assert_eq!(ops(doc! {"x": {"$all": [1]}}).unwrap(), doc! {"x": 1});
         assert_eq!(ops(doc! {"$or": [{"x": 1}, {"x": 2}]}).unwrap(), doc! {});
         assert_eq!(

@@ -381,8 +381,8 @@ fn load_cases() -> Vec<Case> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let text = std::fs::read_to_string(&file).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let json: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let Some(items) = json.get("cases").and_then(|c| c.as_array()) else {
             panic!("{}: expected {{\"cases\": [...]}}", file.display());
         };
@@ -397,7 +397,11 @@ fn load_cases() -> Vec<Case> {
     }
     let mut names = std::collections::HashSet::new();
     for case in &cases {
-        assert!(names.insert(case.name.clone()), "duplicate case name {:?}", case.name);
+        assert!(
+            names.insert(case.name.clone()),
+            "duplicate case name {:?}",
+            case.name
+        );
     }
     cases
 }
@@ -439,7 +443,10 @@ fn expect_of(d: &Document, at: &str) -> Expect {
 }
 
 fn parse_case(family: &str, d: &Document, at: &str) -> Case {
-    let text = |k: &str| d.get_str(k).unwrap_or_else(|_| panic!("{at}: {k} is required"));
+    let text = |k: &str| {
+        d.get_str(k)
+            .unwrap_or_else(|_| panic!("{at}: {k} is required"))
+    };
     let op = match d.get_str("op").unwrap_or("updateOne") {
         "updateOne" => Op::UpdateOne,
         "updateMany" => Op::UpdateMany,
@@ -560,7 +567,9 @@ fn check_collection(expected: &[Document], actual: &[Document], unordered: bool)
         expected.iter().partition(|d| d.contains_key("_id"));
     for e in with_id.into_iter().chain(without_id) {
         let found = left.iter().position(|a| match e.get("_id") {
-            Some(id) => a.get("_id").is_some_and(|i| same(id, i, false)) && same_doc(e, a, unordered),
+            Some(id) => {
+                a.get("_id").is_some_and(|i| same(id, i, false)) && same_doc(e, a, unordered)
+            }
             None => {
                 let mut rest = (*a).clone();
                 rest.remove("_id");
@@ -662,7 +671,9 @@ fn run_engine(case: &Case) -> Outcome {
             .map(Projection::parse)
             .transpose()
             .map_err(|e| e.to_string())?;
-        let mut targets: Vec<usize> = (0..docs.len()).filter(|i| filter.matches(&docs[*i])).collect();
+        let mut targets: Vec<usize> = (0..docs.len())
+            .filter(|i| filter.matches(&docs[*i]))
+            .collect();
         if let Some(sort) = &case.sort {
             let spec = SortSpec::parse(sort).map_err(|e| e.to_string())?;
             targets.sort_by(|a, b| spec.compare(&docs[*a], &docs[*b]));
@@ -675,9 +686,14 @@ fn run_engine(case: &Case) -> Outcome {
             out.matched = Some(0);
             out.modified = Some(0);
             if case.upsert {
-                let new = ensure_id(update.upsert_document(&case.query).map_err(|e| e.to_string())?);
+                let new = ensure_id(
+                    update
+                        .upsert_document(&case.query)
+                        .map_err(|e| e.to_string())?,
+                );
                 if find_and_modify {
-                    out.returned = Some(case.return_new.then(|| project(&new, projection.as_ref())));
+                    out.returned =
+                        Some(case.return_new.then(|| project(&new, projection.as_ref())));
                 }
                 docs.push(new);
             } else if find_and_modify {
@@ -687,7 +703,11 @@ fn run_engine(case: &Case) -> Outcome {
         }
         let mut posts = Vec::with_capacity(targets.len());
         for &i in &targets {
-            posts.push(update.apply_matched(&docs[i], &filter).map_err(|e| e.to_string())?);
+            posts.push(
+                update
+                    .apply_matched(&docs[i], &filter)
+                    .map_err(|e| e.to_string())?,
+            );
         }
         let mut modified = 0;
         for (&i, post) in targets.iter().zip(posts) {
@@ -730,7 +750,12 @@ fn namespace() -> Namespace {
 async fn run_guarded<S: Store>(
     case: &Case,
     coll: &GuardedCollection<'_, S>,
-) -> (Option<String>, Option<u64>, Option<u64>, Option<Option<Document>>) {
+) -> (
+    Option<String>,
+    Option<u64>,
+    Option<u64>,
+    Option<Option<Document>>,
+) {
     let upsert_options = UpdateOptions {
         upsert: case.upsert,
         array_filters: case.array_filters.clone(),
@@ -745,12 +770,18 @@ async fn run_guarded<S: Store>(
     match case.op {
         Op::UpdateOne | Op::UpdateMany | Op::ReplaceOne => {
             let r = match case.op {
-                Op::UpdateOne => coll.update_one_with(&case.query, &case.update, &upsert_options).await,
+                Op::UpdateOne => {
+                    coll.update_one_with(&case.query, &case.update, &upsert_options)
+                        .await
+                }
                 Op::UpdateMany => {
                     coll.update_many_with(&case.query, &case.update, &upsert_options)
                         .await
                 }
-                _ => coll.replace_one(&case.query, &case.update, case.upsert).await,
+                _ => {
+                    coll.replace_one(&case.query, &case.update, case.upsert)
+                        .await
+                }
             };
             match r {
                 Ok(r) => (None, Some(r.matched_count), Some(r.modified_count), None),
@@ -787,7 +818,9 @@ async fn run_memory(case: &Case, app: &App, user: &User) -> Outcome {
             .await
             .unwrap();
     }
-    let coll = app.collection(&store, user, &ns.database, &ns.collection).unwrap();
+    let coll = app
+        .collection(&store, user, &ns.database, &ns.collection)
+        .unwrap();
     let (error, matched, modified, returned) = run_guarded(case, &coll).await;
     Outcome {
         docs: store.documents(&ns),
@@ -808,7 +841,9 @@ async fn run_mongo(case: &Case, app: &App, user: &User, store: &MongoStore) -> O
     if !case.docs.is_empty() {
         raw.insert_many(case.docs.clone()).await.unwrap();
     }
-    let coll = app.collection(store, user, &ns.database, &ns.collection).unwrap();
+    let coll = app
+        .collection(store, user, &ns.database, &ns.collection)
+        .unwrap();
     let (error, matched, modified, returned) = run_guarded(case, &coll).await;
     Outcome {
         docs: all_documents(&raw).await,
@@ -1003,14 +1038,26 @@ async fn update_cases_agree_with_mongodb() {
     let mut tally = Tally::default();
 
     for case in &cases {
-        tally.record(case, Target::Engine, check(case, Target::Engine, &run_engine(case)));
+        tally.record(
+            case,
+            Target::Engine,
+            check(case, Target::Engine, &run_engine(case)),
+        );
         let outcome = run_memory(case, &app, &system).await;
-        tally.record(case, Target::MemorySystem, check(case, Target::MemorySystem, &outcome));
+        tally.record(
+            case,
+            Target::MemorySystem,
+            check(case, Target::MemorySystem, &outcome),
+        );
         if system_only(&case.query) {
             tally.skip(Target::MemoryUser, SYSTEM_ONLY);
         } else {
             let outcome = run_memory(case, &app, &user).await;
-            tally.record(case, Target::MemoryUser, check(case, Target::MemoryUser, &outcome));
+            tally.record(
+                case,
+                Target::MemoryUser,
+                check(case, Target::MemoryUser, &outcome),
+            );
         }
     }
 
@@ -1024,10 +1071,8 @@ async fn update_cases_agree_with_mongodb() {
     }
     if let Some(uri) = common::mongodb_uri("update_cases_agree_with_mongodb") {
         let base = MongoStore::connect(&uri).await.unwrap();
-        let store = base.with_database_prefix(format!(
-            "confu_{}_",
-            bson::oid::ObjectId::new().to_hex()
-        ));
+        let store =
+            base.with_database_prefix(format!("confu_{}_", bson::oid::ObjectId::new().to_hex()));
         let server_db = store
             .client()
             .database(&store.database_name(&Namespace::new("server", "x")));
@@ -1041,7 +1086,10 @@ async fn update_cases_agree_with_mongodb() {
             if system_only(&case.query) {
                 tally.skip(Target::MongoUser, SYSTEM_ONLY);
             } else {
-                outcomes.push((Target::MongoUser, run_mongo(case, &app, &user, &store).await));
+                outcomes.push((
+                    Target::MongoUser,
+                    run_mongo(case, &app, &user, &store).await,
+                ));
             }
             for (target, outcome) in outcomes {
                 let problem = check(case, target, &outcome);
