@@ -782,6 +782,15 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         }
     }
 
+    /// Array filters are queries: a user's may not use what App Services reserves for the
+    /// system user (regular expressions, `$where`, …), as in the query itself.
+    fn check_array_filters(&self, filters: &[Document]) -> Result<(), GuardError> {
+        if self.decider().is_some() {
+            filters.iter().try_for_each(check_user_query)?;
+        }
+        Ok(())
+    }
+
     /// `updateOne`.
     pub async fn update_one(
         &self,
@@ -825,6 +834,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         update: &Document,
         options: &UpdateOptions,
     ) -> Result<UpdateResult, GuardError> {
+        self.check_array_filters(&options.array_filters)?;
         let parsed = Update::parse_with(update, &options.array_filters)?;
         let upsert = options.upsert;
         if !upsert {
@@ -938,6 +948,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         update: &Document,
         options: &UpdateOptions,
     ) -> Result<UpdateResult, GuardError> {
+        self.check_array_filters(&options.array_filters)?;
         let update = Update::parse_with(update, &options.array_filters)?;
         if let Update::Replacement(_) = update {
             return Err(GuardError::Update(UpdateError {
@@ -990,6 +1001,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         options: &FindOneAndOptions,
         array_filters: &[Document],
     ) -> Result<Option<Document>, GuardError> {
+        self.check_array_filters(array_filters)?;
         let update = Update::parse_with(update, array_filters)?;
         self.find_one_and_write(query, &update, WriteKind::Update, options)
             .await

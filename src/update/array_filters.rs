@@ -112,12 +112,14 @@ fn identifiers(filter: &Document, out: &mut Vec<String>) -> Result<(), UpdateErr
                 }
             }
             "$alwaysTrue" | "$alwaysFalse" | "$comment" => {}
-            op if op.starts_with('$') => return Err(UpdateError::new(
-                "arrayFilters",
-                format!(
+            op if op.starts_with('$') => {
+                return Err(UpdateError::new(
+                    "arrayFilters",
+                    format!(
                     "Error parsing array filter :: caused by :: unknown top level operator: {op}"
                 ),
-            )),
+                ))
+            }
             path => {
                 let id = path.split('.').next().unwrap_or(path).to_owned();
                 if !out.contains(&id) {

@@ -33,9 +33,12 @@ fn match_with_position(filter: &Filter, doc: &Document) -> Option<Option<usize>>
         },
         Filter::Field(path, predicate) => {
             let mut found = None;
+            let Some((first, rest)) = path.parts().split_first() else {
+                return filter.matches(doc).then_some(None);
+            };
             let _ = walk(
-                Some(&Bson::Document(doc.clone())),
-                path.parts(),
+                doc.get(first),
+                rest,
                 predicate.leaf_arrays(),
                 None,
                 &mut |value, offset| {

@@ -27,13 +27,15 @@ pub(crate) fn seed(query: &Document, style: Style) -> Result<Document, UpdateErr
         if style == Style::Replacement {
             match path.first().map(String::as_str) {
                 Some("_id") if path.len() == 1 => {}
-                Some("_id") => return Err(UpdateError::new(
-                    path.join("."),
-                    format!(
+                Some("_id") => {
+                    return Err(UpdateError::new(
+                        path.join("."),
+                        format!(
                         "field at '_id' must be exactly specified, field at sub-path '{}' found",
                         path.join(".")
                     ),
-                )),
+                    ))
+                }
                 _ => continue,
             }
         }
