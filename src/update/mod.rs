@@ -10,12 +10,14 @@
 //! ```
 
 mod array_filters;
+mod arrays;
 mod conflicts;
 mod decimal;
 mod number;
 mod operators;
 mod path;
 mod positional;
+mod rename;
 mod seed;
 
 use bson::{Bson, Document};

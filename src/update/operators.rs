@@ -5,10 +5,12 @@ use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
+use super::arrays::{self, PullCondition, Push};
 use super::number::{self, Arith, BitOp};
 use super::path::{self, type_name, UpdatePath};
+use super::rename;
 use super::UpdateError;
-use crate::query::{compare_values, values_equal, FieldPath, Filter};
+use crate::query::{compare_values, values_equal};
 
 /// An operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,30 +103,6 @@ pub(crate) enum Arg {
     RenameFrom(Vec<String>),
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct Push {
-    each: Vec<Bson>,
-    slice: Option<i64>,
-    sort: Option<PushSort>,
-    position: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-enum PushSort {
-    Whole { descending: bool },
-    Fields(Vec<(FieldPath, bool)>),
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum PullCondition {
-    /// A value equal to the argument.
-    Equals(Bson),
-    /// Operators (or a regular expression) applied to the element itself.
-    Wrapped(Filter),
-    /// A query on elements that are documents.
-    Query(Filter),
-}
-
 /// One operator at one path of the update.
 #[derive(Debug, Clone)]
 pub(crate) struct Leaf {
@@ -162,7 +140,7 @@ pub(crate) fn parse(update: &Document) -> Result<Parsed, UpdateError> {
         };
         for (field, value) in fields {
             if kind == Kind::Rename {
-                let (from, to) = parse_rename(field, value)?;
+                let (from, to) = rename::parse_rename(field, value)?;
                 tree_paths.push(from.clone());
                 tree_paths.push(to.clone());
                 leaves.push(Leaf {
@@ -179,55 +157,6 @@ pub(crate) fn parse(update: &Document) -> Result<Parsed, UpdateError> {
         }
     }
     Ok(Parsed { leaves, tree_paths })
-}
-
-fn parse_rename(field: &str, value: &Bson) -> Result<(UpdatePath, UpdatePath), UpdateError> {
-    let from = UpdatePath::parse(field)?;
-    let Bson::String(to) = value else {
-        return Err(UpdateError::new(
-            field,
-            "The 'to' field for $rename must be a string",
-        ));
-    };
-    let to = UpdatePath::parse(to)?;
-    if to.text.contains('\0') {
-        return Err(UpdateError::new(
-            field,
-            "The 'to' field for $rename cannot contain an embedded null byte",
-        ));
-    }
-    let (f, t) = (from.fields(), to.fields());
-    if f == t {
-        return Err(UpdateError::new(
-            field,
-            "The source and target field for $rename must differ",
-        ));
-    }
-    if f.starts_with(&t) || t.starts_with(&f) {
-        return Err(UpdateError::new(
-            field,
-            "The source and target field for $rename must not be on the same path",
-        ));
-    }
-    if from.is_dynamic() {
-        return Err(UpdateError::new(
-            field,
-            format!(
-                "The source field for $rename may not be dynamic: {}",
-                from.text
-            ),
-        ));
-    }
-    if to.is_dynamic() {
-        return Err(UpdateError::new(
-            field,
-            format!(
-                "The destination field for $rename may not be dynamic: {}",
-                to.text
-            ),
-        ));
-    }
-    Ok((from, to))
 }
 
 fn parse_arg(kind: Kind, field: &str, value: &Bson) -> Result<Arg, UpdateError> {
@@ -268,9 +197,9 @@ fn parse_arg(kind: Kind, field: &str, value: &Bson) -> Result<Arg, UpdateError> 
                 )))
             }
         },
-        Kind::Push => Arg::Push(parse_push(field, value)?),
-        Kind::AddToSet => Arg::AddToSet(parse_add_to_set(field, value)?),
-        Kind::Pull => Arg::Pull(parse_pull(field, value)?),
+        Kind::Push => Arg::Push(arrays::parse_push(field, value)?),
+        Kind::AddToSet => Arg::AddToSet(arrays::parse_add_to_set(field, value)?),
+        Kind::Pull => Arg::Pull(arrays::parse_pull(field, value)?),
         Kind::PullAll => match value {
             Bson::Array(items) => Arg::PullAll(items.clone()),
             other => {
@@ -291,182 +220,6 @@ fn parse_arg(kind: Kind, field: &str, value: &Bson) -> Result<Arg, UpdateError> 
             Arg::Value(value.clone())
         }
     })
-}
-
-fn parse_push(field: &str, value: &Bson) -> Result<Push, UpdateError> {
-    let err = |m: String| UpdateError::new(field, m);
-    let one = |v: &Bson| Push {
-        each: vec![v.clone()],
-        slice: None,
-        sort: None,
-        position: None,
-    };
-    let Bson::Document(d) = value else {
-        return Ok(one(value));
-    };
-    let Some(each) = d.get("$each") else {
-        return Ok(one(value));
-    };
-    let Bson::Array(each) = each else {
-        return Err(err(format!(
-            "The argument to $each in $push must be an array but it was of type: {}",
-            type_name(each)
-        )));
-    };
-    let mut push = Push {
-        each: each.clone(),
-        slice: None,
-        sort: None,
-        position: None,
-    };
-    for (clause, v) in d {
-        match clause.as_str() {
-            "$each" => {}
-            "$slice" => {
-                push.slice = Some(whole_number(v).ok_or_else(|| {
-                    err(format!(
-                        "The value for $slice must be an integer value but was given type: {}",
-                        type_name(v)
-                    ))
-                })?)
-            }
-            "$position" => {
-                push.position = Some(whole_number(v).ok_or_else(|| {
-                    err(format!(
-                        "The value for $position must be an integer value, not of type: {}",
-                        type_name(v)
-                    ))
-                })?)
-            }
-            "$sort" => push.sort = Some(parse_sort(field, v)?),
-            other => return Err(err(format!("Unrecognized clause in $push: {other}"))),
-        }
-    }
-    Ok(push)
-}
-
-/// `1` or `-1` as any number (JavaScript clients send doubles).
-fn direction(v: &Bson) -> Option<bool> {
-    match number_value(v) {
-        Some(1.0) => Some(false),
-        Some(-1.0) => Some(true),
-        _ => None,
-    }
-}
-
-fn parse_sort(field: &str, v: &Bson) -> Result<PushSort, UpdateError> {
-    let err = |m: &str| UpdateError::new(field, m);
-    match v {
-        Bson::Document(keys) => {
-            if keys.is_empty() {
-                return Err(err(
-                    "The $sort pattern is empty when it should be a set of fields.",
-                ));
-            }
-            let mut fields = Vec::with_capacity(keys.len());
-            for (key, order) in keys {
-                let descending = direction(order)
-                    .ok_or_else(|| err("The $sort element value must be either 1 or -1"))?;
-                if key.is_empty() {
-                    return Err(err("The $sort field cannot be empty"));
-                }
-                if key.split('.').any(str::is_empty) {
-                    return Err(err("The $sort field is a dotted field but has an empty part"));
-                }
-                fields.push((FieldPath::parse(key), descending));
-            }
-            Ok(PushSort::Fields(fields))
-        }
-        other if number_value(other).is_some() => match direction(other) {
-            Some(descending) => Ok(PushSort::Whole { descending }),
-            None => Err(err("The $sort element value must be either 1 or -1")),
-        },
-        _ => Err(err(
-            "The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort embedded fields",
-        )),
-    }
-}
-
-fn parse_add_to_set(field: &str, value: &Bson) -> Result<Vec<Bson>, UpdateError> {
-    let Bson::Document(d) = value else {
-        return Ok(vec![value.clone()]);
-    };
-    let Some(each) = d.get("$each") else {
-        return Ok(vec![value.clone()]);
-    };
-    let Bson::Array(each) = each else {
-        return Err(UpdateError::new(
-            field,
-            format!(
-                "The argument to $each in $addToSet must be an array but it was of type {}",
-                type_name(each)
-            ),
-        ));
-    };
-    if d.len() > 1 {
-        return Err(UpdateError::new(
-            field,
-            "Found unexpected fields after $each in $addToSet",
-        ));
-    }
-    Ok(each.clone())
-}
-
-/// Query operators that apply to a value (`{$pull: {a: {$gt: 1}}}` tests each element with
-/// them); any other object is a query on elements that are documents.
-const VALUE_OPERATORS: &[&str] = &[
-    "$eq",
-    "$ne",
-    "$gt",
-    "$gte",
-    "$lt",
-    "$lte",
-    "$in",
-    "$nin",
-    "$exists",
-    "$type",
-    "$size",
-    "$all",
-    "$elemMatch",
-    "$mod",
-    "$regex",
-    "$options",
-    "$not",
-    "$bitsAllSet",
-    "$bitsAllClear",
-    "$bitsAnySet",
-    "$bitsAnyClear",
-    "$geoWithin",
-    "$geoIntersects",
-    "$near",
-    "$nearSphere",
-    "$within",
-];
-
-fn parse_pull(field: &str, value: &Bson) -> Result<PullCondition, UpdateError> {
-    let err = |e: crate::query::QueryError| UpdateError::new(field, e.message);
-    match value {
-        Bson::Document(d)
-            if d.keys()
-                .next()
-                .is_some_and(|k| VALUE_OPERATORS.contains(&k.as_str())) =>
-        {
-            let mut wrapped = Document::new();
-            wrapped.insert("", value.clone());
-            Ok(PullCondition::Wrapped(
-                Filter::parse(&wrapped).map_err(err)?,
-            ))
-        }
-        Bson::RegularExpression(_) => {
-            let mut wrapped = Document::new();
-            wrapped.insert("", value.clone());
-            Ok(PullCondition::Wrapped(
-                Filter::parse(&wrapped).map_err(err)?,
-            ))
-        }
-        Bson::Document(d) => Ok(PullCondition::Query(Filter::parse(d).map_err(err)?)),
-        other => Ok(PullCondition::Equals(other.clone())),
-    }
 }
 
 fn parse_bit(field: &str, value: &Bson) -> Result<Vec<(BitOp, Bson)>, UpdateError> {
@@ -505,7 +258,7 @@ fn parse_bit(field: &str, value: &Bson) -> Result<Vec<(BitOp, Bson)>, UpdateErro
     Ok(ops)
 }
 
-fn number_value(v: &Bson) -> Option<f64> {
+pub(crate) fn number_value(v: &Bson) -> Option<f64> {
     match v {
         Bson::Int32(i) => Some(f64::from(*i)),
         Bson::Int64(i) => Some(*i as f64),
@@ -516,7 +269,7 @@ fn number_value(v: &Bson) -> Option<f64> {
 }
 
 /// A number with no fractional part, as MongoDB reads `$slice`, `$position` and `$pop`.
-fn whole_number(v: &Bson) -> Option<i64> {
+pub(crate) fn whole_number(v: &Bson) -> Option<i64> {
     match v {
         Bson::Int32(i) => Some(i64::from(*i)),
         Bson::Int64(i) => Some(*i),
@@ -545,7 +298,7 @@ impl Leaf {
             return Ok(());
         }
         if let Arg::RenameFrom(from) = &self.arg {
-            return rename(doc, from, at, ctx);
+            return rename::apply(doc, from, at, ctx);
         }
         let dotted = at.join(".");
         let existing = path::existing_prefix(doc, at);
@@ -590,7 +343,7 @@ impl Leaf {
             }
             (_, Arg::AddToSet(values)) => {
                 let mut items = Vec::new();
-                add_to_set(&mut items, values);
+                arrays::add_to_set(&mut items, values);
                 Bson::Array(items)
             }
             _ => {
@@ -680,7 +433,7 @@ impl Leaf {
                         ),
                     ));
                 };
-                add_to_set(items, values);
+                arrays::add_to_set(items, values);
             }
             (Kind::Pull | Kind::PullAll, _) => {
                 let Bson::Array(items) = slot else {
@@ -733,7 +486,7 @@ enum Change {
 
 /// A field whose name starts with `$` may not be written at the top level of a stored
 /// document (an upsert's new document aside).
-fn check_storable(
+pub(crate) fn check_storable(
     at: &[String],
     level: usize,
     kind: Kind,
@@ -763,196 +516,4 @@ fn now(timestamp: bool) -> Bson {
     } else {
         Bson::DateTime(now)
     }
-}
-
-fn add_to_set(items: &mut Vec<Bson>, values: &[Bson]) {
-    for v in values {
-        if !items.iter().any(|i| values_equal(i, v)) {
-            items.push(v.clone());
-        }
-    }
-}
-
-impl Push {
-    fn apply(&self, items: &mut Vec<Bson>, _field: &str) {
-        let len = items.len() as i64;
-        let at = match self.position {
-            None => items.len(),
-            Some(p) if p > len => items.len(),
-            Some(p) if p >= 0 => p as usize,
-            Some(p) if p.unsigned_abs() < len as u64 => (len - p.unsigned_abs() as i64) as usize,
-            Some(_) => 0,
-        };
-        items.splice(at..at, self.each.iter().cloned());
-        if let Some(sort) = &self.sort {
-            sort.sort(items);
-        }
-        if let Some(n) = self.slice {
-            let keep = n.unsigned_abs().min(usize::MAX as u64) as usize;
-            if items.len() > keep {
-                if n >= 0 {
-                    items.truncate(keep);
-                } else {
-                    items.drain(..items.len() - keep);
-                }
-            }
-        }
-    }
-}
-
-impl PushSort {
-    fn sort(&self, items: &mut [Bson]) {
-        match self {
-            PushSort::Whole { descending } => items.sort_by(|a, b| {
-                let o = compare_values(a, b);
-                if *descending {
-                    o.reverse()
-                } else {
-                    o
-                }
-            }),
-            PushSort::Fields(keys) => items.sort_by(|a, b| {
-                for (path, descending) in keys {
-                    let key = |v: &Bson| match v {
-                        Bson::Document(d) => {
-                            path::get(d, path.parts()).cloned().unwrap_or(Bson::Null)
-                        }
-                        _ => Bson::Null,
-                    };
-                    let o = compare_values(&key(a), &key(b));
-                    let o = if *descending { o.reverse() } else { o };
-                    if o != Ordering::Equal {
-                        return o;
-                    }
-                }
-                Ordering::Equal
-            }),
-        }
-    }
-}
-
-impl PullCondition {
-    fn matches(&self, item: &Bson) -> bool {
-        match self {
-            PullCondition::Equals(v) => values_equal(item, v),
-            PullCondition::Wrapped(filter) => {
-                let mut wrapped = Document::new();
-                wrapped.insert("", item.clone());
-                filter.matches(&wrapped)
-            }
-            PullCondition::Query(filter) => matches!(item, Bson::Document(d) if filter.matches(d)),
-        }
-    }
-}
-
-/// `$rename`: the source must exist and not lie inside an array; the target may not lie inside
-/// an array either. The value moves to the target, then the source is removed.
-fn rename(
-    doc: &mut Document,
-    from: &[String],
-    to: &[String],
-    ctx: &Context,
-) -> Result<(), UpdateError> {
-    let dotted = from.join(".");
-    // The source: a path through anything but documents (or arrays by position) is refused.
-    let mut current: Option<&Bson> = None;
-    let mut through_array = false;
-    for (i, part) in from.iter().enumerate() {
-        let next = match current {
-            None => doc.get(part),
-            Some(Bson::Document(d)) => d.get(part),
-            Some(Bson::Array(items)) => match path::position(part) {
-                Some(p) => {
-                    through_array = true;
-                    items.get(p)
-                }
-                None => return Err(traverse_error(from, i)),
-            },
-            Some(other) => {
-                return Err(UpdateError::new(
-                    dotted.clone(),
-                    format!(
-                        "cannot use the part ({} of {dotted}) to traverse the element ({{{}: {}}})",
-                        from[i - 1],
-                        from[i - 1],
-                        type_name(other)
-                    ),
-                ))
-            }
-        };
-        match next {
-            Some(v) => current = Some(v),
-            None => return Ok(()),
-        }
-    }
-    let Some(value) = current.cloned() else {
-        return Ok(());
-    };
-    if through_array {
-        return Err(UpdateError::new(
-            dotted,
-            format!(
-                "The source field cannot be an array element, '{}' has an array along its path",
-                from.join(".")
-            ),
-        ));
-    }
-    if from.first().is_some_and(|f| f == "_id") {
-        return Err(UpdateError::new(
-            dotted,
-            format!(
-                "Unsetting the path '{}' using $rename would modify the immutable field '_id'",
-                from.join(".")
-            ),
-        ));
-    }
-    // The target: no array above it, whether it exists or is created.
-    let existing = path::existing_prefix(doc, to);
-    let above = if existing == to.len() {
-        existing - 1
-    } else {
-        existing
-    };
-    for depth in 1..=above {
-        if matches!(path::get(doc, &to[..depth]), Some(Bson::Array(_))) {
-            return Err(UpdateError::new(
-                to.join("."),
-                format!(
-                    "The destination field cannot be an array element, '{}' has an array along its path",
-                    to.join(".")
-                ),
-            ));
-        }
-    }
-    check_storable(
-        to,
-        if existing == to.len() {
-            to.len()
-        } else {
-            existing + 1
-        },
-        Kind::Set,
-        ctx,
-    )?;
-    if existing == to.len() {
-        if let Some(slot) = path::get_mut(doc, to) {
-            *slot = value;
-        }
-    } else {
-        path::create(doc, to, existing, value)?;
-    }
-    path::remove(doc, from);
-    Ok(())
-}
-
-fn traverse_error(from: &[String], i: usize) -> UpdateError {
-    let dotted = from.join(".");
-    UpdateError::new(
-        dotted.clone(),
-        format!(
-            "cannot use the part ({} of {dotted}) to traverse the element ({{{}: array}})",
-            from[i],
-            from[i - 1]
-        ),
-    )
 }
