@@ -20,7 +20,7 @@ use crate::expr::{Footprint, FunctionCaller};
 use crate::query::{Filter, Projection, QueryError, SortSpec};
 use crate::rules::{CollectionRules, Coverage, Decider, Denial, RequestContext, WriteKind};
 use crate::store::{ensure_id, run_pipeline, FindOptions, Namespace, Store, StoreError, Write};
-use crate::update::{upsert_seed, Update, UpdateError};
+use crate::update::{matched_position, Update, UpdateError};
 use crate::User;
 
 use deferred::{Deferred, MAX_ROUNDS};
@@ -137,6 +137,55 @@ impl FindOneAndOptions {
             upsert: options.get_bool("upsert").unwrap_or(false),
             return_new_document: options.get_bool("returnNewDocument").unwrap_or(false),
         }
+    }
+}
+
+/// Options of `updateOne` / `updateMany` ([`GuardedCollection::update_one_with`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateOptions {
+    /// Insert when nothing matches.
+    pub upsert: bool,
+    /// The conditions `$[<identifier>]` update paths select array elements with.
+    pub array_filters: Vec<Document>,
+}
+
+impl UpdateOptions {
+    /// Reads `upsert` and `arrayFilters` from an options document; `arrayFilters` must be an
+    /// array of documents.
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use expanse::guard::UpdateOptions;
+    /// let o = UpdateOptions::from_document(&doc! {"upsert": true, "arrayFilters": [{"i": 0}]}).unwrap();
+    /// assert_eq!((o.upsert, o.array_filters.len()), (true, 1));
+    /// assert!(UpdateOptions::from_document(&doc! {"arrayFilters": {"i": 0}}).is_err());
+    /// ```
+    pub fn from_document(options: &Document) -> Result<UpdateOptions, UpdateError> {
+        Ok(UpdateOptions {
+            upsert: options.get_bool("upsert").unwrap_or(false),
+            array_filters: array_filters_of(options)?,
+        })
+    }
+}
+
+/// The `arrayFilters` of an options document: an array of documents, or nothing.
+fn array_filters_of(options: &Document) -> Result<Vec<Document>, UpdateError> {
+    match options.get("arrayFilters") {
+        None | Some(Bson::Null) => Ok(Vec::new()),
+        Some(Bson::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Bson::Document(d) => Ok(d.clone()),
+                _ => Err(UpdateError {
+                    path: "arrayFilters".into(),
+                    message: "each array filter must be a document".into(),
+                }),
+            })
+            .collect(),
+        Some(_) => Err(UpdateError {
+            path: "arrayFilters".into(),
+            message: "arrayFilters must be an array of documents".into(),
+        }),
     }
 }
 
@@ -777,13 +826,19 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         &self,
         error: UpdateError,
         update: &Update,
+        matched: Option<usize>,
         kind: WriteKind,
         seen: &Seen,
     ) -> GuardError {
         let Some(decider) = self.decider() else {
             return error.into();
         };
-        if update.apply(&seen.visible, false).err().as_ref() == Some(&error) {
+        if update
+            .apply_positioned(&seen.visible, matched)
+            .err()
+            .as_ref()
+            == Some(&error)
+        {
             return error.into();
         }
         let stored = seen.stored();
@@ -809,6 +864,15 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         }
     }
 
+    /// Array filters are queries: a user's may not use what App Services reserves for the
+    /// system user (regular expressions, `$where`, …), as in the query itself.
+    fn check_array_filters(&self, filters: &[Document]) -> Result<(), GuardError> {
+        if self.decider().is_some() {
+            filters.iter().try_for_each(check_user_query)?;
+        }
+        Ok(())
+    }
+
     /// `updateOne`.
     pub async fn update_one(
         &self,
@@ -816,7 +880,45 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         update: &Document,
         upsert: bool,
     ) -> Result<UpdateResult, GuardError> {
-        let parsed = Update::parse(update)?;
+        let options = UpdateOptions {
+            upsert,
+            ..UpdateOptions::default()
+        };
+        self.update_one_with(query, update, &options).await
+    }
+
+    /// `updateOne` with its options: `upsert`, and the `arrayFilters` that `$[<identifier>]`
+    /// paths use. The positional operator `$` stands for the array position the query matched
+    /// in each document, judged as the caller may read it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// use bson::doc;
+    /// use expanse::guard::UpdateOptions;
+    /// use expanse::store::{MemoryStore, Namespace, Store, Write};
+    /// use expanse::{App, User};
+    /// let app = App::load("fixtures/app")?.app;
+    /// let store = MemoryStore::new();
+    /// let ns = Namespace::new("notes_app", "notes");
+    /// store.apply(&ns, vec![Write::Insert(doc! {"_id": 1, "tags": ["a", "b", "a"]})]).await?;
+    /// let system = User::system();
+    /// let notes = app.collection(&store, &system, "notes_app", "notes")?;
+    /// let options = UpdateOptions { array_filters: vec![doc! {"t": "a"}], ..Default::default() };
+    /// notes.update_one_with(&doc! {"_id": 1}, &doc! {"$set": {"tags.$[t]": "z"}}, &options).await?;
+    /// notes.update_one_with(&doc! {"tags": "b"}, &doc! {"$set": {"tags.$": "y"}}, &UpdateOptions::default()).await?;
+    /// assert_eq!(store.documents(&ns), [doc! {"_id": 1, "tags": ["z", "y", "z"]}]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) })?; Ok(()) }
+    /// ```
+    pub async fn update_one_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &UpdateOptions,
+    ) -> Result<UpdateResult, GuardError> {
+        self.check_array_filters(&options.array_filters)?;
+        let parsed = Update::parse_with(update, &options.array_filters)?;
+        let upsert = options.upsert;
         if !upsert {
             if let Some(result) = self
                 .update_one_with_rules_in_filter(query, update, &parsed)
@@ -843,8 +945,9 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         raw_update: &Document,
         update: &Update,
     ) -> Result<Option<UpdateResult>, GuardError> {
-        // Coverage needs every rule evaluated in process.
-        if self.coverage.is_some() || !names_one_id(query) {
+        // Coverage needs every rule evaluated in process; a positional or array-filtered
+        // update depends on the query alone and on options the raw update does not carry.
+        if self.coverage.is_some() || !names_one_id(query) || update.is_dynamic() {
             return Ok(None);
         }
         let Some(decider) = self.decider() else {
@@ -903,17 +1006,48 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         }
     }
 
-    /// `updateMany`: every matched document must be allowed, or nothing changes.
+    /// `updateMany`: every matched document must be allowed, or nothing changes. Unlike
+    /// MongoDB, an update that fails on one document (a `$inc` on a string) changes none,
+    /// not the documents before it.
     pub async fn update_many(
         &self,
         query: &Document,
         update: &Document,
         upsert: bool,
     ) -> Result<UpdateResult, GuardError> {
-        let update = Update::parse(update)?;
-        self.update(query, &update, true, upsert, WriteKind::Update, None)
-            .await
-            .map(|(r, _)| r)
+        let options = UpdateOptions {
+            upsert,
+            ..UpdateOptions::default()
+        };
+        self.update_many_with(query, update, &options).await
+    }
+
+    /// `updateMany` with its options (see [`Self::update_one_with`]). A replacement document
+    /// is refused, as MongoDB refuses it.
+    pub async fn update_many_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &UpdateOptions,
+    ) -> Result<UpdateResult, GuardError> {
+        self.check_array_filters(&options.array_filters)?;
+        let update = Update::parse_with(update, &options.array_filters)?;
+        if let Update::Replacement(_) = update {
+            return Err(GuardError::Update(UpdateError {
+                path: String::new(),
+                message: "multi update is not supported for replacement-style update".into(),
+            }));
+        }
+        self.update(
+            query,
+            &update,
+            true,
+            options.upsert,
+            WriteKind::Update,
+            None,
+        )
+        .await
+        .map(|(r, _)| r)
     }
 
     /// `replaceOne`.
@@ -936,7 +1070,21 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         update: &Document,
         options: &FindOneAndOptions,
     ) -> Result<Option<Document>, GuardError> {
-        let update = Update::parse(update)?;
+        self.find_one_and_update_with(query, update, options, &[])
+            .await
+    }
+
+    /// `findOneAndUpdate` with the `arrayFilters` that `$[<identifier>]` paths use (see
+    /// [`UpdateOptions::from_document`] to read them from an options document).
+    pub async fn find_one_and_update_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &FindOneAndOptions,
+        array_filters: &[Document],
+    ) -> Result<Option<Document>, GuardError> {
+        self.check_array_filters(array_filters)?;
+        let update = Update::parse_with(update, array_filters)?;
         self.find_one_and_write(query, &update, WriteKind::Update, options)
             .await
     }
@@ -1010,14 +1158,18 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             limit: if multi { None } else { Some(1) },
         };
         self.functions.forget();
+        let positional_query = if update.is_positional() {
+            Some(Filter::parse(query)?)
+        } else {
+            None
+        };
         for attempt in 0..MAX_ATTEMPTS {
             let targets = self.select(query, order, Purpose::Write).await?;
             if targets.is_empty() {
                 if !upsert {
                     return Ok((UpdateResult::default(), None));
                 }
-                let seed = upsert_seed(query)?;
-                let inserted = ensure_id(update.apply(&seed, true)?);
+                let inserted = ensure_id(update.upsert_document(query)?);
                 if let Some(decider) = self.decider() {
                     let decision = self
                         .decide_settled(|| decider.check_insert(&inserted, self.explain))
@@ -1047,9 +1199,13 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             let mut images = None;
             for seen in &targets {
                 let pre = seen.stored();
+                // `$` stands for the position the query matched as the caller reads the document.
+                let matched = positional_query
+                    .as_ref()
+                    .and_then(|q| matched_position(q, &seen.visible));
                 let post = update
-                    .apply(pre, false)
-                    .map_err(|e| self.update_failure(e, update, kind, seen))?;
+                    .apply_positioned(pre, matched)
+                    .map_err(|e| self.update_failure(e, update, matched, kind, seen))?;
                 if let Some(decider) = self.decider() {
                     let decision = self
                         .decide_settled(|| decider.check_update(kind, pre, &post, self.explain))
