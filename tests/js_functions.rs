@@ -368,3 +368,64 @@ async fn javascript_errors_carry_their_location_and_stack() {
     assert!(err.contains("at helper (functions/outer.js:2:"), "{err}");
     assert!(err.contains("at exports (functions/outer.js:5:"), "{err}");
 }
+
+/// `arrayFilters` and the positional operators reach the update engine from JavaScript (they
+/// were refused until the update engine had them).
+async fn array_filters_from_javascript<S: Store + Clone + 'static>(store: S) {
+    let (_d, app) = app_with(
+        &[(
+            "tick",
+            r#"exports = async (id) => {
+                const notes = context.services.get("mongodb-atlas").db("db").collection("notes");
+                const one = await notes.updateOne({ _id: 1 },
+                    { $set: { "items.$[i].done": true } }, { arrayFilters: [{ "i.id": id }] });
+                const all = await notes.updateMany({ _id: 1, "items.id": 3 }, { $inc: { "items.$.n": 5 } });
+                const after = await notes.findOneAndUpdate({ _id: 1 }, { $set: { "items.$[].seen": 1 } },
+                    { returnNewDocument: true, arrayFilters: [] });
+                return [one.modifiedCount, all.modifiedCount, after.items];
+            };"#,
+        )],
+        r#"[{"name": "tick"}]"#,
+    );
+    let notes = Namespace::new("db", "notes");
+    store
+        .apply(
+            &notes,
+            vec![expanse::store::Write::Insert(doc! {
+                "_id": 1, "owner": "alice",
+                "items": [{"id": 2, "n": 0}, {"id": 3, "n": 0}]
+            })],
+        )
+        .await
+        .unwrap();
+    let f = build(app, store.clone());
+    let out = f
+        .call(&User::new("alice"), "tick", vec![bson!(2)], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        bson!([1, 1, [
+            {"id": 2, "n": 0, "done": true, "seen": 1},
+            {"id": 3, "n": 5, "seen": 1}
+        ]])
+    );
+}
+
+#[tokio::test]
+async fn array_filters_from_javascript_on_the_embedded_store() {
+    array_filters_from_javascript(MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn array_filters_from_javascript_on_the_server() {
+    let Some(uri) = common::mongodb_uri("array_filters_from_javascript_on_the_server") else {
+        return;
+    };
+    let store = MongoStore::connect(&uri)
+        .await
+        .unwrap()
+        .with_database_prefix(format!("af_{}_", bson::oid::ObjectId::new().to_hex()));
+    array_filters_from_javascript(store.clone()).await;
+    store.drop_prefixed_databases().await.unwrap();
+}

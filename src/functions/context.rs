@@ -7,7 +7,7 @@ use bson::{doc, Bson, Document};
 use super::error::FunctionError;
 use super::runtime::Functions;
 use super::tree::CallTree;
-use crate::guard::{FindOneAndOptions, GuardError, GuardedCollection, UpdateResult};
+use crate::guard::{FindOneAndOptions, GuardError, GuardedCollection, UpdateOptions, UpdateResult};
 use crate::store::{FindOptions, Store};
 use crate::User;
 
@@ -280,6 +280,37 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         upsert: bool,
     ) -> Result<UpdateResult, GuardError> {
         guarded!(self, c => c.update_one(query, update, upsert).await)
+    }
+
+    /// `updateOne` with its options (`upsert`, `arrayFilters`).
+    pub async fn update_one_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &UpdateOptions,
+    ) -> Result<UpdateResult, GuardError> {
+        guarded!(self, c => c.update_one_with(query, update, options).await)
+    }
+
+    /// `updateMany` with its options (`upsert`, `arrayFilters`).
+    pub async fn update_many_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &UpdateOptions,
+    ) -> Result<UpdateResult, GuardError> {
+        guarded!(self, c => c.update_many_with(query, update, options).await)
+    }
+
+    /// `findOneAndUpdate` with `arrayFilters`.
+    pub async fn find_one_and_update_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &FindOneAndOptions,
+        array_filters: &[Document],
+    ) -> Result<Option<Document>, GuardError> {
+        guarded!(self, c => c.find_one_and_update_with(query, update, options, array_filters).await)
     }
 
     /// `updateMany`.

@@ -175,10 +175,16 @@ fn supported_options(method: &str) -> &'static [&'static str] {
     match method {
         "find" => &["sort", "limit", "skip", "projection"],
         "findOne" | "findOneAndDelete" => &["sort", "projection"],
-        "updateOne" | "updateMany" | "replaceOne" => &["upsert"],
-        "findOneAndUpdate" | "findOneAndReplace" => {
-            &["sort", "projection", "upsert", "returnNewDocument"]
-        }
+        "updateOne" | "updateMany" => &["upsert", "arrayFilters"],
+        "replaceOne" => &["upsert"],
+        "findOneAndUpdate" => &[
+            "sort",
+            "projection",
+            "upsert",
+            "returnNewDocument",
+            "arrayFilters",
+        ],
+        "findOneAndReplace" => &["sort", "projection", "upsert", "returnNewDocument"],
         _ => &[],
     }
 }
@@ -400,6 +406,21 @@ impl Options {
         }
     }
 
+    /// `arrayFilters`: an array of documents (nothing when absent).
+    fn array_filters(&self) -> Result<Vec<Document>, HostError> {
+        match self.given.get("arrayFilters") {
+            None => Ok(Vec::new()),
+            Some(Bson::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Bson::Document(d) => Ok(d.clone()),
+                    _ => Err(self.wrong("arrayFilters", "an array of documents")),
+                })
+                .collect(),
+            Some(_) => Err(self.wrong("arrayFilters", "an array of documents")),
+        }
+    }
+
     fn find_one_and(&self) -> Result<FindOneAndOptions, HostError> {
         Ok(FindOneAndOptions {
             sort: self.document("sort")?,
@@ -506,11 +527,22 @@ async fn collection_call<S: Store + Clone + 'static>(
             Bson::Document(doc! {"insertedIds": ids})
         }
         "updateOne" | "updateMany" | "replaceOne" => {
-            let upsert = args.options(2)?.flag("upsert")?;
+            let options = args.options(2)?;
+            let upsert = options.flag("upsert")?;
+            let update_options = crate::guard::UpdateOptions {
+                upsert,
+                array_filters: options.array_filters()?,
+            };
             let filter = args.filter(0)?;
             let result = match method {
-                "updateOne" => coll.update_one(&filter, &args.update(1)?, upsert).await,
-                "updateMany" => coll.update_many(&filter, &args.update(1)?, upsert).await,
+                "updateOne" => {
+                    coll.update_one_with(&filter, &args.update(1)?, &update_options)
+                        .await
+                }
+                "updateMany" => {
+                    coll.update_many_with(&filter, &args.update(1)?, &update_options)
+                        .await
+                }
                 _ => coll.replace_one(&filter, &args.document(1)?, upsert).await,
             };
             update_result(result.map_err(failed)?)
@@ -526,11 +558,17 @@ async fn collection_call<S: Store + Clone + 'static>(
             Bson::Document(doc! {"deletedCount": count_value(deleted.map_err(failed)?)})
         }
         "findOneAndUpdate" | "findOneAndReplace" => {
-            let options = args.options(2)?.find_one_and()?;
+            let given = args.options(2)?;
+            let options = given.find_one_and()?;
             let filter = args.filter(0)?;
             let found = if method == "findOneAndUpdate" {
-                coll.find_one_and_update(&filter, &args.update(1)?, &options)
-                    .await
+                coll.find_one_and_update_with(
+                    &filter,
+                    &args.update(1)?,
+                    &options,
+                    &given.array_filters()?,
+                )
+                .await
             } else {
                 coll.find_one_and_replace(&filter, &args.document(1)?, &options)
                     .await

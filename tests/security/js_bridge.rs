@@ -751,9 +751,10 @@ async fn options_are_refused_by_name<S: Store + Clone + 'static>(store: S) {
     seed(&store, vec![doc! {"_id": 1, "title": "kept", "n": 1}]).await;
     let f = functions(app, store.clone());
     let cases: &[(&str, Document, &str)] = &[
+        ("updateOne", doc! {"writeConcern": {"w": 1}}, "writeConcern"),
         (
             "updateOne",
-            doc! {"arrayFilters": [{"x.a": 1}]},
+            doc! {"arrayFilters": {"x.a": 1}},
             "arrayFilters",
         ),
         (
@@ -872,7 +873,7 @@ fn fixture_operations_refuse_pipelines_and_unknown_options() {
         ("replaceOne", r#""replacement": [{"a": 1}]"#, "replacement"),
         (
             "updateOne",
-            r#""update": {"$set": {"a.$[x]": 1}}, "arrayFilters": [{"x": 1}]"#,
+            r#""update": {"$set": {"a.$[x]": 1}}, "arrayFilters": {"x": 1}"#,
             "arrayFilters",
         ),
         (
