@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bson::{bson, doc, Bson};
 use criterion::{criterion_group, criterion_main, Criterion};
 use expanse::functions::{Context, Functions};
-use expanse::store::MemoryStore;
+use expanse::store::{FindOptions, MemoryStore};
 use expanse::{App, User};
 
 fn bench(c: &mut Criterion) {
@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
                     .db("db")
                     .collection("notes");
                 Ok(notes
-                    .find_one(&doc! {"_id": args[0].clone()})
+                    .find_one(&doc! {"_id": args[0].clone()}, &FindOptions::default())
                     .await
                     .map_err(|e| e.to_string())?
                     .map(Bson::Document)

@@ -45,6 +45,15 @@ fn lint(app: &App, strict: bool, report: &mut Report) {
         if let Some(e) = &function.can_evaluate {
             extensions(e, strict, report);
         }
+        if let (Some(source), Some(file)) = (&function.source, &function.source_file) {
+            if let Some(e) = crate::js::syntax_error(source, &file.display().to_string()) {
+                report.errors.push(Diagnostic {
+                    at: e.at,
+                    message: format!("JavaScript syntax error: {}", e.message),
+                    hint: None,
+                });
+            }
+        }
     }
 }
 

@@ -38,6 +38,9 @@ pub const MAX_DEPTH: usize = 100;
 /// The most characters of a path an error shows before abbreviating it.
 const SHOWN_PATH_CHARS: usize = 60;
 
+/// MongoDB's largest document: 16 MiB of BSON. Function results are held to it too.
+pub const MAX_DOCUMENT_SIZE: usize = 16 * 1024 * 1024;
+
 /// A path or value beyond [`MAX_DEPTH`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {

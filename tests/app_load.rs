@@ -369,3 +369,27 @@ fn check_reports_dangling_names_and_triggers_that_do_not_run() {
     assert!(!text.contains("root_config.json:1:1"), "{text}");
     assert!(!report.errors.is_empty());
 }
+
+#[test]
+fn check_reports_javascript_syntax_errors_with_their_location() {
+    let dir = write_app(&[
+        ("root_config.json", "{}"),
+        (
+            "functions/config.json",
+            r#"[{"name": "ok"}, {"name": "broken"}]"#,
+        ),
+        ("functions/ok.js", "exports = (a) => a + 1;"),
+        (
+            "functions/broken.js",
+            "exports = function (a) {\n  const x = {a: 1,,};\n  return x;\n};\n",
+        ),
+    ]);
+    let report = expanse::check::check(dir.path(), false);
+    let errors: Vec<String> = report.errors.iter().map(|d| d.to_string()).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("functions/broken.js:2:")
+            && errors[0].contains("JavaScript syntax error"),
+        "{errors:?}"
+    );
+}

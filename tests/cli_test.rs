@@ -243,3 +243,189 @@ fn an_unreachable_mongodb_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("database unavailable"), "{stderr}");
 }
+
+/// A failed operation's error is what the failure says, not "expected docs [], got []"; a
+/// `$partial` result matches a document holding at least its fields.
+#[test]
+fn failures_of_the_operation_show_its_error_and_partial_results_match() {
+    let dir = fixture_dir(
+        r#"[
+      {"name": "refused find", "as": "alice", "op": "find", "ns": "db.notes", "query": {"$where": "1"}, "expect": {"docs": []}},
+      {"name": "partial", "as": "alice", "op": "insertOne", "ns": "db.notes", "document": {"owner": "u1", "t": 1},
+       "expect": {"result": {"$partial": {}}}},
+      {"name": "partial mismatch", "as": "system", "op": "findOne", "ns": "db.notes", "query": {"_id": 2},
+       "expect": {"docs": [{"$partial": {"owner": "u1"}}]}},
+      {"name": "partial docs", "as": "system", "op": "findOne", "ns": "db.notes", "query": {"_id": 2},
+       "expect": {"docs": [{"$partial": {"public": true}}]}}
+    ]"#,
+    );
+    let out = expanse(&["test"], Some(dir.path()));
+    let text = stdout(&out);
+    assert!(text.ends_with("2 passed, 2 failed\n"), "{text}");
+    assert!(
+        text.contains("expected docs from the operation, but it was denied: operator $where is only allowed for the system user"),
+        "{text}"
+    );
+    assert!(!text.contains("expected docs [], got []"), "{text}");
+    assert!(text.contains("FAIL  partial mismatch"), "{text}");
+}
+
+/// An expression test that does not compile makes the fixture invalid (exit 2, located), an
+/// invalid fixture prints no coverage line, and a namespace no rule and no data mention is
+/// flagged as a likely typo.
+#[test]
+fn invalid_expressions_invalid_fixtures_and_namespace_typos() {
+    let dir = fixture_dir(r#"[{"name": "bad", "expr": {"owner": "%%usr.id"}, "expect": true}]"#);
+    let out = expanse(&["test"], Some(dir.path()));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("notes.test.json:5:47: unknown expansion %%usr (did you mean %%user.id?)"),
+        "{text}"
+    );
+    assert!(!text.contains("coverage:"), "{text}");
+    let dir = fixture_dir(
+        r#"[{"name": "typo", "as": "system", "op": "find", "ns": "db.note", "query": {}, "expect": {"ids": []}},
+            {"name": "seeded", "as": "system", "op": "find", "ns": "db.notes", "query": {"_id": 9}, "expect": {"ids": []}}]"#,
+    );
+    let out = expanse(&["test"], Some(dir.path()));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("warning: ") && text.contains("test \"typo\" uses db.note, which no rule and no seeded data mention: a typo? (did you mean db.notes?)"),
+        "{text}"
+    );
+    assert!(!text.contains("test \"seeded\" uses"), "{text}");
+}
+
+/// `%function` in `apply_when`, a document filter and a field rule, under `expanse test` (a
+/// current-thread runtime) on the embedded store and on the test server. It used to evaluate
+/// to false there, silently.
+#[test]
+fn percent_function_rules_run_under_expanse_test_on_both_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("app/root_config.json", r#"{"name": "f"}"#),
+            (
+                "app/data_sources/mongodb-atlas/config.json",
+                r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+            ),
+            (
+                "app/data_sources/mongodb-atlas/db/docs/rules.json",
+                r#"{"database": "db", "collection": "docs", "roles": [
+                  {"name": "editor",
+                   "apply_when": {"%%true": {"%function": {"name": "isEditor", "arguments": ["%%user.id"]}}},
+                   "document_filters": {"read": {"%%true": {"%function": {"name": "isPublished", "arguments": ["%%root.status"]}}}},
+                   "fields": {"secret": {"read": {"%%true": {"%function": {"name": "isEditor", "arguments": ["%%user.id"]}}}},
+                              "code": {"read": {"%%true": {"%function": {"name": "isEditor", "arguments": ["nobody"]}}}}},
+                   "additional_fields": {"read": true}}
+                ]}"#,
+            ),
+            (
+                "app/functions/config.json",
+                r#"[{"name": "isEditor", "private": true}, {"name": "isPublished", "private": true}]"#,
+            ),
+            (
+                "app/functions/isEditor.js",
+                r#"exports = (id) => id === "u1";"#,
+            ),
+            (
+                "app/functions/isPublished.js",
+                r#"exports = async (status) => status === "published";"#,
+            ),
+            (
+                "f.test.json",
+                r#"{"app": "app",
+                  "data": {"db.docs": [{"_id": 1, "status": "published", "secret": "s", "code": "c"},
+                                       {"_id": 2, "status": "draft", "secret": "t"}]},
+                  "users": {"editor": {"id": "u1"}, "reader": {"id": "u2"}},
+                  "tests": [
+                    {"name": "the editor sees published documents, their secret, not their code",
+                     "as": "editor", "op": "find", "ns": "db.docs", "query": {},
+                     "expect": {"docs": [{"_id": 1, "status": "published", "secret": "s"}]}},
+                    {"name": "another user is no editor", "as": "reader", "op": "find", "ns": "db.docs",
+                     "query": {}, "expect": {"ids": []}},
+                    {"name": "a query on the hidden code matches nothing", "as": "editor", "op": "count",
+                     "ns": "db.docs", "query": {"code": "c"}, "expect": {"count": 0}}
+                  ]}"#,
+            ),
+        ],
+    );
+    let out = expanse(&["test", "f.test.json"], Some(dir.path()));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).ends_with("3 passed, 0 failed\n"),
+        "{}",
+        stdout(&out)
+    );
+    let Some(uri) =
+        common::mongodb_uri("percent_function_rules_run_under_expanse_test_on_both_stores")
+    else {
+        return;
+    };
+    let out = expanse(
+        &["test", "f.test.json", "--mongodb", &uri],
+        Some(dir.path()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).ends_with("3 passed, 0 failed\n"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// A rule denial inside a user-context function counts as `denied`, with the denial's trace;
+/// and `data` after a refusal is compared with what the namespace holds (it used to be
+/// compared with nothing when the namespace had no rules).
+#[test]
+fn denials_inside_functions_are_denials_and_data_after_a_refusal_is_real() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), APP);
+    write_files(
+        dir.path(),
+        &[
+            ("app/functions/config.json", r#"[{"name": "steal"}]"#),
+            (
+                "app/functions/steal.js",
+                r#"exports = async () => {
+                    const notes = context.services.get("mongodb-atlas").db("db").collection("notes");
+                    await notes.insertOne({ _id: 7, owner: "u2" });
+                    return "stolen";
+                };"#,
+            ),
+            (
+                "f.test.json",
+                r#"{"app": "app",
+                  "data": {"db.notes": [{"_id": 1, "owner": "u1"}], "db.unruled": [{"_id": 5}]},
+                  "users": {"alice": {"id": "u1"}},
+                  "tests": [
+                    {"name": "the function's insert is refused", "as": "alice", "op": "call", "function": "steal",
+                     "args": [], "ns": "db.notes", "expect": {"denied": true, "data": [{"_id": 1, "owner": "u1"}]}},
+                    {"name": "shown with its trace", "as": "alice", "op": "call", "function": "steal",
+                     "args": [], "ns": "db.notes", "expect": {"allowed": true}},
+                    {"name": "no rules, and the data is still there", "as": "alice", "op": "deleteMany",
+                     "ns": "db.unruled", "query": {}, "expect": {"denied": true, "data": [{"_id": 5}]}}
+                  ]}"#,
+            ),
+        ],
+    );
+    let out = expanse(&["test", "f.test.json"], Some(dir.path()));
+    let text = stdout(&out);
+    assert!(text.ends_with("2 passed, 1 failed\n"), "{text}");
+    assert!(
+        text.contains("ok    the function's insert is refused"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok    no rules, and the data is still there"),
+        "{text}"
+    );
+    assert!(
+        text.contains("denied inside the function: insert not permitted"),
+        "{text}"
+    );
+    assert!(text.contains("no role applies"), "{text}");
+}

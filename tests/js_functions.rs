@@ -68,7 +68,7 @@ async fn the_example_apps_javascript_functions_run_unchanged() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "function 'setLanguage' failed: unsupported language: xx"
+        "function 'setLanguage' failed: unsupported language: xx (at functions/setLanguage.js:6:46)"
     );
     // the private creation function, as the system would call it
     f.call_as_system("createUserDocument", vec![bson!({"id": "u2"})])
@@ -286,7 +286,7 @@ async fn errors_infinite_loops_and_memory_bombs_are_stopped() {
         (err.code(), err.to_string()),
         (
             "FunctionExecutionError",
-            "function 'throws' failed: nope".into()
+            "function 'throws' failed: nope (at functions/throws.js:1:35)".into()
         )
     );
     let started = std::time::Instant::now();
@@ -335,5 +335,97 @@ async fn javascript_runs_against_the_real_server() {
         out,
         bson!({"top": 3, "count": 3, "one": 1, "agg": 2, "deleted": 2})
     );
+    store.drop_prefixed_databases().await.unwrap();
+}
+
+/// A thrown error or a syntax error names `functions/<name>.js:line:col`, with the stack's
+/// frames in the app's functions.
+#[tokio::test]
+async fn javascript_errors_carry_their_location_and_stack() {
+    let (_d, app) = app_with(
+        &[
+            ("bad", "exports = function (a) {\n  return a +;\n};\n"),
+            (
+                "outer",
+                "function helper(a) {\n  return a.b.c;\n}\nexports = function () {\n  return helper({});\n};\n",
+            ),
+        ],
+        r#"[{"name": "bad"}, {"name": "outer"}]"#,
+    );
+    let f = build(app, MemoryStore::new());
+    let err = f
+        .call_as_system("bad", vec![])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(at functions/bad.js:2:13)"), "{err}");
+    let err = f
+        .call_as_system("outer", vec![])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(at functions/outer.js:2:"), "{err}");
+    assert!(err.contains("at helper (functions/outer.js:2:"), "{err}");
+    assert!(err.contains("at exports (functions/outer.js:5:"), "{err}");
+}
+
+/// `arrayFilters` and the positional operators reach the update engine from JavaScript (they
+/// were refused until the update engine had them).
+async fn array_filters_from_javascript<S: Store + Clone + 'static>(store: S) {
+    let (_d, app) = app_with(
+        &[(
+            "tick",
+            r#"exports = async (id) => {
+                const notes = context.services.get("mongodb-atlas").db("db").collection("notes");
+                const one = await notes.updateOne({ _id: 1 },
+                    { $set: { "items.$[i].done": true } }, { arrayFilters: [{ "i.id": id }] });
+                const all = await notes.updateMany({ _id: 1, "items.id": 3 }, { $inc: { "items.$.n": 5 } });
+                const after = await notes.findOneAndUpdate({ _id: 1 }, { $set: { "items.$[].seen": 1 } },
+                    { returnNewDocument: true, arrayFilters: [] });
+                return [one.modifiedCount, all.modifiedCount, after.items];
+            };"#,
+        )],
+        r#"[{"name": "tick"}]"#,
+    );
+    let notes = Namespace::new("db", "notes");
+    store
+        .apply(
+            &notes,
+            vec![expanse::store::Write::Insert(doc! {
+                "_id": 1, "owner": "alice",
+                "items": [{"id": 2, "n": 0}, {"id": 3, "n": 0}]
+            })],
+        )
+        .await
+        .unwrap();
+    let f = build(app, store.clone());
+    let out = f
+        .call(&User::new("alice"), "tick", vec![bson!(2)], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        bson!([1, 1, [
+            {"id": 2, "n": 0, "done": true, "seen": 1},
+            {"id": 3, "n": 5, "seen": 1}
+        ]])
+    );
+}
+
+#[tokio::test]
+async fn array_filters_from_javascript_on_the_embedded_store() {
+    array_filters_from_javascript(MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn array_filters_from_javascript_on_the_server() {
+    let Some(uri) = common::mongodb_uri("array_filters_from_javascript_on_the_server") else {
+        return;
+    };
+    let store = MongoStore::connect(&uri)
+        .await
+        .unwrap()
+        .with_database_prefix(format!("af_{}_", bson::oid::ObjectId::new().to_hex()));
+    array_filters_from_javascript(store.clone()).await;
     store.drop_prefixed_databases().await.unwrap();
 }

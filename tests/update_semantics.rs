@@ -220,3 +220,38 @@ fn upserts_start_from_the_query_equalities() {
         doc! {"owner": "u1", "team": "red", "tag": {"name": "x"}, "created": true, "n": 5}
     );
 }
+
+/// A path with `$`, `$[]` or `$[<id>]` writes some element of its array: the array's path
+/// stands for it among the written paths, so every path the update changes lies below one.
+#[test]
+fn positional_updates_change_only_below_their_written_paths() {
+    use expanse::query::Filter;
+    let pre = doc! {"_id": 1, "a": [{"b": 1, "c": [1, 2]}, {"b": 2, "c": [3]}], "n": 0};
+    let cases = [
+        (doc! {"$set": {"a.$.b": 9}, "$inc": {"n": 1}}, vec![]),
+        (doc! {"$push": {"a.$[].c": 4}}, vec![]),
+        (doc! {"$unset": {"a.$[x].c": ""}}, vec![doc! {"x.b": 2}]),
+        (doc! {"$pull": {"a.$[x].c.$[]": 1}}, vec![doc! {"x.b": 1}]),
+    ];
+    let query = Filter::parse(&doc! {"a.b": 2}).unwrap();
+    for (update, filters) in cases {
+        let parsed =
+            Update::parse_with(&update, &filters).unwrap_or_else(|e| panic!("{update}: {e}"));
+        let post = match parsed.apply_matched(&pre, &query) {
+            Ok(post) => post,
+            Err(e) => {
+                assert!(update.contains_key("$pull"), "{update}: {e}");
+                continue;
+            }
+        };
+        let written = parsed.written_paths().unwrap();
+        for changed in changed_paths(&pre, &post) {
+            assert!(
+                written
+                    .iter()
+                    .any(|w| changed.parts().starts_with(w) || w.starts_with(changed.parts())),
+                "{update}: {changed} changed outside {written:?}"
+            );
+        }
+    }
+}

@@ -684,8 +684,7 @@ impl Loader {
                 self.warnings.push(Diagnostic {
                     at,
                     message: format!("the user creation function {name:?} is not configured in functions/config.json"),
-                    hint: crate::expr::closest(name, app.functions.keys().map(String::as_str))
-                        .map(|s| format!("did you mean {s:?}?")),
+                    hint: closest_function(app, name),
                 });
             }
         }
@@ -743,8 +742,7 @@ impl Loader {
                         "trigger {:?} calls function {name:?}, which is not configured",
                         trigger.name
                     ),
-                    hint: crate::expr::closest(name, app.functions.keys().map(String::as_str))
-                        .map(|s| format!("did you mean {s:?}?")),
+                    hint: closest_function(app, name),
                 });
             }
         }
@@ -811,6 +809,12 @@ impl Loader {
             app.triggers.insert(trigger.name.clone(), trigger);
         }
     }
+}
+
+/// "did you mean …?", for a function name that matched none.
+fn closest_function(app: &App, name: &str) -> Option<String> {
+    crate::expr::closest(name, app.functions.keys().map(String::as_str))
+        .map(|s| format!("did you mean {s:?}?"))
 }
 
 /// "the app has: …", for a data source name that matched none.

@@ -103,6 +103,7 @@ async fn run_all(files: &[PathBuf], args: &TestArgs) -> Result<Report, String> {
             file: file.display().to_string(),
             tests: Vec::new(),
             invalid: Vec::new(),
+            warnings: Vec::new(),
         };
         let fixture = match load_fixture(file) {
             Ok(f) => f,
@@ -129,6 +130,7 @@ async fn run_all(files: &[PathBuf], args: &TestArgs) -> Result<Report, String> {
             }
         }
         let app = &apps[&key];
+        entry.warnings = crate::fixture::likely_typos(&fixture, app);
         entry.tests = match &mongodb {
             None => {
                 run_fixture(

@@ -22,4 +22,21 @@ use super::Context;
 pub trait FunctionCaller: Send + Sync {
     /// Calls `name` with already-expanded arguments; an `Err` makes the expression false.
     fn call(&self, name: &str, args: Vec<Bson>, context: &Context<'_>) -> Result<Bson, String>;
+
+    /// The same call as a future, for callers that can wait for it (guarded collections run
+    /// `%function` this way, between rounds of evaluation, on any tokio runtime). `None` when
+    /// the caller only has the blocking form.
+    fn call_later(&self, name: &str, args: Vec<Bson>) -> Option<LaterResult<'_>> {
+        let _ = (name, args);
+        None
+    }
+
+    /// Whether [`FunctionCaller::call_later`] gives a future.
+    fn calls_later(&self) -> bool {
+        false
+    }
 }
+
+/// The result of [`FunctionCaller::call_later`].
+pub type LaterResult<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Bson, String>> + Send + 'a>>;

@@ -39,7 +39,7 @@ pub use context::{Context, ContextData};
 pub use expansion::{parse_expansion, Base, Expansion, ExpansionProblem};
 pub use explain::{Explanation, TraceLine};
 pub use footprint::Footprint;
-pub use function::FunctionCaller;
+pub use function::{FunctionCaller, LaterResult};
 pub use kind::ExprKind;
 pub use pushdown::{Filter as PushedFilter, PushDown};
 pub use query_template::QueryTemplate;

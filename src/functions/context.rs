@@ -6,7 +6,8 @@ use bson::{doc, Bson, Document};
 
 use super::error::FunctionError;
 use super::runtime::Functions;
-use crate::guard::{FindOneAndOptions, GuardError, GuardedCollection, UpdateResult};
+use super::tree::CallTree;
+use crate::guard::{FindOneAndOptions, GuardError, GuardedCollection, UpdateOptions, UpdateResult};
 use crate::store::{FindOptions, Store};
 use crate::User;
 
@@ -17,6 +18,7 @@ pub struct Context<S: Store> {
     execution: User,
     depth: usize,
     request: Option<Arc<Document>>,
+    tree: CallTree,
 }
 
 impl<S: Store> Clone for Context<S> {
@@ -27,6 +29,7 @@ impl<S: Store> Clone for Context<S> {
             execution: self.execution.clone(),
             depth: self.depth,
             request: self.request.clone(),
+            tree: self.tree.clone(),
         }
     }
 }
@@ -38,6 +41,7 @@ impl<S: Store + Clone + 'static> Context<S> {
         execution: User,
         depth: usize,
         request: Option<Arc<Document>>,
+        tree: CallTree,
     ) -> Context<S> {
         Context {
             functions,
@@ -45,7 +49,24 @@ impl<S: Store + Clone + 'static> Context<S> {
             execution,
             depth,
             request,
+            tree,
         }
+    }
+
+    /// The limits this call shares with its caller and callees.
+    pub(crate) fn tree(&self) -> &CallTree {
+        &self.tree
+    }
+
+    /// This context under another node of the call tree.
+    pub(crate) fn with_tree(mut self, tree: CallTree) -> Context<S> {
+        self.tree = tree;
+        self
+    }
+
+    /// The time left before this call, and every call it makes, must have finished.
+    pub fn remaining_time(&self) -> std::time::Duration {
+        self.tree.remaining()
     }
 
     /// `context.user`: the authenticated caller, even inside a system function (the system user
@@ -188,7 +209,7 @@ macro_rules! guarded {
     ($self:ident, $coll:ident => $body:expr) => {{
         let functions = &$self.ctx.functions;
         let user = &$self.ctx.execution;
-        let rule_functions = functions.for_rules(user);
+        let rule_functions = functions.for_rules_within(user, &$self.ctx.tree);
         let $coll: GuardedCollection<'_, S> = functions
             .app()
             .service_collection(
@@ -199,7 +220,16 @@ macro_rules! guarded {
                 &$self.collection,
             )?
             .with_functions(&rule_functions);
-        $body
+        let $coll = if functions.explains_rules() {
+            $coll.explained()
+        } else {
+            $coll
+        };
+        let result = $body;
+        if let Err(GuardError::Denied(denial)) = &result {
+            functions.record_denial(denial);
+        }
+        result
     }};
 }
 
@@ -213,9 +243,13 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         guarded!(self, c => c.find(query, options).await)
     }
 
-    /// `findOne`.
-    pub async fn find_one(&self, query: &Document) -> Result<Option<Document>, GuardError> {
-        guarded!(self, c => c.find_one(query, &FindOptions::default()).await)
+    /// `findOne`: the first match, sorted, skipped and projected as `options` say.
+    pub async fn find_one(
+        &self,
+        query: &Document,
+        options: &FindOptions,
+    ) -> Result<Option<Document>, GuardError> {
+        guarded!(self, c => c.find_one(query, options).await)
     }
 
     /// `count`.
@@ -246,6 +280,37 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         upsert: bool,
     ) -> Result<UpdateResult, GuardError> {
         guarded!(self, c => c.update_one(query, update, upsert).await)
+    }
+
+    /// `updateOne` with its options (`upsert`, `arrayFilters`).
+    pub async fn update_one_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &UpdateOptions,
+    ) -> Result<UpdateResult, GuardError> {
+        guarded!(self, c => c.update_one_with(query, update, options).await)
+    }
+
+    /// `updateMany` with its options (`upsert`, `arrayFilters`).
+    pub async fn update_many_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &UpdateOptions,
+    ) -> Result<UpdateResult, GuardError> {
+        guarded!(self, c => c.update_many_with(query, update, options).await)
+    }
+
+    /// `findOneAndUpdate` with `arrayFilters`.
+    pub async fn find_one_and_update_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &FindOneAndOptions,
+        array_filters: &[Document],
+    ) -> Result<Option<Document>, GuardError> {
+        guarded!(self, c => c.find_one_and_update_with(query, update, options, array_filters).await)
     }
 
     /// `updateMany`.

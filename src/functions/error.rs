@@ -1,5 +1,7 @@
 //! Function call errors, with App Services' error codes.
 
+use super::result::ResultError;
+
 /// Why a function call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FunctionError {
@@ -33,6 +35,14 @@ pub enum FunctionError {
         /// The limit.
         seconds: f64,
     },
+    /// The function returned a value too deep or too large to send (`FunctionExecutionError`).
+    #[error("function '{name}' returned {reason}")]
+    Result {
+        /// The function.
+        name: String,
+        /// What is wrong with the value.
+        reason: ResultError,
+    },
     /// `context.functions.execute` nested deeper than allowed (`FunctionExecutionError`).
     #[error("function '{name}': calls nested deeper than {limit}")]
     TooDeep {
@@ -57,6 +67,7 @@ impl FunctionError {
             FunctionError::Timeout { .. } => "ExecutionTimeLimitExceeded",
             FunctionError::NoImplementation(_)
             | FunctionError::Execution { .. }
+            | FunctionError::Result { .. }
             | FunctionError::TooDeep { .. } => "FunctionExecutionError",
         }
     }

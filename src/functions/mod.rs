@@ -23,8 +23,15 @@
 
 mod context;
 mod error;
+mod result;
 mod runtime;
+mod tree;
 
 pub use context::{Context, ContextCollection, ContextDatabase, ServiceClient, Services};
 pub use error::FunctionError;
-pub use runtime::{BuildError, Builder, Function, Functions, RuleFunctions};
+pub use result::{check_result, ResultError};
+pub use runtime::{
+    BuildError, Builder, Function, Functions, RuleFunctions, DEFAULT_MAX_DEPTH,
+    DEFAULT_RULE_FUNCTION_TIME_LIMIT, DEFAULT_TIME_LIMIT,
+};
+pub(crate) use tree::{CallTree, CancelOnDrop, MemoryBudget};

@@ -9,6 +9,8 @@ use bson::{Bson, Document};
 
 use super::context::Context;
 use super::error::FunctionError;
+use super::result::check_result;
+use super::tree::{CallTree, CancelOnDrop};
 use crate::app::{App, FunctionConfig};
 use crate::auth::{find_custom_data, BoxFuture, SystemFunctions};
 use crate::expr::{Context as ExprContext, Diagnostic, FunctionCaller};
@@ -19,6 +21,8 @@ use crate::User;
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(300);
 /// How deeply `context.functions.execute` may nest.
 pub const DEFAULT_MAX_DEPTH: usize = 32;
+/// The time limit of a function called by `%function` in rules.
+pub const DEFAULT_RULE_FUNCTION_TIME_LIMIT: Duration = Duration::from_secs(5);
 
 /// A function implemented in Rust.
 pub trait Function<S: Store>: Send + Sync {
@@ -43,9 +47,14 @@ pub(crate) struct Inner<S: Store> {
     implementations: BTreeMap<String, Arc<dyn Function<S>>>,
     configs: BTreeMap<String, FunctionConfig>,
     time_limit: Duration,
+    rule_time_limit: Duration,
     max_depth: usize,
     log: std::sync::Mutex<Vec<String>>,
     memory_limit: usize,
+    /// Whether functions' guarded operations record decision traces (for rule authors).
+    explain_rules: bool,
+    /// Rule denials met by functions' guarded operations since the last take.
+    denials: std::sync::Mutex<Vec<crate::rules::Denial>>,
 }
 
 /// The app's functions: configuration from `functions/config.json`, implementations registered
@@ -64,8 +73,10 @@ pub struct Builder<S: Store> {
     store: S,
     implementations: BTreeMap<String, Arc<dyn Function<S>>>,
     time_limit: Duration,
+    rule_time_limit: Duration,
     max_depth: usize,
     memory_limit: usize,
+    explain_rules: bool,
 }
 
 /// A configured function with no implementation and no source.
@@ -84,8 +95,10 @@ impl<S: Store + Clone + 'static> Functions<S> {
             store,
             implementations: BTreeMap::new(),
             time_limit: DEFAULT_TIME_LIMIT,
+            rule_time_limit: DEFAULT_RULE_FUNCTION_TIME_LIMIT,
             max_depth: DEFAULT_MAX_DEPTH,
             memory_limit: crate::js::DEFAULT_MEMORY_LIMIT,
+            explain_rules: false,
         }
     }
 }
@@ -101,13 +114,31 @@ impl<S: Store + Clone + 'static> Builder<S> {
         self
     }
 
-    /// The time limit of one call (default 300 s, as App Services). It preempts at await points.
+    /// Records the decision trace of every rule denial a function meets, for
+    /// [`Functions::take_denials`] (rule authors' tools; it costs a trace per decision).
+    pub fn explain_rules(mut self, explain: bool) -> Self {
+        self.explain_rules = explain;
+        self
+    }
+
+    /// The time limit of one client call (default 300 s, as App Services): a deadline for the
+    /// whole call tree, so a nested `context.functions.execute` gets only what is left of its
+    /// caller's time. Rust functions are preempted at await points, JavaScript anywhere.
     pub fn time_limit(mut self, limit: Duration) -> Self {
         self.time_limit = limit;
         self
     }
 
-    /// The memory limit of one JavaScript call (default 64 MiB).
+    /// The time limit of a function called by `%function` in rules (default 5 s, and never more
+    /// than [`Builder::time_limit`]), within whatever is left of the calling function's time.
+    /// A rule function that runs out of time fails, and the rule with it (fail closed).
+    pub fn rule_function_time_limit(mut self, limit: Duration) -> Self {
+        self.rule_time_limit = limit;
+        self
+    }
+
+    /// The JavaScript memory limit of one client call (default 64 MiB): the heaps of the call
+    /// and of every call it makes share it, so a call tree never holds more.
     pub fn memory_limit(mut self, bytes: usize) -> Self {
         self.memory_limit = bytes;
         self
@@ -183,9 +214,12 @@ impl<S: Store + Clone + 'static> Builder<S> {
                 implementations: self.implementations,
                 configs,
                 time_limit: self.time_limit,
+                rule_time_limit: self.rule_time_limit,
                 max_depth: self.max_depth,
                 log: std::sync::Mutex::new(Vec::new()),
                 memory_limit: self.memory_limit,
+                explain_rules: self.explain_rules,
+                denials: std::sync::Mutex::new(Vec::new()),
             })),
             warnings,
         ))
@@ -219,6 +253,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
         args: Vec<Bson>,
         request: Option<Document>,
     ) -> Result<Bson, FunctionError> {
+        let tree = self.new_tree();
         let config = self.config(name)?;
         if config.private {
             return Err(FunctionError::Private(name.to_owned()));
@@ -235,7 +270,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
                 return Err(FunctionError::CannotEvaluate(name.to_owned()));
             }
         }
-        let execution = self.execution_user(config, caller).await?;
+        let execution = self.execution_user(config, caller, &tree).await?;
         self.run(
             name,
             Context::new(
@@ -244,18 +279,25 @@ impl<S: Store + Clone + 'static> Functions<S> {
                 execution,
                 0,
                 request.map(Arc::new),
+                tree,
             ),
             args,
         )
         .await
     }
 
+    /// A call tree for a new client call.
+    fn new_tree(&self) -> CallTree {
+        CallTree::new(self.0.time_limit, self.0.memory_limit)
+    }
+
     /// A call as the system user (the CLI's default, triggers, the user creation function).
     pub async fn call_as_system(&self, name: &str, args: Vec<Bson>) -> Result<Bson, FunctionError> {
         self.config(name)?;
+        let tree = self.new_tree();
         self.run(
             name,
-            Context::new(self.clone(), User::system(), User::system(), 0, None),
+            Context::new(self.clone(), User::system(), User::system(), 0, None, tree),
             args,
         )
         .await
@@ -270,11 +312,23 @@ impl<S: Store + Clone + 'static> Functions<S> {
         name: &str,
         args: Vec<Bson>,
     ) -> Result<Bson, FunctionError> {
+        self.call_as_user_in(self.new_tree(), user, name, args)
+            .await
+    }
+
+    /// [`Functions::call_as_user`] within a given call tree.
+    async fn call_as_user_in(
+        &self,
+        tree: CallTree,
+        user: &User,
+        name: &str,
+        args: Vec<Bson>,
+    ) -> Result<Bson, FunctionError> {
         let config = self.config(name)?;
-        let execution = self.execution_user(config, user).await?;
+        let execution = self.execution_user(config, user, &tree).await?;
         self.run(
             name,
-            Context::new(self.clone(), user.clone(), execution, 0, None),
+            Context::new(self.clone(), user.clone(), execution, 0, None, tree),
             args,
         )
         .await
@@ -295,13 +349,17 @@ impl<S: Store + Clone + 'static> Functions<S> {
                 limit: self.0.max_depth,
             });
         }
-        let execution = self.execution_user(config, from.execution_user()).await?;
+        let tree = from.tree().child();
+        let execution = self
+            .execution_user(config, from.execution_user(), &tree)
+            .await?;
         let ctx = Context::new(
             self.clone(),
             from.user().clone(),
             execution,
             from.depth() + 1,
             from.request_arc(),
+            tree,
         );
         self.run(name, ctx, args).await
     }
@@ -312,6 +370,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
         &self,
         config: &FunctionConfig,
         default: &User,
+        tree: &CallTree,
     ) -> Result<User, FunctionError> {
         if config.run_as_system {
             return Ok(User::system());
@@ -329,7 +388,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
             return Ok(User::new(id.clone()).with_custom_data(custom));
         }
         if let Some(script) = &config.run_as_user_id_script_source {
-            return self.script_user(config, script).await;
+            return self.script_user(config, script, tree).await;
         }
         Ok(default.clone())
     }
@@ -340,6 +399,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
         &self,
         config: &FunctionConfig,
         script: &str,
+        tree: &CallTree,
     ) -> Result<User, FunctionError> {
         let source = if script.contains("exports") {
             script.to_owned()
@@ -352,7 +412,9 @@ impl<S: Store + Clone + 'static> Functions<S> {
             time_limit: self.0.time_limit,
             memory_limit: self.0.memory_limit,
         };
-        let ctx = Context::new(self.clone(), User::system(), User::system(), 0, None);
+        let tree = tree.child();
+        let _cancel = CancelOnDrop(tree.clone());
+        let ctx = Context::new(self.clone(), User::system(), User::system(), 0, None, tree);
         let fail = |message: String| FunctionError::Execution {
             name: config.name.clone(),
             message: format!("run_as_user_id_script_source: {message}"),
@@ -380,6 +442,29 @@ impl<S: Store + Clone + 'static> Functions<S> {
         }
     }
 
+    /// Whether guarded operations inside functions record decision traces.
+    pub(crate) fn explains_rules(&self) -> bool {
+        self.0.explain_rules
+    }
+
+    /// Notes a rule denial met by a function's guarded operation.
+    pub(crate) fn record_denial(&self, denial: &crate::rules::Denial) {
+        if let Ok(mut denials) = self.0.denials.lock() {
+            denials.push(denial.clone());
+        }
+    }
+
+    /// The rule denials functions' guarded operations met since the last call of this method
+    /// (with their decision traces when built with [`Builder::explain_rules`]), so a caller can
+    /// tell a call that failed because the rules refused it from one that failed otherwise.
+    pub fn take_denials(&self) -> Vec<crate::rules::Denial> {
+        self.0
+            .denials
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
+    }
+
     /// The `console.log` lines written since the last call of this method.
     pub fn take_log(&self) -> Vec<String> {
         self.0
@@ -405,24 +490,62 @@ impl<S: Store + Clone + 'static> Functions<S> {
         if system_mode {
             tracing::info!(target: "expanse::decisions", function = name, caller = %ctx.user().id, "system-mode function call");
         }
-        match tokio::time::timeout(self.0.time_limit, implementation.call(ctx, args)).await {
-            Ok(Ok(value)) => Ok(value),
+        let tree = ctx.tree().clone();
+        let timeout = FunctionError::Timeout {
+            name: name.to_owned(),
+            seconds: tree.limit().as_secs_f64(),
+        };
+        if tree.stopped() {
+            return Err(timeout);
+        }
+        // Whatever this call started stops with it: finished, timed out, or dropped.
+        let _cancel = CancelOnDrop(tree.clone());
+        let deadline = tokio::time::Instant::from_std(tree.deadline());
+        match tokio::time::timeout_at(deadline, implementation.call(ctx, args)).await {
+            Ok(Ok(value)) => {
+                check_result(&value)
+                    .map(|()| value)
+                    .map_err(|reason| FunctionError::Result {
+                        name: name.to_owned(),
+                        reason,
+                    })
+            }
             Ok(Err(message)) => Err(FunctionError::Execution {
                 name: name.to_owned(),
                 message,
             }),
-            Err(_) => Err(FunctionError::Timeout {
-                name: name.to_owned(),
-                seconds: self.0.time_limit.as_secs_f64(),
-            }),
+            Err(_) => Err(timeout),
         }
     }
 
-    /// The bridge rules use for `%function`, for requests of `user`.
+    /// The bridge rules use for `%function`, for requests of `user`: each call gets the rule
+    /// function time limit ([`Builder::rule_function_time_limit`]) and a memory budget of its own.
     pub fn for_rules(&self, user: &User) -> RuleFunctions<S> {
         RuleFunctions {
             functions: self.clone(),
             user: user.clone(),
+            within: None,
+        }
+    }
+
+    /// `%function` for rules evaluated inside a running function: each call gets the rule
+    /// function time limit within what is left of `tree`'s time, shares its memory budget, and
+    /// stops with it.
+    pub(crate) fn for_rules_within(&self, user: &User, tree: &CallTree) -> RuleFunctions<S> {
+        RuleFunctions {
+            functions: self.clone(),
+            user: user.clone(),
+            within: Some(tree.clone()),
+        }
+    }
+
+    /// The call tree of one `%function` call: the rule function time limit, never more than a
+    /// function's.
+    fn rule_tree(&self, within: Option<&CallTree>) -> CallTree {
+        let limit = self.0.rule_time_limit.min(self.0.time_limit);
+        match within {
+            Some(tree) => tree.child_within(limit),
+            None => CallTree::new(limit, self.0.memory_limit),
         }
     }
 }
@@ -442,12 +565,16 @@ impl<S: Store + Clone + 'static> SystemFunctions for Functions<S> {
 }
 
 /// `%function` in rules: calls the function (private ones too) as its configured execution user
-/// (by default the requesting user). Rules are evaluated synchronously, so the call blocks its
-/// thread: this needs tokio's multi-threaded runtime (the `expanse` CLI uses one); elsewhere the
-/// call fails, and the expression with it (fail closed).
+/// (by default the requesting user), within the rule function time limit. Guarded collections
+/// run these calls as futures between rounds of evaluation ([`FunctionCaller::call_later`]),
+/// on either tokio runtime flavour. The blocking form ([`FunctionCaller::call`], for evaluating
+/// an expression directly) needs tokio's multi-threaded runtime; elsewhere the call fails, and
+/// the expression with it (fail closed).
 pub struct RuleFunctions<S: Store> {
     functions: Functions<S>,
     user: User,
+    /// The call tree of the function whose read or write evaluates the rules, if any.
+    within: Option<CallTree>,
 }
 
 impl<S: Store + Clone + 'static> FunctionCaller for RuleFunctions<S> {
@@ -459,9 +586,25 @@ impl<S: Store + Clone + 'static> FunctionCaller for RuleFunctions<S> {
         }
         let functions = self.functions.clone();
         let user = self.user.clone();
+        let tree = functions.rule_tree(self.within.as_ref());
         tokio::task::block_in_place(|| {
-            handle.block_on(async move { functions.call_as_user(&user, name, args).await })
+            handle.block_on(async move { functions.call_as_user_in(tree, &user, name, args).await })
         })
         .map_err(|e| e.to_string())
+    }
+
+    fn calls_later(&self) -> bool {
+        true
+    }
+
+    fn call_later(&self, name: &str, args: Vec<Bson>) -> Option<crate::expr::LaterResult<'_>> {
+        let tree = self.functions.rule_tree(self.within.as_ref());
+        let name = name.to_owned();
+        Some(Box::pin(async move {
+            self.functions
+                .call_as_user_in(tree, &self.user, &name, args)
+                .await
+                .map_err(|e| e.to_string())
+        }))
     }
 }

@@ -7,6 +7,7 @@
 //! rules were checked on (conflicts are retried): a multi-document write that touches any
 //! denied document changes nothing.
 
+mod deferred;
 mod filters;
 mod view;
 
@@ -19,9 +20,10 @@ use crate::expr::{Footprint, FunctionCaller};
 use crate::query::{Filter, Projection, QueryError, SortSpec};
 use crate::rules::{CollectionRules, Coverage, Decider, Denial, RequestContext, WriteKind};
 use crate::store::{ensure_id, run_pipeline, FindOptions, Namespace, Store, StoreError, Write};
-use crate::update::{upsert_seed, Update, UpdateError};
+use crate::update::{matched_position, Update, UpdateError};
 use crate::User;
 
+use deferred::{Deferred, MAX_ROUNDS};
 use filters::{apply_filters, AppliedFilters};
 use view::{Seen, Sight};
 
@@ -138,6 +140,55 @@ impl FindOneAndOptions {
     }
 }
 
+/// Options of `updateOne` / `updateMany` ([`GuardedCollection::update_one_with`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateOptions {
+    /// Insert when nothing matches.
+    pub upsert: bool,
+    /// The conditions `$[<identifier>]` update paths select array elements with.
+    pub array_filters: Vec<Document>,
+}
+
+impl UpdateOptions {
+    /// Reads `upsert` and `arrayFilters` from an options document; `arrayFilters` must be an
+    /// array of documents.
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use expanse::guard::UpdateOptions;
+    /// let o = UpdateOptions::from_document(&doc! {"upsert": true, "arrayFilters": [{"i": 0}]}).unwrap();
+    /// assert_eq!((o.upsert, o.array_filters.len()), (true, 1));
+    /// assert!(UpdateOptions::from_document(&doc! {"arrayFilters": {"i": 0}}).is_err());
+    /// ```
+    pub fn from_document(options: &Document) -> Result<UpdateOptions, UpdateError> {
+        Ok(UpdateOptions {
+            upsert: options.get_bool("upsert").unwrap_or(false),
+            array_filters: array_filters_of(options)?,
+        })
+    }
+}
+
+/// The `arrayFilters` of an options document: an array of documents, or nothing.
+fn array_filters_of(options: &Document) -> Result<Vec<Document>, UpdateError> {
+    match options.get("arrayFilters") {
+        None | Some(Bson::Null) => Ok(Vec::new()),
+        Some(Bson::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Bson::Document(d) => Ok(d.clone()),
+                _ => Err(UpdateError {
+                    path: "arrayFilters".into(),
+                    message: "each array filter must be a document".into(),
+                }),
+            })
+            .collect(),
+        Some(_) => Err(UpdateError {
+            path: "arrayFilters".into(),
+            message: "arrayFilters must be an array of documents".into(),
+        }),
+    }
+}
+
 enum Caller<'a> {
     System,
     User {
@@ -158,6 +209,8 @@ pub struct GuardedCollection<'a, S: Store> {
     coverage: Option<&'a Coverage>,
     /// What the collection's rules read, worked out on the first write.
     rules_footprint: std::sync::OnceLock<Footprint>,
+    /// `%function` for the rules, called between rounds of evaluation.
+    functions: Deferred<'a>,
 }
 
 impl App {
@@ -216,6 +269,7 @@ impl App {
             trace: Mutex::new(Vec::new()),
             coverage: None,
             rules_footprint: std::sync::OnceLock::new(),
+            functions: Deferred::default(),
         })
     }
 }
@@ -338,12 +392,42 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         self
     }
 
-    /// Sets the runtime that `%function` in rules calls.
+    /// Sets the runtime that `%function` in rules calls. Calls run as futures between rounds of
+    /// evaluation (a decision that needed a result not known yet is discarded and made again),
+    /// so this works on tokio's current-thread runtime as on the multi-threaded one.
     pub fn with_functions(mut self, functions: &'a dyn FunctionCaller) -> Self {
         if let Caller::User { request, .. } = &mut self.caller {
             request.functions = Some(functions);
         }
+        self.functions = Deferred::new(functions);
         self
+    }
+
+    /// The user's rules and request, with `%function` deferred (`None` for the system user).
+    fn request(&self) -> Option<(&CollectionRules, RequestContext<'_>)> {
+        let Caller::User { rules, request, .. } = &self.caller else {
+            return None;
+        };
+        let mut request: RequestContext<'_> = *request;
+        if self.functions.is_set() {
+            request.functions = Some(&self.functions);
+        }
+        Some((rules, request))
+    }
+
+    /// Runs the `%function` calls the last decisions deferred; `true` when they must be made
+    /// again. Fails closed after [`MAX_ROUNDS`].
+    async fn settled_again(&self, rounds: &mut usize) -> Result<bool, GuardError> {
+        if !self.functions.settle().await {
+            return Ok(false);
+        }
+        *rounds += 1;
+        if *rounds >= MAX_ROUNDS {
+            return Err(GuardError::NotAllowed(format!(
+                "%function calls in the rules kept asking for more after {MAX_ROUNDS} rounds"
+            )));
+        }
+        Ok(true)
     }
 
     /// Sets `%%request`.
@@ -367,6 +451,16 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             .unwrap_or_default()
     }
 
+    fn trace_len(&self) -> usize {
+        self.trace.lock().map(|t| t.len()).unwrap_or(0)
+    }
+
+    fn truncate_trace(&self, len: usize) {
+        if let Ok(mut t) = self.trace.lock() {
+            t.truncate(len);
+        }
+    }
+
     fn record(&self, lines: impl IntoIterator<Item = String>) {
         if self.explain {
             if let Ok(mut t) = self.trace.lock() {
@@ -376,24 +470,20 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
     }
 
     fn decider(&self) -> Option<Decider<'_>> {
-        match &self.caller {
-            Caller::System => None,
-            Caller::User { rules, request, .. } => {
-                let decider = Decider::new(rules, *request);
-                Some(match self.coverage {
-                    Some(c) => decider.with_coverage(c),
-                    None => decider,
-                })
-            }
-        }
+        let (rules, request) = self.request()?;
+        let decider = Decider::new(rules, request);
+        Some(match self.coverage {
+            Some(c) => decider.with_coverage(c),
+            None => decider,
+        })
     }
 
     /// The filters that apply to this request (users only), recorded for coverage and traces.
     fn applied_filters(&self) -> Result<Option<AppliedFilters>, GuardError> {
-        let Caller::User { rules, request, .. } = &self.caller else {
+        let Some((rules, request)) = self.request() else {
             return Ok(None);
         };
-        let applied = apply_filters(rules, request).map_err(GuardError::NotAllowed)?;
+        let applied = apply_filters(rules, &request).map_err(GuardError::NotAllowed)?;
         if let Some(coverage) = self.coverage {
             for name in &applied.names {
                 coverage.record(&rules.file, || format!("filter {name:?}"));
@@ -422,6 +512,36 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
     /// The documents `query` selects for this caller, in `order`: for users, judged on each
     /// document as the user may read it (see [`view`]), with the rules pushed down.
     async fn select(
+        &self,
+        query: &Document,
+        order: Order<'_>,
+        purpose: Purpose,
+    ) -> Result<Vec<Seen>, GuardError> {
+        let mut rounds = 0;
+        loop {
+            let traced = self.trace_len();
+            let selected = self.select_once(query, order, purpose).await?;
+            if !self.settled_again(&mut rounds).await? {
+                return Ok(selected);
+            }
+            // The round's decisions are discarded, and so is their trace.
+            self.truncate_trace(traced);
+        }
+    }
+
+    /// A decision made again until every `%function` call it needs has run.
+    async fn decide_settled<T>(&self, decide: impl Fn() -> T) -> Result<T, GuardError> {
+        let mut rounds = 0;
+        loop {
+            let decision = decide();
+            if !self.settled_again(&mut rounds).await? {
+                return Ok(decision);
+            }
+        }
+    }
+
+    /// One round of [`Self::select`].
+    async fn select_once(
         &self,
         query: &Document,
         order: Order<'_>,
@@ -542,15 +662,20 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
     }
 
     /// A document as the caller may read it (rules and the filters' projection), or `None`.
-    fn visible_view(&self, doc: Document) -> Result<Option<Document>, GuardError> {
-        let (Some(decider), Caller::User { rules, request, .. }) = (self.decider(), &self.caller)
-        else {
-            return Ok(Some(doc));
-        };
-        let applied = apply_filters(rules, request).map_err(GuardError::NotAllowed)?;
-        Ok(decider
-            .read(&doc, &mut None)
-            .map(|d| project(d, applied.projection.as_ref())))
+    async fn visible_view(&self, doc: Document) -> Result<Option<Document>, GuardError> {
+        let mut rounds = 0;
+        loop {
+            let (Some(decider), Some((rules, request))) = (self.decider(), self.request()) else {
+                return Ok(Some(doc));
+            };
+            let applied = apply_filters(rules, &request).map_err(GuardError::NotAllowed)?;
+            let view = decider
+                .read(&doc, &mut None)
+                .map(|d| project(d, applied.projection.as_ref()));
+            if !self.settled_again(&mut rounds).await? {
+                return Ok(view);
+            }
+        }
     }
 
     /// Documents matching `query` that the caller may read, with unreadable fields removed.
@@ -564,6 +689,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         if self.decider().is_none() {
             return Ok(self.store.find(&self.namespace, query, options).await?);
         }
+        self.functions.forget();
         let user_projection = options
             .projection
             .as_ref()
@@ -599,6 +725,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         if self.decider().is_none() {
             return Ok(self.store.count(&self.namespace, query).await?);
         }
+        self.functions.forget();
         Ok(self
             .select(query, Order::default(), Purpose::Read)
             .await?
@@ -640,8 +767,12 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         crate::store::check_documents(&documents)?;
         let documents: Vec<Document> = documents.into_iter().map(ensure_id).collect();
         if let Some(decider) = self.decider() {
+            self.functions.forget();
             for doc in &documents {
-                self.check(decider.check_insert(doc, self.explain))?;
+                let decision = self
+                    .decide_settled(|| decider.check_insert(doc, self.explain))
+                    .await?;
+                self.check(decision)?;
             }
         }
         let ids = documents
@@ -711,13 +842,19 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         &self,
         error: UpdateError,
         update: &Update,
+        matched: Option<usize>,
         kind: WriteKind,
         seen: &Seen,
     ) -> GuardError {
         let Some(decider) = self.decider() else {
             return error.into();
         };
-        if update.apply(&seen.visible, false).err().as_ref() == Some(&error) {
+        if update
+            .apply_positioned(&seen.visible, matched)
+            .err()
+            .as_ref()
+            == Some(&error)
+        {
             return error.into();
         }
         let stored = seen.stored();
@@ -743,6 +880,17 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         }
     }
 
+    /// Array filters are queries: a user's may not use what App Services reserves for the
+    /// system user (regular expressions, `$where`, …), as in the query itself.
+    fn check_array_filters(&self, filters: &[Document]) -> Result<(), GuardError> {
+        if self.decider().is_some() {
+            filters
+                .iter()
+                .try_for_each(|f| check_user_query(f, self.allow_regex()))?;
+        }
+        Ok(())
+    }
+
     /// `updateOne`.
     pub async fn update_one(
         &self,
@@ -750,7 +898,45 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         update: &Document,
         upsert: bool,
     ) -> Result<UpdateResult, GuardError> {
-        let parsed = Update::parse(update)?;
+        let options = UpdateOptions {
+            upsert,
+            ..UpdateOptions::default()
+        };
+        self.update_one_with(query, update, &options).await
+    }
+
+    /// `updateOne` with its options: `upsert`, and the `arrayFilters` that `$[<identifier>]`
+    /// paths use. The positional operator `$` stands for the array position the query matched
+    /// in each document, judged as the caller may read it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// use bson::doc;
+    /// use expanse::guard::UpdateOptions;
+    /// use expanse::store::{MemoryStore, Namespace, Store, Write};
+    /// use expanse::{App, User};
+    /// let app = App::load("fixtures/app")?.app;
+    /// let store = MemoryStore::new();
+    /// let ns = Namespace::new("notes_app", "notes");
+    /// store.apply(&ns, vec![Write::Insert(doc! {"_id": 1, "tags": ["a", "b", "a"]})]).await?;
+    /// let system = User::system();
+    /// let notes = app.collection(&store, &system, "notes_app", "notes")?;
+    /// let options = UpdateOptions { array_filters: vec![doc! {"t": "a"}], ..Default::default() };
+    /// notes.update_one_with(&doc! {"_id": 1}, &doc! {"$set": {"tags.$[t]": "z"}}, &options).await?;
+    /// notes.update_one_with(&doc! {"tags": "b"}, &doc! {"$set": {"tags.$": "y"}}, &UpdateOptions::default()).await?;
+    /// assert_eq!(store.documents(&ns), [doc! {"_id": 1, "tags": ["z", "y", "z"]}]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) })?; Ok(()) }
+    /// ```
+    pub async fn update_one_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &UpdateOptions,
+    ) -> Result<UpdateResult, GuardError> {
+        self.check_array_filters(&options.array_filters)?;
+        let parsed = Update::parse_with(update, &options.array_filters)?;
+        let upsert = options.upsert;
         if !upsert {
             if let Some(result) = self
                 .update_one_with_rules_in_filter(query, update, &parsed)
@@ -777,8 +963,9 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         raw_update: &Document,
         update: &Update,
     ) -> Result<Option<UpdateResult>, GuardError> {
-        // Coverage needs every rule evaluated in process.
-        if self.coverage.is_some() || !names_one_id(query) {
+        // Coverage needs every rule evaluated in process; a positional or array-filtered
+        // update depends on the query alone and on options the raw update does not carry.
+        if self.coverage.is_some() || !names_one_id(query) || update.is_dynamic() {
             return Ok(None);
         }
         let Some(decider) = self.decider() else {
@@ -837,17 +1024,48 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         }
     }
 
-    /// `updateMany`: every matched document must be allowed, or nothing changes.
+    /// `updateMany`: every matched document must be allowed, or nothing changes. Unlike
+    /// MongoDB, an update that fails on one document (a `$inc` on a string) changes none,
+    /// not the documents before it.
     pub async fn update_many(
         &self,
         query: &Document,
         update: &Document,
         upsert: bool,
     ) -> Result<UpdateResult, GuardError> {
-        let update = Update::parse(update)?;
-        self.update(query, &update, true, upsert, WriteKind::Update, None)
-            .await
-            .map(|(r, _)| r)
+        let options = UpdateOptions {
+            upsert,
+            ..UpdateOptions::default()
+        };
+        self.update_many_with(query, update, &options).await
+    }
+
+    /// `updateMany` with its options (see [`Self::update_one_with`]). A replacement document
+    /// is refused, as MongoDB refuses it.
+    pub async fn update_many_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &UpdateOptions,
+    ) -> Result<UpdateResult, GuardError> {
+        self.check_array_filters(&options.array_filters)?;
+        let update = Update::parse_with(update, &options.array_filters)?;
+        if let Update::Replacement(_) = update {
+            return Err(GuardError::Update(UpdateError {
+                path: String::new(),
+                message: "multi update is not supported for replacement-style update".into(),
+            }));
+        }
+        self.update(
+            query,
+            &update,
+            true,
+            options.upsert,
+            WriteKind::Update,
+            None,
+        )
+        .await
+        .map(|(r, _)| r)
     }
 
     /// `replaceOne`.
@@ -870,7 +1088,21 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         update: &Document,
         options: &FindOneAndOptions,
     ) -> Result<Option<Document>, GuardError> {
-        let update = Update::parse(update)?;
+        self.find_one_and_update_with(query, update, options, &[])
+            .await
+    }
+
+    /// `findOneAndUpdate` with the `arrayFilters` that `$[<identifier>]` paths use (see
+    /// [`UpdateOptions::from_document`] to read them from an options document).
+    pub async fn find_one_and_update_with(
+        &self,
+        query: &Document,
+        update: &Document,
+        options: &FindOneAndOptions,
+        array_filters: &[Document],
+    ) -> Result<Option<Document>, GuardError> {
+        self.check_array_filters(array_filters)?;
+        let update = Update::parse_with(update, array_filters)?;
         self.find_one_and_write(query, &update, WriteKind::Update, options)
             .await
     }
@@ -908,7 +1140,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             return Ok(None);
         };
         let chosen = if options.return_new_document {
-            self.visible_view(post)?
+            self.visible_view(post).await?
         } else {
             pre
         };
@@ -943,16 +1175,24 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             skip: 0,
             limit: if multi { None } else { Some(1) },
         };
+        self.functions.forget();
+        let positional_query = if update.is_positional() {
+            Some(Filter::parse(query)?)
+        } else {
+            None
+        };
         for attempt in 0..MAX_ATTEMPTS {
             let targets = self.select(query, order, Purpose::Write).await?;
             if targets.is_empty() {
                 if !upsert {
                     return Ok((UpdateResult::default(), None));
                 }
-                let seed = upsert_seed(query)?;
-                let inserted = ensure_id(update.apply(&seed, true)?);
+                let inserted = ensure_id(update.upsert_document(query)?);
                 if let Some(decider) = self.decider() {
-                    self.check(decider.check_insert(&inserted, self.explain))?;
+                    let decision = self
+                        .decide_settled(|| decider.check_insert(&inserted, self.explain))
+                        .await?;
+                    self.check(decision)?;
                 }
                 let id = inserted.get("_id").cloned();
                 match self
@@ -977,11 +1217,18 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             let mut images = None;
             for seen in &targets {
                 let pre = seen.stored();
+                // `$` stands for the position the query matched as the caller reads the document.
+                let matched = positional_query
+                    .as_ref()
+                    .and_then(|q| matched_position(q, &seen.visible));
                 let post = update
-                    .apply(pre, false)
-                    .map_err(|e| self.update_failure(e, update, kind, seen))?;
+                    .apply_positioned(pre, matched)
+                    .map_err(|e| self.update_failure(e, update, matched, kind, seen))?;
                 if let Some(decider) = self.decider() {
-                    self.check_seen(decider.check_update(kind, pre, &post, self.explain), seen)?;
+                    let decision = self
+                        .decide_settled(|| decider.check_update(kind, pre, &post, self.explain))
+                        .await?;
+                    self.check_seen(decision, seen)?;
                 }
                 if images.is_none() {
                     images = Some((Some(seen.visible.clone()), post.clone()));
@@ -1044,11 +1291,15 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             skip: 0,
             limit: if multi { None } else { Some(1) },
         };
+        self.functions.forget();
         for attempt in 0..MAX_ATTEMPTS {
             let targets = self.select(query, order, Purpose::Write).await?;
             if let Some(decider) = self.decider() {
                 for seen in &targets {
-                    self.check_seen(decider.check_delete(seen.stored(), self.explain), seen)?;
+                    let decision = self
+                        .decide_settled(|| decider.check_delete(seen.stored(), self.explain))
+                        .await?;
+                    self.check_seen(decision, seen)?;
                 }
             }
             let writes = targets

@@ -1,112 +1,407 @@
-// The globals App Services functions rely on, built for one call. Host functions provided by
-// Expanse: __enqueue(id, requestJson), __done(ok, resultJson), __log(line), __newObjectId().
+// The globals App Services functions rely on, built for one call.
+// Host functions provided by Expanse: __enqueue(id, request), __done(ok, payload), __log(line),
+// __newObjectId(), __extrasSource() (the text of prelude_extras.js). Constants: __MAX_DEPTH (MongoDB's 100 levels), __MAX_RESULT_SIZE (16 MiB).
+//
+// Values cross to and from the host in the bridge's encoding (src/js/bridge.rs): JSON, with
+// Int32 as a JSON integer and every other BSON type as {"\u0000": [type, ...payload]}. A BSON
+// field name can never be "\u0000", so no document is ever mistaken for a tagged value.
 var exports = undefined;
 
-class ObjectId {
-  constructor(hex) {
-    if (hex === undefined) hex = __newObjectId();
-    if (hex instanceof ObjectId) hex = hex.toHexString();
-    if (typeof hex !== "string" || !/^[0-9a-fA-F]{24}$/.test(hex)) throw new Error("invalid ObjectId: " + hex);
-    this._hex = hex.toLowerCase();
+const __TAG = "\u0000";
+const __toBridge = Symbol("toBridge");
+const __tagged = (...parts) => ({ [__TAG]: parts });
+const __hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+
+// The intrinsics the conversion to the host uses, taken before the function's code runs: a
+// function that replaces Array.prototype.includes or JSON.stringify for itself cannot make the
+// bridge misread what it returns.
+const __uncurry = (f) => Function.prototype.call.bind(f);
+const __arrayIncludes = __uncurry(Array.prototype.includes);
+const __arrayPush = __uncurry(Array.prototype.push);
+const __arrayPop = __uncurry(Array.prototype.pop);
+const __stringIncludes = __uncurry(String.prototype.includes);
+const __isEnumerable = __uncurry(Object.prototype.propertyIsEnumerable);
+const __objectToString = __uncurry(Object.prototype.toString);
+const __objectKeys = Object.keys;
+const __ownSymbols = Object.getOwnPropertySymbols;
+const __defineProperty = Object.defineProperty;
+const __isArray = Array.isArray;
+const __jsonStringify = JSON.stringify;
+
+// ---------------------------------------------------------------------------------------------
+// Bytes
+
+function __hex(bytes) {
+  let out = "";
+  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
+  return out;
+}
+
+function __unhex(text) {
+  if (typeof text !== "string" || text.length % 2 !== 0 || /[^0-9a-fA-F]/.test(text)) {
+    throw new TypeError("invalid hexadecimal string");
   }
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.substr(2 * i, 2), 16);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// BSON types, as App Services functions had them (a minimal, exact subset of js-bson's API).
+// ObjectId lives here; the others, and EJSON, are in prelude_extras.js, compiled the first time
+// something needs them (most calls never do).
+
+class BSONValue {}
+
+class ObjectId extends BSONValue {
+  constructor(id) {
+    super();
+    if (id === undefined || id === null) id = __newObjectId();
+    else if (id instanceof ObjectId) id = id.toHexString();
+    if (typeof id !== "string" || !/^[0-9a-fA-F]{24}$/.test(id)) {
+      throw new TypeError("invalid ObjectId: expected 24 hexadecimal digits");
+    }
+    this._hex = id.toLowerCase();
+  }
+  static isValid(id) {
+    if (id instanceof ObjectId) return true;
+    return typeof id === "string" && /^[0-9a-fA-F]{24}$/.test(id);
+  }
+  static createFromHexString(hex) { return new ObjectId(hex); }
   toHexString() { return this._hex; }
   toString() { return this._hex; }
   toJSON() { return this._hex; }
-  equals(other) { return other instanceof ObjectId && other._hex === this._hex; }
+  getTimestamp() { return new Date(parseInt(this._hex.slice(0, 8), 16) * 1000); }
+  equals(other) {
+    if (other instanceof ObjectId) return other._hex === this._hex;
+    return typeof other === "string" && other.toLowerCase() === this._hex;
+  }
+  toExtendedJSON() { return { $oid: this._hex }; }
+  [__toBridge]() { return __tagged("oid", this._hex); }
 }
 
-const __revive = (key, v) => {
-  if (v && typeof v === "object" && !Array.isArray(v)) {
-    const keys = Object.keys(v);
-    if (keys.length === 1) {
-      if (keys[0] === "$oid") return new ObjectId(v.$oid);
-      if (keys[0] === "$date") {
-        const d = v.$date;
-        if (d && typeof d === "object" && "$numberLong" in d) return new Date(Number(d.$numberLong));
-        return new Date(typeof d === "string" ? Date.parse(d) : d);
-      }
-      if (keys[0] === "$numberLong" || keys[0] === "$numberInt" || keys[0] === "$numberDouble") return Number(v[keys[0]]);
+const __I64_MIN = -(2n ** 63n);
+const __I64_MAX = 2n ** 63n - 1n;
+const __doubleText = (n) => (Object.is(n, -0) ? "-0" : String(n));
+
+// The rest of the BSON types and EJSON, compiled on first use (`eval` is kept from before the
+// function's own code runs).
+const __eval = eval;
+let __loadedExtras = null;
+function __extras() {
+  if (__loadedExtras === null) __loadedExtras = __eval(__extrasSource());
+  return __loadedExtras;
+}
+
+const __EXTRA_TYPES = ["Long", "Int32", "Double", "Decimal128", "Binary", "Timestamp", "MinKey", "MaxKey", "BSONRegExp", "BSONSymbol", "Code", "DBPointer"];
+
+const BSON = { BSONValue, ObjectId, ObjectID: ObjectId };
+for (const name of __EXTRA_TYPES) {
+  Object.defineProperty(BSON, name, { get: () => __extras()[name], enumerable: true });
+}
+Object.defineProperty(globalThis, "EJSON", { get: () => __extras().EJSON, configurable: true, enumerable: false });
+
+// A BSON regular expression as a native RegExp when JavaScript gives back the same pattern and
+// flags; otherwise as a BSONRegExp, so that nothing is rewritten on the way.
+function __makeRegExp(pattern, options) {
+  if (/^[imsu]*$/.test(options)) {
+    try {
+      const re = new RegExp(pattern, options);
+      if (re.source === pattern) return re;
+    } catch (e) {
+      // not JavaScript syntax
     }
   }
-  return v;
-};
+  return new (__extras().BSONRegExp)(pattern, options);
+}
 
-const __serialize = (v) => {
-  if (v === null || v === undefined) return v;
-  if (v instanceof ObjectId) return { $oid: v.toHexString() };
-  if (v instanceof Date) return { $date: { $numberLong: String(v.getTime()) } };
-  if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : __serialize(x)));
-  if (typeof v === "number" && !Number.isFinite(v)) return { $numberDouble: String(v) };
-  if (typeof v === "object") {
-    const out = {};
-    for (const k of Object.keys(v)) if (v[k] !== undefined && typeof v[k] !== "function") out[k] = __serialize(v[k]);
+// ---------------------------------------------------------------------------------------------
+// The bridge: JavaScript values to the host's encoding, refusing what has no exact BSON.
+
+const __PATH_PART_MAX = 64;
+
+function __renderPath(state) {
+  let out = state.root;
+  for (const step of state.path) {
+    if (typeof step === "number") out += `[${step}]`;
+    else out += "." + (step.length > __PATH_PART_MAX ? step.slice(0, __PATH_PART_MAX) + "…" : step);
+  }
+  return out;
+}
+
+function __fail(problem, state) {
+  throw new TypeError(`${problem} (at ${__renderPath(state)})`);
+}
+
+const __refuse = (what, state) => __fail(`${what} cannot be converted to BSON`, state);
+
+function __grow(state, bytes) {
+  state.size += bytes;
+  if (state.sizeLimit && state.size > state.sizeLimit) {
+    __fail(`the result is larger than ${state.sizeLimit / (1024 * 1024)} MiB, MongoDB's document limit`, state);
+  }
+}
+
+function __encodeNumber(n) {
+  if (Number.isInteger(n) && n >= -2147483648 && n <= 2147483647 && !Object.is(n, -0)) return n;
+  return __tagged("double", __doubleText(n));
+}
+
+function __encodeString(s, state) {
+  __grow(state, s.length + 8);
+  if (/\p{Cs}/u.test(s)) __refuse("a string with an unpaired surrogate", state);
+  return s;
+}
+
+function __encodeRegExp(re, state) {
+  const extra = re.flags.replace(/[imsu]/g, "");
+  if (extra) __refuse(`a RegExp with the flag${extra.length > 1 ? "s" : ""} ${[...extra].join(", ")} (BSON takes i, m, s and u)`, state);
+  return __tagged("regex", re.source, [...re.flags].sort().join(""));
+}
+
+function __enter(value, state, containers) {
+  if (containers > __MAX_DEPTH) __fail(`a document or array is nested deeper than ${__MAX_DEPTH} levels`, state);
+  if (__arrayIncludes(state.stack, value)) __refuse("a cyclic reference", state);
+  __arrayPush(state.stack, value);
+}
+
+function __encodeArray(items, state, containers) {
+  __enter(items, state, containers);
+  const out = [];
+  for (let i = 0; i < items.length; i++) {
+    __arrayPush(state.path, i);
+    __arrayPush(out, __encode(items[i], state, containers));
+    __arrayPop(state.path);
+    __grow(state, 4);
+  }
+  __arrayPop(state.stack);
+  return out;
+}
+
+function __encodeObject(object, state, containers) {
+  __enter(object, state, containers);
+  const out = {};
+  const keys = __objectKeys(object);
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k];
+    __arrayPush(state.path, key);
+    if (__stringIncludes(key, "\u0000")) __refuse("a field name with a NUL character", state);
+    const value = __encode(object[key], state, containers);
+    if (key === "__proto__") __defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else out[key] = value;
+    __arrayPop(state.path);
+    __grow(state, key.length + 2);
+  }
+  const symbols = __ownSymbols(object);
+  for (let k = 0; k < symbols.length; k++) {
+    if (__isEnumerable(object, symbols[k])) __refuse("an object with Symbol keys", state);
+  }
+  __arrayPop(state.stack);
+  return out;
+}
+
+const __article = (name) => (/^[AEIOU]/.test(name) ? "an " : "a ") + name;
+
+function __encode(value, state, containers) {
+  switch (typeof value) {
+    case "string": return __encodeString(value, state);
+    case "boolean": __grow(state, 2); return value;
+    case "number": __grow(state, 9); return __encodeNumber(value);
+    case "bigint":
+      if (value < __I64_MIN || value > __I64_MAX) __refuse("a BigInt beyond 64 bits", state);
+      __grow(state, 9);
+      return __tagged("long", value.toString());
+    case "undefined": return __tagged("undefined");
+    case "symbol": return __refuse("a Symbol", state);
+    case "function": return __refuse("a function", state);
+  }
+  if (value === null) return null;
+  __grow(state, 16);
+  if (value instanceof BSONValue) {
+    if (__arrayIncludes(state.stack, value)) __refuse("a cyclic reference", state);
+    __arrayPush(state.stack, value);
+    const nested = (inner, step) => {
+      __arrayPush(state.path, step);
+      const out = __encode(inner, state, containers + 1);
+      __arrayPop(state.path);
+      return out;
+    };
+    const out = value[__toBridge](nested);
+    __arrayPop(state.stack);
     return out;
   }
-  return v;
-};
+  if (value instanceof Date) {
+    const time = value.getTime();
+    if (Number.isNaN(time)) __refuse("an invalid Date", state);
+    return __tagged("date", time);
+  }
+  if (value instanceof RegExp) return __encodeRegExp(value, state);
+  if (value instanceof Uint8Array) {
+    __grow(state, value.length);
+    return __tagged("binary", 0, __hex(value));
+  }
+  if (__isArray(value)) return __encodeArray(value, state, containers + 1);
+  const kind = __objectToString(value).slice(8, -1);
+  if (kind !== "Object") __refuse(__article(kind), state);
+  return __encodeObject(value, state, containers + 1);
+}
 
-const EJSON = {
-  parse: (text) => JSON.parse(text, __revive),
-  stringify: (value) => JSON.stringify(__serialize(value)),
-  serialize: __serialize,
-  deserialize: (value) => JSON.parse(JSON.stringify(value), __revive),
-};
+// A value in the host's encoding; `root` names it in errors, and `sizeLimit` (0 for none)
+// bounds its approximate size (the host measures exactly).
+function __forHost(value, root, sizeLimit = 0) {
+  return __encode(value, { root, path: [], stack: [], size: 0, sizeLimit }, 0);
+}
 
-const BSON = { ObjectId };
+const __toHost = (value, root, sizeLimit = 0) => __jsonStringify(__forHost(value, root, sizeLimit));
+
+function __decodeTagged(parts) {
+  const x = __extras;
+  switch (parts[0]) {
+    case "double": {
+      const n = Number(parts[1]);
+      return Number.isInteger(n) ? new (x().Double)(n) : n;
+    }
+    case "long": return new (x().Long)(BigInt(parts[1]));
+    case "date": return new Date(parts[1]);
+    case "oid": return new ObjectId(parts[1]);
+    case "regex": return __makeRegExp(parts[1], parts[2]);
+    case "binary": return new (x().Binary)(__unhex(parts[2]), parts[1]);
+    case "timestamp": return new (x().Timestamp)({ t: parts[1], i: parts[2] });
+    case "decimal": return x().Decimal128.__exact(parts[1], parts[2]);
+    case "code": return new (x().Code)(parts[1], parts.length > 2 ? __decode(parts[2]) : null);
+    case "symbol": return new (x().BSONSymbol)(parts[1]);
+    case "undefined": return undefined;
+    case "minKey": return new (x().MinKey)();
+    case "maxKey": return new (x().MaxKey)();
+    case "dbPointer": return new (x().DBPointer)(parts[1], parts[2]);
+  }
+  throw new TypeError("an unknown value type came from the host");
+}
+
+// Decodes in place: the objects are JSON.parse's own (an own "__proto__" key is a plain field).
+function __decode(value) {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = __decode(value[i]);
+    return value;
+  }
+  const keys = Object.keys(value);
+  if (keys.length === 1 && keys[0] === __TAG) return __decodeTagged(value[__TAG]);
+  for (const key of keys) value[key] = __decode(value[key]);
+  return value;
+}
+
+const __fromHost = (text) => __decode(JSON.parse(text));
+
+function __show(value) {
+  if (typeof value === "string") return value;
+  if (value === null || value === undefined || typeof value === "boolean" || typeof value === "number") return String(value);
+  try {
+    return String(EJSON.stringify(value));
+  } catch (e) {
+    return String(value);
+  }
+}
 
 const console = {
-  log: (...parts) => __log(parts.map((p) => (typeof p === "string" ? p : EJSON.stringify(p))).join(" ")),
+  log: (...parts) => __log(parts.map(__show).join(" ")),
 };
 console.info = console.log;
 console.warn = console.log;
 console.error = console.log;
 
+// ---------------------------------------------------------------------------------------------
+// Host calls.
+
 const __pending = new Map();
 let __nextRequest = 1;
-function __call(request) {
+
+// Sends a request; `args` cross in the bridge's encoding, `names` name them in errors. Trailing
+// `undefined` arguments are left out, as if not given.
+function __call(request, args, names) {
+  let text;
+  try {
+    const given = args.slice();
+    while (given.length > 0 && given[given.length - 1] === undefined) given.pop();
+    const encoded = [];
+    for (let i = 0; i < given.length; i++) encoded.push(__forHost(given[i], names[i] || `arguments[${i}]`));
+    text = JSON.stringify({ ...request, args: encoded });
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const id = __nextRequest++;
   return new Promise((resolve, reject) => {
     __pending.set(id, { resolve, reject });
-    __enqueue(id, EJSON.stringify(request));
+    __enqueue(id, text);
   });
 }
+
 function __resolve(id, ok, payload) {
   const p = __pending.get(id);
   __pending.delete(id);
-  if (ok) p.resolve(EJSON.parse(payload));
-  else p.reject(new Error(payload));
+  if (!ok) {
+    p.reject(new Error(payload));
+    return;
+  }
+  let value;
+  try {
+    value = __fromHost(payload);
+  } catch (e) {
+    p.reject(e);
+    return;
+  }
+  p.resolve(value);
 }
 
-function __cursor(service, db, coll, method, first, second) {
-  const options = {};
+const __PARAMETERS = {
+  find: ["filter", "projection", "options"],
+  findOne: ["filter", "projection", "options"],
+  count: ["filter", "options"],
+  aggregate: ["pipeline", "options"],
+  insertOne: ["document", "options"],
+  insertMany: ["documents", "options"],
+  updateOne: ["filter", "update", "options"],
+  updateMany: ["filter", "update", "options"],
+  replaceOne: ["filter", "replacement", "options"],
+  deleteOne: ["filter", "options"],
+  deleteMany: ["filter", "options"],
+  findOneAndUpdate: ["filter", "update", "options"],
+  findOneAndReplace: ["filter", "replacement", "options"],
+  findOneAndDelete: ["filter", "options"],
+};
+
+// A cursor: sort/limit/skip are options of the call `toArray` makes (the host refuses those a
+// method does not apply).
+function __cursor(op, method, args) {
+  const position = __PARAMETERS[method].indexOf("options");
+  const chained = {};
   const cursor = {
-    sort(spec) { options.sort = spec; return cursor; },
-    limit(n) { options.limit = n; return cursor; },
-    skip(n) { options.skip = n; return cursor; },
-    toArray() { return __call({ kind: "collection", service, db, coll, method, args: [first, second, options] }); },
+    sort(spec) { chained.sort = spec; return cursor; },
+    limit(n) { chained.limit = n; return cursor; },
+    skip(n) { chained.skip = n; return cursor; },
+    toArray() {
+      const call = args.slice();
+      if (Object.keys(chained).length > 0) {
+        const given = call[position];
+        const options = given === undefined || given === null ? {} : given;
+        call[position] = typeof options === "object" && !Array.isArray(options) ? { ...options, ...chained } : options;
+      }
+      return op(method, call);
+    },
     next() { return cursor.toArray().then((all) => (all.length ? all[0] : null)); },
   };
   return cursor;
 }
 
 function __collection(service, db, coll) {
-  const op = (method, ...args) => __call({ kind: "collection", service, db, coll, method, args });
-  return {
-    find: (query = {}, projection = undefined) => __cursor(service, db, coll, "find", query, projection),
-    findOne: (query = {}, projection = undefined) => op("findOne", query, projection),
-    count: (query = {}) => op("count", query),
-    aggregate: (pipeline = []) => __cursor(service, db, coll, "aggregate", pipeline),
-    insertOne: (document) => op("insertOne", document),
-    insertMany: (documents) => op("insertMany", documents),
-    updateOne: (query, update, options = {}) => op("updateOne", query, update, options),
-    updateMany: (query, update, options = {}) => op("updateMany", query, update, options),
-    replaceOne: (query, replacement, options = {}) => op("replaceOne", query, replacement, options),
-    deleteOne: (query) => op("deleteOne", query),
-    deleteMany: (query) => op("deleteMany", query),
-    findOneAndUpdate: (query, update, options = {}) => op("findOneAndUpdate", query, update, options),
-    findOneAndReplace: (query, replacement, options = {}) => op("findOneAndReplace", query, replacement, options),
-    findOneAndDelete: (query, options = {}) => op("findOneAndDelete", query, options),
-  };
+  const op = (method, args) => __call({ kind: "collection", service, db, coll, method }, args, __PARAMETERS[method]);
+  const methods = {};
+  for (const method of Object.keys(__PARAMETERS)) {
+    methods[method] = (...args) => op(method, args);
+  }
+  methods.find = (...args) => __cursor(op, "find", args);
+  methods.aggregate = (...args) => __cursor(op, "aggregate", args);
+  return methods;
 }
 
 function __makeContext(info) {
@@ -116,8 +411,10 @@ function __makeContext(info) {
     request: info.request,
     app: info.app,
     runningAsSystem: () => info.runningAsSystem,
-    values: { get: (name) => info.values[name] },
-    functions: { execute: (name, ...args) => __call({ kind: "execute", name, args }) },
+    values: { get: (name) => (__hasOwn(info.values, name) ? info.values[name] : undefined) },
+    functions: {
+      execute: (name, ...args) => __call({ kind: "execute", name: String(name) }, args, []),
+    },
     services: {
       get: (name) =>
         info.services.includes(name)
@@ -126,4 +423,39 @@ function __makeContext(info) {
     },
     http: undefined,
   };
+}
+
+// What went wrong, and where in the function's source: "message (at functions/f.js:3:9)", then
+// the stack's other frames in the app's functions.
+function __message(error) {
+  let message;
+  try {
+    message = error && error.message !== undefined ? String(error.message) : String(error);
+  } catch (e) {
+    return "the function threw a value that cannot be shown";
+  }
+  try {
+    const stack = error && typeof error.stack === "string" ? error.stack : "";
+    const frames = stack.split("\n").map((l) => l.trim()).filter((l) => l.indexOf("functions/") >= 0);
+    if (frames.length === 0) return message;
+    const place = frames[0].split(" ").pop().replace(/[()]/g, "");
+    return `${message} (at ${place})` + (frames.length > 1 ? "\n  " + frames.join("\n  ") : "");
+  } catch (e) {
+    return message;
+  }
+}
+
+// Runs `exports` with the arguments; settles with the result in the host's encoding, or with
+// the message of whatever went wrong (the result's conversion included).
+function __start(infoText, argsText) {
+  globalThis.context = __makeContext(__fromHost(infoText));
+  if (typeof exports !== "function") {
+    __done(false, "the source does not assign a function to exports");
+    return;
+  }
+  const args = __fromHost(argsText);
+  Promise.resolve()
+    .then(() => exports(...args))
+    .then((value) => __toHost(value === undefined ? null : value, "result", __MAX_RESULT_SIZE))
+    .then((text) => __done(true, text), (error) => __done(false, __message(error)));
 }

@@ -1,24 +1,20 @@
-//! The update operators.
+//! The update operators: each `{"$op": {path: argument}}` entry parsed into a [`Leaf`], and a
+//! leaf applied at one concrete path of a document.
 
 use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
-use super::path::{get, set, unset};
+use super::arrays::{self, PullCondition, Push};
+use super::number::{self, Arith, BitOp};
+use super::path::{self, type_name, UpdatePath};
+use super::rename;
 use super::UpdateError;
-use crate::query::{
-    compare_values, parse_value_tests, values_equal, walk_value, FieldPath, Filter, ValueTest,
-};
+use crate::query::{compare_values, values_equal};
 
-/// One operator with its per-path arguments.
-#[derive(Debug, Clone)]
-pub struct Op {
-    kind: Kind,
-    args: Vec<(FieldPath, Arg)>,
-}
-
+/// An operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Set,
     SetOnInsert,
     Unset,
@@ -33,32 +29,12 @@ enum Kind {
     Pull,
     PullAll,
     Pop,
+    Bit,
 }
 
-#[derive(Debug, Clone)]
-enum Arg {
-    Value(Bson),
-    Rename(FieldPath),
-    Push {
-        each: Vec<Bson>,
-        slice: Option<i64>,
-        sort: Option<Bson>,
-        position: Option<i64>,
-    },
-    Pull(PullCondition),
-}
-
-#[derive(Debug, Clone)]
-enum PullCondition {
-    Equals(Bson),
-    Operators(Vec<ValueTest>),
-    Query(Filter),
-}
-
-pub(crate) fn parse(update: &Document) -> Result<Vec<Op>, UpdateError> {
-    let mut ops = Vec::new();
-    for (name, spec) in update {
-        let kind = match name.as_str() {
+impl Kind {
+    fn parse(name: &str) -> Option<Kind> {
+        Some(match name {
             "$set" => Kind::Set,
             "$setOnInsert" => Kind::SetOnInsert,
             "$unset" => Kind::Unset,
@@ -73,480 +49,471 @@ pub(crate) fn parse(update: &Document) -> Result<Vec<Op>, UpdateError> {
             "$pull" => Kind::Pull,
             "$pullAll" => Kind::PullAll,
             "$pop" => Kind::Pop,
-            other => {
-                return Err(UpdateError::new(
-                    other,
-                    format!("Unknown modifier: {other}"),
-                ))
-            }
-        };
+            "$bit" => Kind::Bit,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Set => "$set",
+            Kind::SetOnInsert => "$setOnInsert",
+            Kind::Unset => "$unset",
+            Kind::Inc => "$inc",
+            Kind::Mul => "$mul",
+            Kind::Min => "$min",
+            Kind::Max => "$max",
+            Kind::Rename => "$rename",
+            Kind::CurrentDate => "$currentDate",
+            Kind::Push => "$push",
+            Kind::AddToSet => "$addToSet",
+            Kind::Pull => "$pull",
+            Kind::PullAll => "$pullAll",
+            Kind::Pop => "$pop",
+            Kind::Bit => "$bit",
+        }
+    }
+
+    /// Whether the operator creates a missing path.
+    fn creates(self) -> bool {
+        !matches!(
+            self,
+            Kind::Unset | Kind::Pull | Kind::PullAll | Kind::Pop | Kind::Rename
+        )
+    }
+}
+
+/// An operator's argument for one path.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Value(Bson),
+    CurrentDate {
+        timestamp: bool,
+    },
+    None,
+    Push(Push),
+    AddToSet(Vec<Bson>),
+    Pull(PullCondition),
+    PullAll(Vec<Bson>),
+    Pop {
+        front: bool,
+    },
+    Bit(Vec<(BitOp, Bson)>),
+    /// The source path of a `$rename` whose leaf sits at the target.
+    RenameFrom(Vec<String>),
+}
+
+/// One operator at one path of the update.
+#[derive(Debug, Clone)]
+pub(crate) struct Leaf {
+    pub(crate) kind: Kind,
+    pub(crate) path: UpdatePath,
+    pub(crate) arg: Arg,
+}
+
+/// The leaves of an update document, in its order; a `$rename` gives a leaf at its target and
+/// reports its source among `sources`.
+pub(crate) struct Parsed {
+    pub(crate) leaves: Vec<Leaf>,
+    /// Every path in the order MongoDB merges them (a `$rename`'s source before its target).
+    pub(crate) tree_paths: Vec<UpdatePath>,
+}
+
+pub(crate) fn parse(update: &Document) -> Result<Parsed, UpdateError> {
+    let mut leaves = Vec::new();
+    let mut tree_paths = Vec::new();
+    for (name, spec) in update {
+        let kind = Kind::parse(name).ok_or_else(|| {
+            UpdateError::new(
+                name.clone(),
+                format!("Unknown modifier: {name}. Expected a valid update modifier or pipeline-style update specified as an array"),
+            )
+        })?;
         let Bson::Document(fields) = spec else {
             return Err(UpdateError::new(
                 name.clone(),
                 format!(
-                    "Modifiers operate on fields but we found type {} instead",
+                    "Modifiers operate on fields but we found type {} instead. For example: {{$mod: {{<field>: ...}}}}",
                     type_name(spec)
                 ),
             ));
         };
-        let mut args = Vec::with_capacity(fields.len());
         for (field, value) in fields {
-            if field.is_empty() || field.split('.').any(str::is_empty) {
-                return Err(UpdateError::new(
-                    field.clone(),
-                    "empty field name in update path",
-                ));
+            if kind == Kind::Rename {
+                let (from, to) = rename::parse_rename(field, value)?;
+                tree_paths.push(from.clone());
+                tree_paths.push(to.clone());
+                leaves.push(Leaf {
+                    kind,
+                    path: to,
+                    arg: Arg::RenameFrom(from.fields()),
+                });
+                continue;
             }
-            if field.split('.').any(|p| p.starts_with('$')) {
-                return Err(UpdateError::new(
-                    field.clone(),
-                    "positional and $-prefixed update paths are not supported",
-                ));
-            }
-            args.push((FieldPath::parse(field), parse_arg(kind, field, value)?));
+            let path = UpdatePath::parse(field)?;
+            let arg = parse_arg(kind, field, value)?;
+            tree_paths.push(path.clone());
+            leaves.push(Leaf { kind, path, arg });
         }
-        ops.push(Op { kind, args });
     }
-    Ok(ops)
+    Ok(Parsed { leaves, tree_paths })
 }
 
 fn parse_arg(kind: Kind, field: &str, value: &Bson) -> Result<Arg, UpdateError> {
     let err = |m: String| UpdateError::new(field, m);
     Ok(match kind {
-        Kind::Inc | Kind::Mul if !is_number(value) => {
-            return Err(err(format!("Cannot {} with non-numeric argument of type {}", if kind == Kind::Inc { "increment" } else { "multiply" }, type_name(value))))
+        Kind::Inc | Kind::Mul => {
+            if !number::is_number(value) {
+                return Err(err(format!(
+                    "Cannot {} with non-numeric argument of type {}",
+                    if kind == Kind::Inc {
+                        "increment"
+                    } else {
+                        "multiply"
+                    },
+                    type_name(value)
+                )));
+            }
+            Arg::Value(value.clone())
         }
-        Kind::Rename => match value {
-            Bson::String(to) if !to.is_empty() => Arg::Rename(FieldPath::parse(to)),
-            _ => return Err(err("The 'to' field for $rename must be a string".into())),
-        },
         Kind::CurrentDate => match value {
-            Bson::Boolean(true) => Arg::Value(Bson::from("date")),
-            Bson::Document(d) => match d.get("$type") {
-                Some(Bson::String(t)) if t == "date" || t == "timestamp" => Arg::Value(Bson::String(t.clone())),
-                _ => return Err(err("The '$type' string field is required to be 'date' or 'timestamp'".into())),
+            Bson::Boolean(_) => Arg::CurrentDate { timestamp: false },
+            Bson::Document(d) => match (d.len(), d.get("$type")) {
+                (1, Some(Bson::String(t))) if t == "date" || t == "timestamp" => {
+                    Arg::CurrentDate {
+                        timestamp: t == "timestamp",
+                    }
+                }
+                _ => {
+                    return Err(err(
+                        "The '$type' string field is required to be 'date' or 'timestamp': {$currentDate: {field : {$type: 'date'}}}".into(),
+                    ))
+                }
             },
-            _ => return Err(err(format!("{} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({{$type: 'timestamp/date'}}).", type_name(value)))),
-        },
-        Kind::Push | Kind::AddToSet => parse_push(kind, field, value)?,
-        Kind::Pull => Arg::Pull(match value {
-            Bson::Document(d) if d.keys().next().is_some_and(|k| k.starts_with('$')) => {
-                PullCondition::Operators(parse_value_tests(d, field).map_err(|e| err(e.message))?)
-            }
-            Bson::Document(d) => PullCondition::Query(Filter::parse(d).map_err(|e| err(e.message))?),
-            other => PullCondition::Equals(other.clone()),
-        }),
-        Kind::PullAll => match value {
-            Bson::Array(_) => Arg::Value(value.clone()),
-            _ => return Err(err("$pullAll requires an array argument".into())),
-        },
-        Kind::Pop => match value {
-            v if is_number(v) && (as_f64(v) == 1.0 || as_f64(v) == -1.0) => Arg::Value(v.clone()),
-            _ => return Err(err("$pop expects 1 or -1".into())),
-        },
-        _ => Arg::Value(value.clone()),
-    })
-}
-
-fn parse_push(kind: Kind, field: &str, value: &Bson) -> Result<Arg, UpdateError> {
-    let err = |m: &str| UpdateError::new(field, m);
-    let Bson::Document(d) = value else {
-        return Ok(push_one(value));
-    };
-    if !d.contains_key("$each") {
-        return Ok(push_one(value));
-    }
-    let Some(Bson::Array(each)) = d.get("$each") else {
-        return Err(err("The argument to $each must be an array"));
-    };
-    let mut slice = None;
-    let mut sort = None;
-    let mut position = None;
-    for (key, v) in d {
-        match (kind, key.as_str()) {
-            (_, "$each") => {}
-            (Kind::Push, "$slice") => {
-                slice = Some(whole(v).ok_or_else(|| err("$slice must be a whole number"))?)
-            }
-            (Kind::Push, "$position") => {
-                position = Some(whole(v).ok_or_else(|| err("$position must be a whole number"))?)
-            }
-            (Kind::Push, "$sort") => sort = Some(v.clone()),
-            (_, other) => {
-                return Err(err(&format!(
-                    "Unrecognized clause in $push/$addToSet: {other}"
+            _ => {
+                return Err(err(format!(
+                    "{} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({{$type: 'timestamp/date'}}).",
+                    type_name(value)
                 )))
             }
+        },
+        Kind::Push => Arg::Push(arrays::parse_push(field, value)?),
+        Kind::AddToSet => Arg::AddToSet(arrays::parse_add_to_set(field, value)?),
+        Kind::Pull => Arg::Pull(arrays::parse_pull(field, value)?),
+        Kind::PullAll => match value {
+            Bson::Array(items) => Arg::PullAll(items.clone()),
+            other => {
+                return Err(err(format!(
+                    "$pullAll requires an array argument but was given a {}",
+                    type_name(other)
+                )))
+            }
+        },
+        Kind::Pop => match whole_number(value) {
+            Some(1) => Arg::Pop { front: false },
+            Some(-1) => Arg::Pop { front: true },
+            _ => return Err(err("$pop expects 1 or -1".into())),
+        },
+        Kind::Bit => Arg::Bit(parse_bit(field, value)?),
+        Kind::Unset => Arg::None,
+        Kind::Set | Kind::SetOnInsert | Kind::Min | Kind::Max | Kind::Rename => {
+            Arg::Value(value.clone())
         }
-    }
-    Ok(Arg::Push {
-        each: each.clone(),
-        slice,
-        sort,
-        position,
     })
 }
 
-fn push_one(value: &Bson) -> Arg {
-    Arg::Push {
-        each: vec![value.clone()],
-        slice: None,
-        sort: None,
-        position: None,
+fn parse_bit(field: &str, value: &Bson) -> Result<Vec<(BitOp, Bson)>, UpdateError> {
+    let err = |m: String| UpdateError::new(field, m);
+    let Bson::Document(d) = value else {
+        return Err(err(format!(
+            "The $bit modifier is not compatible with a {}. You must pass in an embedded document: {{$bit: {{field: {{and/or/xor: #}}}}",
+            type_name(value)
+        )));
+    };
+    let mut ops = Vec::with_capacity(d.len());
+    for (name, operand) in d {
+        let op = match name.as_str() {
+            "and" => BitOp::And,
+            "or" => BitOp::Or,
+            "xor" => BitOp::Xor,
+            other => {
+                return Err(err(format!(
+                    "The $bit modifier only supports 'and', 'or', and 'xor', not '{other}' which is an unknown operator"
+                )))
+            }
+        };
+        if !matches!(operand, Bson::Int32(_) | Bson::Int64(_)) {
+            return Err(err(format!(
+                "The $bit modifier field must be an Integer(32/64 bit); a '{}' is not supported here",
+                type_name(operand)
+            )));
+        }
+        ops.push((op, operand.clone()));
     }
+    if ops.is_empty() {
+        return Err(err(
+            "You must pass in at least one bitwise operation. The format is: {$bit: {field: {and/or/xor: #}}}".into(),
+        ));
+    }
+    Ok(ops)
 }
 
-fn whole(v: &Bson) -> Option<i64> {
+pub(crate) fn number_value(v: &Bson) -> Option<f64> {
     match v {
-        Bson::Int32(i) => Some(i64::from(*i)),
-        Bson::Int64(i) => Some(*i),
-        Bson::Double(d) if d.fract() == 0.0 && d.is_finite() => Some(*d as i64),
+        Bson::Int32(i) => Some(f64::from(*i)),
+        Bson::Int64(i) => Some(*i as f64),
+        Bson::Double(d) => Some(*d),
+        Bson::Decimal128(d) => Some(crate::query::order::decimal_to_f64(d)),
         _ => None,
     }
 }
 
-fn is_number(v: &Bson) -> bool {
-    matches!(
-        v,
-        Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) | Bson::Decimal128(_)
-    )
-}
-
-fn as_f64(v: &Bson) -> f64 {
+/// A number with no fractional part, as MongoDB reads `$slice`, `$position` and `$pop`.
+pub(crate) fn whole_number(v: &Bson) -> Option<i64> {
     match v {
-        Bson::Int32(i) => f64::from(*i),
-        Bson::Int64(i) => *i as f64,
-        Bson::Double(d) => *d,
-        Bson::Decimal128(d) => crate::query::order::decimal_to_f64(d),
-        _ => f64::NAN,
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        Bson::Double(_) | Bson::Decimal128(_) => {
+            let d = number_value(v)?;
+            (d.is_finite() && d.fract() == 0.0 && d.abs() < 9.2e18).then_some(d as i64)
+        }
+        _ => None,
     }
 }
 
-pub(crate) fn type_name(v: &Bson) -> &'static str {
-    match v {
-        Bson::Document(_) => "object",
-        Bson::Array(_) => "array",
-        Bson::String(_) => "string",
-        Bson::Null => "null",
-        Bson::Boolean(_) => "bool",
-        Bson::Int32(_) => "int",
-        Bson::Int64(_) => "long",
-        Bson::Double(_) => "double",
-        _ => "another type",
-    }
+/// What applying a leaf needs besides the document.
+pub(crate) struct Context {
+    pub(crate) inserting: bool,
 }
 
-/// Numeric arithmetic with MongoDB's type promotion (int → long on overflow → error beyond).
-fn arithmetic(kind: Kind, current: &Bson, arg: &Bson, field: &str) -> Result<Bson, UpdateError> {
-    let overflow = || {
-        UpdateError::new(
-            field,
-            format!(
-                "Failed to apply {} operations: integer overflow",
-                if kind == Kind::Inc { "$inc" } else { "$mul" }
-            ),
-        )
-    };
-    let int = |a: i64, b: i64| {
-        if kind == Kind::Inc {
-            a.checked_add(b)
-        } else {
-            a.checked_mul(b)
+impl Leaf {
+    /// Applies the leaf at the concrete path `at`.
+    pub(crate) fn apply(
+        &self,
+        doc: &mut Document,
+        at: &[String],
+        ctx: &Context,
+    ) -> Result<(), UpdateError> {
+        if self.kind == Kind::SetOnInsert && !ctx.inserting {
+            return Ok(());
         }
-    };
-    Ok(match (current, arg) {
-        (Bson::Int32(a), Bson::Int32(b)) => match int(i64::from(*a), i64::from(*b)) {
-            Some(v) => i32::try_from(v).map(Bson::Int32).unwrap_or(Bson::Int64(v)),
-            None => return Err(overflow()),
-        },
-        (Bson::Int32(_) | Bson::Int64(_), Bson::Int32(_) | Bson::Int64(_)) => {
-            let (a, b) = (as_i64(current), as_i64(arg));
-            Bson::Int64(int(a, b).ok_or_else(overflow)?)
+        if let Arg::RenameFrom(from) = &self.arg {
+            return rename::apply(doc, from, at, ctx);
         }
-        (a, b) if matches!(a, Bson::Decimal128(_)) || matches!(b, Bson::Decimal128(_)) => {
-            return Err(UpdateError::new(
-                field,
-                "arithmetic on Decimal128 is not supported by Expanse",
-            ));
-        }
-        (a, b) => {
-            let (x, y) = (as_f64(a), as_f64(b));
-            Bson::Double(if kind == Kind::Inc { x + y } else { x * y })
-        }
-    })
-}
-
-fn as_i64(v: &Bson) -> i64 {
-    match v {
-        Bson::Int32(i) => i64::from(*i),
-        Bson::Int64(i) => *i,
-        _ => 0,
-    }
-}
-
-impl Op {
-    pub(crate) fn paths(&self) -> impl Iterator<Item = &FieldPath> {
-        self.args.iter().flat_map(|(path, arg)| {
-            let to = match arg {
-                Arg::Rename(to) => Some(to),
-                _ => None,
+        let dotted = at.join(".");
+        let existing = path::existing_prefix(doc, at);
+        if existing == at.len() {
+            check_storable(at, at.len(), self.kind, ctx)?;
+            let Some(slot) = path::get_mut(doc, at) else {
+                return Err(UpdateError::new(dotted, "the field cannot be reached"));
             };
-            std::iter::once(path).chain(to)
+            return match self.update_existing(slot, at)? {
+                Change::Keep => Ok(()),
+                Change::Remove => {
+                    path::remove(doc, at);
+                    Ok(())
+                }
+            };
+        }
+        if self.kind.creates() {
+            check_storable(at, existing + 1, self.kind, ctx)?;
+            let value = self.new_value(at)?;
+            return path::create(doc, at, existing, value);
+        }
+        if self.kind == Kind::Unset {
+            return Ok(());
+        }
+        path::check_viable(doc, at, existing)
+    }
+
+    /// The value the operator gives a field that does not exist yet.
+    fn new_value(&self, at: &[String]) -> Result<Bson, UpdateError> {
+        let dotted = at.join(".");
+        Ok(match (&self.kind, &self.arg) {
+            (Kind::Mul, Arg::Value(v)) => number::zero_times(v)
+                .ok_or_else(|| UpdateError::new(dotted, "Failed to apply $mul operations"))?,
+            (Kind::Bit, Arg::Bit(ops)) => number::bits(&Bson::Int32(0), ops)
+                .ok_or_else(|| UpdateError::new(dotted, "Failed to apply $bit operations"))?,
+            (_, Arg::Value(v)) => v.clone(),
+            (_, Arg::CurrentDate { timestamp }) => now(*timestamp),
+            (_, Arg::Push(push)) => {
+                let mut items = Vec::new();
+                push.apply(&mut items, &dotted);
+                Bson::Array(items)
+            }
+            (_, Arg::AddToSet(values)) => {
+                let mut items = Vec::new();
+                arrays::add_to_set(&mut items, values);
+                Bson::Array(items)
+            }
+            _ => {
+                return Err(UpdateError::new(
+                    dotted,
+                    "malformed update operator argument",
+                ))
+            }
         })
     }
 
-    pub(crate) fn apply(&self, doc: &mut Document, inserting: bool) -> Result<(), UpdateError> {
-        for (path, arg) in &self.args {
-            let parts = path.parts();
-            let name = path.to_string();
-            let current = get(doc, parts).cloned();
-            match (self.kind, arg) {
-                (Kind::Set, Arg::Value(v)) => set(doc, parts, v.clone())?,
-                (Kind::SetOnInsert, Arg::Value(v)) => {
-                    if inserting {
-                        set(doc, parts, v.clone())?
-                    }
-                }
-                (Kind::Unset, _) => {
-                    unset(doc, parts);
-                }
-                (Kind::Inc | Kind::Mul, Arg::Value(v)) => {
-                    let next = match &current {
-                        None => {
-                            if self.kind == Kind::Inc {
-                                v.clone()
-                            } else {
-                                arithmetic(Kind::Mul, &zero_like(v), v, &name)?
-                            }
-                        }
-                        Some(c) if is_number(c) => arithmetic(self.kind, c, v, &name)?,
-                        Some(c) => {
-                            return Err(UpdateError::new(
-                                name,
-                                format!(
-                                    "Cannot apply {} to a value of non-numeric type {}",
-                                    if self.kind == Kind::Inc {
-                                        "$inc"
-                                    } else {
-                                        "$mul"
-                                    },
-                                    type_name(c)
-                                ),
-                            ))
-                        }
-                    };
-                    set(doc, parts, next)?;
-                }
-                (Kind::Min | Kind::Max, Arg::Value(v)) => {
-                    let replace = match &current {
-                        None => true,
-                        Some(c) => {
-                            let order = compare_values(v, c);
-                            (self.kind == Kind::Min && order == Ordering::Less)
-                                || (self.kind == Kind::Max && order == Ordering::Greater)
-                        }
-                    };
-                    if replace {
-                        set(doc, parts, v.clone())?;
-                    }
-                }
-                (Kind::Rename, Arg::Rename(to)) => {
-                    check_traversable(doc, parts)?;
-                    if let Some(value) = current {
-                        unset(doc, parts);
-                        set(doc, to.parts(), value)?;
-                    }
-                }
-                (Kind::CurrentDate, Arg::Value(Bson::String(t))) => {
-                    let now = bson::DateTime::now();
-                    let value = if t == "timestamp" {
-                        Bson::Timestamp(bson::Timestamp {
-                            time: (now.timestamp_millis() / 1000) as u32,
-                            increment: 1,
-                        })
-                    } else {
-                        Bson::DateTime(now)
-                    };
-                    set(doc, parts, value)?;
-                }
-                (
-                    Kind::Push | Kind::AddToSet,
-                    Arg::Push {
-                        each,
-                        slice,
-                        sort,
-                        position,
-                    },
-                ) => {
-                    let mut items = match current {
-                        None => Vec::new(),
-                        Some(Bson::Array(items)) => items,
-                        Some(other) => {
-                            return Err(UpdateError::new(
-                                name.clone(),
-                                format!(
-                                "The field '{name}' must be an array but is of type {} in document",
-                                type_name(&other)
-                            ),
-                            ))
-                        }
-                    };
-                    if self.kind == Kind::AddToSet {
-                        for v in each {
-                            if !items.iter().any(|i| values_equal(i, v)) {
-                                items.push(v.clone());
-                            }
-                        }
-                    } else {
-                        let at = match position {
-                            None => items.len(),
-                            Some(p) if *p < 0 => {
-                                items.len().saturating_sub(p.unsigned_abs() as usize)
-                            }
-                            Some(p) => (*p as usize).min(items.len()),
-                        };
-                        items.splice(at..at, each.iter().cloned());
-                        if let Some(spec) = sort {
-                            sort_items(&mut items, spec, &name)?;
-                        }
-                        if let Some(n) = slice {
-                            if *n >= 0 {
-                                items.truncate(*n as usize);
-                            } else {
-                                let keep = n.unsigned_abs() as usize;
-                                if items.len() > keep {
-                                    items.drain(..items.len() - keep);
-                                }
-                            }
-                        }
-                    }
-                    set(doc, parts, Bson::Array(items))?;
-                }
-                (Kind::Pull | Kind::PullAll | Kind::Pop, _) => {
-                    let Some(existing) = current else { continue };
-                    let Bson::Array(mut items) = existing else {
-                        return Err(UpdateError::new(
-                            name,
-                            "Cannot apply $pull/$pullAll/$pop to a non-array value",
-                        ));
-                    };
-                    match arg {
-                        Arg::Pull(condition) => items.retain(|item| !condition.matches(item)),
-                        Arg::Value(Bson::Array(values)) if self.kind == Kind::PullAll => {
-                            items.retain(|item| !values.iter().any(|v| values_equal(item, v)))
-                        }
-                        Arg::Value(direction) if !items.is_empty() => {
-                            if as_f64(direction) > 0.0 {
-                                items.pop();
-                            } else {
-                                items.remove(0);
-                            }
-                        }
-                        _ => {}
-                    }
-                    set(doc, parts, Bson::Array(items))?;
-                }
-                _ => return Err(UpdateError::new(name, "malformed update operator argument")),
-            }
-        }
-        Ok(())
-    }
-}
-
-fn zero_like(v: &Bson) -> Bson {
-    match v {
-        Bson::Int32(_) => Bson::Int32(0),
-        Bson::Int64(_) => Bson::Int64(0),
-        _ => Bson::Double(0.0),
-    }
-}
-
-fn sort_items(items: &mut [Bson], spec: &Bson, field: &str) -> Result<(), UpdateError> {
-    match spec {
-        Bson::Int32(1) | Bson::Int64(1) => items.sort_by(compare_values),
-        Bson::Int32(-1) | Bson::Int64(-1) => items.sort_by(|a, b| compare_values(b, a)),
-        Bson::Document(keys) => {
-            let keys: Vec<(FieldPath, bool)> = keys
-                .iter()
-                .map(|(k, v)| (FieldPath::parse(k), matches!(v, Bson::Int32(-1) | Bson::Int64(-1))))
-                .collect();
-            items.sort_by(|a, b| {
-                for (path, descending) in &keys {
-                    let get_key = |v: &Bson| match v {
-                        Bson::Document(d) => get(d, path.parts()).cloned().unwrap_or(Bson::Null),
-                        _ => Bson::Null,
-                    };
-                    let order = compare_values(&get_key(a), &get_key(b));
-                    let order = if *descending { order.reverse() } else { order };
-                    if order != Ordering::Equal {
-                        return order;
-                    }
-                }
-                Ordering::Equal
-            });
-        }
-        _ => return Err(UpdateError::new(field, "The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort embedded fields")),
-    }
-    Ok(())
-}
-
-impl PullCondition {
-    fn matches(&self, item: &Bson) -> bool {
-        match self {
-            PullCondition::Equals(v) => values_equal(item, v),
-            // mongod wraps the element as {"": element} and matches the operators on that path,
-            // so an element that is an array is entered.
-            PullCondition::Operators(tests) => tests.iter().all(|t| test_on_value(t, item)),
-            PullCondition::Query(filter) => matches!(item, Bson::Document(d) if filter.matches(d)),
-        }
-    }
-}
-
-fn test_on_value(test: &ValueTest, item: &Bson) -> bool {
-    match test {
-        ValueTest::Is(p) => {
-            let mut found = false;
-            let _ = walk_value(Some(item), &[], p.leaf_arrays(), &mut |v| {
-                if p.matches(v) {
-                    found = true;
-                    std::ops::ControlFlow::Break(())
+    fn update_existing(&self, slot: &mut Bson, at: &[String]) -> Result<Change, UpdateError> {
+        let dotted = at.join(".");
+        let field = at.last().cloned().unwrap_or_default();
+        match (&self.kind, &self.arg) {
+            (Kind::Unset, _) => return Ok(Change::Remove),
+            (Kind::Set | Kind::SetOnInsert, Arg::Value(v)) => *slot = v.clone(),
+            (Kind::CurrentDate, Arg::CurrentDate { timestamp }) => *slot = now(*timestamp),
+            (Kind::Inc | Kind::Mul, Arg::Value(v)) => {
+                let op = if self.kind == Kind::Inc {
+                    Arith::Add
                 } else {
-                    std::ops::ControlFlow::Continue(())
+                    Arith::Mul
+                };
+                if !number::is_number(slot) {
+                    return Err(UpdateError::new(
+                        dotted,
+                        format!(
+                            "Cannot apply {} to a value of non-numeric type. The field '{field}' is of non-numeric type {}",
+                            self.kind.name(),
+                            type_name(slot)
+                        ),
+                    ));
                 }
-            });
-            found
-        }
-        ValueTest::Not(inner) => !inner.iter().all(|t| test_on_value(t, item)),
-    }
-}
-
-/// `$rename` refuses a source path that runs through anything but documents (mongod's
-/// "cannot use the part … to traverse the element").
-fn check_traversable(doc: &Document, parts: &[String]) -> Result<(), UpdateError> {
-    let mut current = doc;
-    for (i, part) in parts.iter().enumerate().take(parts.len().saturating_sub(1)) {
-        match current.get(part) {
-            None => return Ok(()),
-            Some(Bson::Document(inner)) => current = inner,
-            // A position past the end of an array names nothing: nothing to rename.
-            Some(Bson::Array(items))
-                if parts[i + 1]
-                    .parse::<usize>()
-                    .is_ok_and(|p| p >= items.len()) =>
-            {
-                return Ok(())
+                *slot = number::arith(op, slot, v).ok_or_else(|| {
+                    UpdateError::new(
+                        dotted,
+                        format!(
+                            "Failed to apply {} operations to current value: integer overflow",
+                            self.kind.name()
+                        ),
+                    )
+                })?;
             }
-            Some(other) => {
+            (Kind::Min | Kind::Max, Arg::Value(v)) => {
+                let order = compare_values(v, slot);
+                let replace = match self.kind {
+                    Kind::Min => order == Ordering::Less,
+                    _ => order == Ordering::Greater,
+                };
+                if replace {
+                    *slot = v.clone();
+                }
+            }
+            (Kind::Bit, Arg::Bit(ops)) => {
+                if !matches!(slot, Bson::Int32(_) | Bson::Int64(_)) {
+                    return Err(UpdateError::new(
+                        dotted,
+                        format!(
+                            "Cannot apply $bit to a value of non-integral type. The field '{field}' is of non-integer type {}",
+                            type_name(slot)
+                        ),
+                    ));
+                }
+                *slot = number::bits(slot, ops)
+                    .ok_or_else(|| UpdateError::new(dotted, "Failed to apply $bit operations"))?;
+            }
+            (Kind::Push, Arg::Push(push)) => {
+                let Bson::Array(items) = slot else {
+                    return Err(UpdateError::new(
+                        dotted.clone(),
+                        format!(
+                            "The field '{dotted}' must be an array but is of type {} in document",
+                            type_name(slot)
+                        ),
+                    ));
+                };
+                push.apply(items, &dotted);
+            }
+            (Kind::AddToSet, Arg::AddToSet(values)) => {
+                let Bson::Array(items) = slot else {
+                    return Err(UpdateError::new(
+                        dotted,
+                        format!(
+                            "Cannot apply $addToSet to non-array field. Field named '{field}' has non-array type {}",
+                            type_name(slot)
+                        ),
+                    ));
+                };
+                arrays::add_to_set(items, values);
+            }
+            (Kind::Pull | Kind::PullAll, _) => {
+                let Bson::Array(items) = slot else {
+                    return Err(UpdateError::new(
+                        dotted,
+                        format!("Cannot apply {} to a non-array value", self.kind.name()),
+                    ));
+                };
+                match &self.arg {
+                    Arg::Pull(condition) => items.retain(|item| !condition.matches(item)),
+                    Arg::PullAll(values) => {
+                        items.retain(|item| !values.iter().any(|v| values_equal(item, v)))
+                    }
+                    _ => {}
+                }
+            }
+            (Kind::Pop, Arg::Pop { front }) => {
+                let Bson::Array(items) = slot else {
+                    return Err(UpdateError::new(
+                        dotted.clone(),
+                        format!(
+                            "Path '{dotted}' contains an element of non-array type '{}'",
+                            type_name(slot)
+                        ),
+                    ));
+                };
+                if !items.is_empty() {
+                    if *front {
+                        items.remove(0);
+                    } else {
+                        items.pop();
+                    }
+                }
+            }
+            _ => {
                 return Err(UpdateError::new(
-                    parts.join("."),
-                    format!(
-                        "cannot use the part ({part} of {}) to traverse the element of type {}",
-                        parts.join("."),
-                        type_name(other)
-                    ),
+                    dotted,
+                    "malformed update operator argument",
                 ))
             }
         }
+        Ok(Change::Keep)
     }
-    Ok(())
+}
+
+enum Change {
+    Keep,
+    Remove,
+}
+
+/// A field whose name starts with `$` may not be written at the top level of a stored
+/// document (an upsert's new document aside).
+pub(crate) fn check_storable(
+    at: &[String],
+    level: usize,
+    kind: Kind,
+    ctx: &Context,
+) -> Result<(), UpdateError> {
+    let writes = !matches!(kind, Kind::Unset | Kind::Pull | Kind::PullAll | Kind::Pop);
+    match at.first() {
+        Some(name) if writes && level == 1 && !ctx.inserting && name.starts_with('$') => {
+            Err(UpdateError::new(
+                name.clone(),
+                format!(
+                    "The dollar ($) prefixed field '{name}' in '{name}' is not valid for storage."
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn now(timestamp: bool) -> Bson {
+    let now = bson::DateTime::now();
+    if timestamp {
+        Bson::Timestamp(bson::Timestamp {
+            time: (now.timestamp_millis() / 1000) as u32,
+            increment: 1,
+        })
+    } else {
+        Bson::DateTime(now)
+    }
 }

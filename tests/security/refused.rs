@@ -117,6 +117,16 @@ fn denied<T: std::fmt::Debug>(result: Result<T, GuardError>, what: &str) {
     );
 }
 
+/// A write on documents the caller cannot read: they are not there, so nothing matches (or,
+/// where a readable document is among the targets, the write is denied).
+fn unmatched(result: Result<expanse::guard::UpdateResult, GuardError>, what: &str) {
+    assert!(
+        matches!(&result, Err(GuardError::Denied(_)))
+            || matches!(&result, Ok(r) if r.matched_count == 0 && r.upserted_id.is_none()),
+        "{what}: expected nothing matched (or a denial), got {result:?}"
+    );
+}
+
 // ---- injection: values that look like operators or expansions are data ---------------------
 
 const INJECTION_RULES: &str = r#"{"database": "db", "collection": "coll", "roles": [
@@ -168,7 +178,7 @@ async fn injection_is_compared_literally<S: Store>(app: &App, store: &S) {
         );
         // And such a user changes nothing.
         let c = app.collection(store, &mallory, "db", "coll").unwrap();
-        denied(
+        unmatched(
             c.update_many(&doc! {}, &doc! {"$set": {"owner": "mallory"}}, false)
                 .await,
             &format!("update by custom data {value}"),
@@ -513,8 +523,8 @@ async fn owner_rule_holds<S: Store>(app: &App, store: &S) {
         denied(c.update_one(&mine, &update, false).await, what);
         denied(c.update_many(&doc! {}, &update, false).await, what);
         denied(c.find_one_and_update(&mine, &update, &replace).await, what);
-        // Someone else's document: no role applies at all.
-        denied(
+        // Someone else's document: no role applies, so it is not there to write.
+        unmatched(
             c.update_one(&doc! {"_id": "theirs"}, &update, false).await,
             what,
         );
@@ -637,7 +647,11 @@ const SANDBOX_FUNCTIONS: &[(&str, &str, bool)] = &[
             const coll = context.services.get("mongodb-atlas").db("db").collection("coll");
             const seen = (await coll.find({}).toArray()).map((d) => d._id);
             let wrote = "written";
-            try { await coll.updateOne({ _id: "theirs" }, { $set: { title: "mine now" } }); }
+            try {
+                const r = await coll.updateOne({ _id: "theirs" }, { $set: { title: "mine now" } });
+                // a document the caller cannot read is not there: nothing matches
+                if (r.matchedCount === 0) wrote = "refused";
+            }
             catch (e) { wrote = "refused"; }
             // A hand-made host request is the same caller's.
             const raw = await new Promise((resolve, reject) => {
