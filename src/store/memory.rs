@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use bson::{Bson, Document};
 
-use super::{aggregate::run_pipeline, FindOptions, Namespace, Store, StoreError, Write};
+use super::{aggregate::run_pipeline_with, FindOptions, Namespace, Store, StoreError, Write};
 use crate::query::conjunction::identical_documents;
 use crate::query::{values_equal, Filter, Projection, SortSpec};
 
@@ -309,8 +309,9 @@ impl Store for MemoryStore {
         ns: &Namespace,
         pipeline: &[Document],
     ) -> Result<Vec<Document>, StoreError> {
-        let docs = self.find_now(ns, &Document::new(), &FindOptions::default())?;
-        run_pipeline(docs, pipeline)
+        let docs = self.documents(ns);
+        let collections = |name: &str| Ok(self.documents(&Namespace::new(&ns.database, name)));
+        run_pipeline_with(docs, pipeline, &collections)
     }
 
     async fn apply(&self, ns: &Namespace, writes: Vec<Write>) -> Result<(), StoreError> {
