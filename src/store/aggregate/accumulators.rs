@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use bson::{Bson, Document};
 
-use super::expression::{compile, compare, Env, Expr, Value};
+use super::expression::{compare, compile, Env, Expr, Value};
 use super::numbers::Sum;
 use super::operators::type_name;
 use super::{invalid, unsupported};

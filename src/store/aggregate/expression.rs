@@ -251,7 +251,10 @@ impl Compiler {
             let name = parts.next().unwrap_or_default().to_owned();
             let path: Vec<String> = parts.map(str::to_owned).collect();
             if path.iter().any(String::is_empty) {
-                return Err(invalid(&self.at, "a field path must not hold an empty part"));
+                return Err(invalid(
+                    &self.at,
+                    "a field path must not hold an empty part",
+                ));
             }
             match name.as_str() {
                 "ROOT" | "CURRENT" | "REMOVE" => {}
@@ -362,7 +365,10 @@ impl Compiler {
     }
 
     fn list(&mut self, spec: &Bson) -> Result<Vec<Expr>, StoreError> {
-        arguments(spec).into_iter().map(|a| self.compile(a)).collect()
+        arguments(spec)
+            .into_iter()
+            .map(|a| self.compile(a))
+            .collect()
     }
 
     fn object<'s>(&self, spec: &'s Bson, op: &str) -> Result<&'s Document, StoreError> {
@@ -385,7 +391,10 @@ impl Compiler {
     fn required(&mut self, d: &Document, key: &str, op: &str) -> Result<Expr, StoreError> {
         match d.get(key) {
             Some(v) => self.compile(v),
-            None => Err(invalid(&self.at, format!("missing '{key}' parameter to {op}"))),
+            None => Err(invalid(
+                &self.at,
+                format!("missing '{key}' parameter to {op}"),
+            )),
         }
     }
 
@@ -418,7 +427,10 @@ impl Compiler {
         let mut compiled = Vec::with_capacity(branches.len());
         for branch in branches {
             let Bson::Document(b) = branch else {
-                return Err(invalid(&self.at, "$switch expects each branch to be an object"));
+                return Err(invalid(
+                    &self.at,
+                    "$switch expects each branch to be an object",
+                ));
             };
             self.only_keys(b, "$switch", &["case", "then"])?;
             compiled.push((
@@ -618,9 +630,9 @@ impl Expr {
                 }
             }
             Expr::IfNull(parts) => {
-                let (last, rest) = parts.split_last().ok_or_else(|| {
-                    invalid("$ifNull", "$ifNull needs at least two arguments")
-                })?;
+                let (last, rest) = parts
+                    .split_last()
+                    .ok_or_else(|| invalid("$ifNull", "$ifNull needs at least two arguments"))?;
                 for p in rest {
                     match p.evaluate(env)? {
                         None | Some(Bson::Null) | Some(Bson::Undefined) => {}
@@ -832,10 +844,7 @@ mod tests {
             Some(bson!(["a!", "b!"]))
         );
         assert_eq!(
-            eval(
-                bson!({"$cond": [{"$gt": ["$n", 2]}, "big", "small"]}),
-                &d
-            ),
+            eval(bson!({"$cond": [{"$gt": ["$n", 2]}, "big", "small"]}), &d),
             Some(bson!("big"))
         );
         assert_eq!(

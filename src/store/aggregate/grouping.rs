@@ -52,10 +52,16 @@ impl Grouping {
     /// `$group: {_id: <expr>, <field>: {<accumulator>: <expr>}, …}`.
     pub fn group(spec: &Bson) -> Result<Grouping, StoreError> {
         let Bson::Document(spec) = spec else {
-            return Err(invalid("$group", "a group's fields must be specified in an object"));
+            return Err(invalid(
+                "$group",
+                "a group's fields must be specified in an object",
+            ));
         };
         let Some(id) = spec.get("_id") else {
-            return Err(invalid("$group", "a group specification must include an _id"));
+            return Err(invalid(
+                "$group",
+                "a group specification must include an _id",
+            ));
         };
         let by = compile(id, "$group")?;
         let accumulators = accumulators::parse(spec, "_id", "$group")?;
@@ -105,7 +111,10 @@ impl Grouping {
             }
         };
         let Ok(boundaries) = spec.get_array("boundaries") else {
-            return Err(invalid(AT, "the $bucket 'boundaries' field must be an array"));
+            return Err(invalid(
+                AT,
+                "the $bucket 'boundaries' field must be an array",
+            ));
         };
         if boundaries.len() < 2 {
             return Err(invalid(
@@ -128,8 +137,7 @@ impl Grouping {
             }
         }
         let default = spec.get("default").cloned();
-        if let (Some(d), Some(low), Some(high)) =
-            (&default, boundaries.first(), boundaries.last())
+        if let (Some(d), Some(low), Some(high)) = (&default, boundaries.first(), boundaries.last())
         {
             let comparable = canonical_rank(Some(d)) == canonical_rank(Some(low));
             if comparable
@@ -170,8 +178,7 @@ impl Grouping {
         for pair in boundaries.windows(2) {
             let low = Some(pair[0].clone());
             let high = Some(pair[1].clone());
-            if compare(&value, &low) != Ordering::Less && compare(&value, &high) == Ordering::Less
-            {
+            if compare(&value, &low) != Ordering::Less && compare(&value, &high) == Ordering::Less {
                 return Ok(pair[0].clone());
             }
         }
@@ -275,8 +282,10 @@ mod tests {
     #[test]
     fn buckets_sort_by_boundary_and_need_a_default_for_strays() {
         let docs = [doc! {"n": 1}, doc! {"n": 7}, doc! {"n": "x"}, doc! {}];
-        let g = Grouping::bucket(&bson!({"groupBy": "$n", "boundaries": [0, 5, 10], "default": "other"}))
-            .unwrap();
+        let g = Grouping::bucket(
+            &bson!({"groupBy": "$n", "boundaries": [0, 5, 10], "default": "other"}),
+        )
+        .unwrap();
         assert_eq!(
             run(g, &docs),
             vec![

@@ -75,12 +75,27 @@ enum Stage {
     Match(Match),
     Reshape(Reshape),
     Unwind(Unwind),
-    Skip { n: u64, seen: u64 },
-    Limit { n: u64, seen: u64 },
-    Sort { spec: SortSpec, held: Vec<Document> },
+    Skip {
+        n: u64,
+        seen: u64,
+    },
+    Limit {
+        n: u64,
+        seen: u64,
+    },
+    Sort {
+        spec: SortSpec,
+        held: Vec<Document>,
+    },
     Group(Grouping),
-    Count { field: String, n: u64 },
-    UnionWith { docs: Vec<Document>, pipeline: Vec<Stage> },
+    Count {
+        field: String,
+        n: u64,
+    },
+    UnionWith {
+        docs: Vec<Document>,
+        pipeline: Vec<Stage>,
+    },
 }
 
 impl Stage {
@@ -201,7 +216,10 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     /// Compiles a pipeline (`$unionWith` reads other collections through `collections`).
-    pub fn compile(pipeline: &[Document], collections: Collections<'_>) -> Result<Pipeline, StoreError> {
+    pub fn compile(
+        pipeline: &[Document],
+        collections: Collections<'_>,
+    ) -> Result<Pipeline, StoreError> {
         Ok(Pipeline {
             stages: pipeline
                 .iter()

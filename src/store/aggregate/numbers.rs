@@ -37,9 +37,7 @@ pub(crate) fn whole(value: &Bson) -> Option<i64> {
     match value {
         Bson::Int32(i) => Some(i64::from(*i)),
         Bson::Int64(i) => Some(*i),
-        Bson::Double(d) if d.fract() == 0.0 && d.is_finite() && d.abs() < 9.2e18 => {
-            Some(*d as i64)
-        }
+        Bson::Double(d) if d.fract() == 0.0 && d.is_finite() && d.abs() < 9.2e18 => Some(*d as i64),
         _ => None,
     }
 }
@@ -277,17 +275,11 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Result<Value, StoreError> {
 }
 
 fn first(args: &[Value]) -> &Bson {
-    args.first()
-        .and_then(Option::as_ref)
-        .unwrap_or(&Bson::Null)
+    args.first().and_then(Option::as_ref).unwrap_or(&Bson::Null)
 }
 
 fn pair(args: &[Value], op: &str) -> Result<(Num, Num), StoreError> {
-    let get = |i: usize| {
-        args.get(i)
-            .and_then(Option::as_ref)
-            .unwrap_or(&Bson::Null)
-    };
+    let get = |i: usize| args.get(i).and_then(Option::as_ref).unwrap_or(&Bson::Null);
     Ok((number(get(0), op)?, number(get(1), op)?))
 }
 
@@ -297,7 +289,10 @@ fn add(args: Vec<Value>) -> Result<Value, StoreError> {
     for v in args.into_iter().flatten() {
         if let Bson::DateTime(d) = v {
             if date.is_some() {
-                return Err(invalid("$add", "only one date allowed in an $add expression"));
+                return Err(invalid(
+                    "$add",
+                    "only one date allowed in an $add expression",
+                ));
             }
             date = Some(d);
             continue;
@@ -340,9 +335,7 @@ fn subtract(a: &Value, b: &Value) -> Result<Value, StoreError> {
                 Num::Double(d) => Acc::Double(d),
             };
             Ok(Some(
-                start
-                    .combine(y, i64::checked_sub, |a, b| a - b)
-                    .into_bson(),
+                start.combine(y, i64::checked_sub, |a, b| a - b).into_bson(),
             ))
         }
     }
@@ -448,10 +441,7 @@ mod tests {
             run("$divide", vec![Bson::Int32(4), Bson::Int32(2)]),
             Bson::Double(2.0)
         );
-        assert_eq!(
-            run("$add", vec![Bson::Int32(1), Bson::Null]),
-            Bson::Null
-        );
+        assert_eq!(run("$add", vec![Bson::Int32(1), Bson::Null]), Bson::Null);
     }
 
     #[test]

@@ -101,7 +101,9 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Result<Value, StoreError> {
             } else {
                 index
             };
-            Ok(usize::try_from(at).ok().and_then(|at| items.get(at).cloned()))
+            Ok(usize::try_from(at)
+                .ok()
+                .and_then(|at| items.get(at).cloned()))
         }
         "$first" | "$last" => {
             if nullish(&a0) {
@@ -193,10 +195,16 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Result<Value, StoreError> {
             let start = integer(name, &arg(1))?;
             let count = integer(name, &arg(2))?;
             if start < 0 || count < 0 {
-                return Err(invalid(name, "$substrCP: start and length must not be negative"));
+                return Err(invalid(
+                    name,
+                    "$substrCP: start and length must not be negative",
+                ));
             }
             Ok(Some(Bson::String(
-                s.chars().skip(start as usize).take(count as usize).collect(),
+                s.chars()
+                    .skip(start as usize)
+                    .take(count as usize)
+                    .collect(),
             )))
         }
         "$split" => {
@@ -285,7 +293,10 @@ fn array_to_object(value: Value) -> Result<Value, StoreError> {
             return Err(invalid(OP, "$arrayToObject requires string keys"));
         };
         if k.contains('\0') {
-            return Err(invalid(OP, "$arrayToObject: a key must not hold a null byte"));
+            return Err(invalid(
+                OP,
+                "$arrayToObject: a key must not hold a null byte",
+            ));
         }
         out.insert(k.clone(), v);
     }
@@ -316,7 +327,10 @@ mod tests {
             call("$arrayElemAt", vec![a.clone(), Some(bson!(-1))]).unwrap(),
             Some(bson!(3))
         );
-        assert_eq!(call("$arrayElemAt", vec![a.clone(), Some(bson!(5))]).unwrap(), None);
+        assert_eq!(
+            call("$arrayElemAt", vec![a.clone(), Some(bson!(5))]).unwrap(),
+            None
+        );
         assert_eq!(
             call("$slice", vec![a.clone(), Some(bson!(-2))]).unwrap(),
             Some(bson!([2, 3]))

@@ -166,7 +166,10 @@ fn flatten(
 ) -> Result<(), StoreError> {
     for (key, value) in spec {
         if key.is_empty() || key.starts_with('$') {
-            return Err(invalid(at, "a field name must not be empty or start with '$'"));
+            return Err(invalid(
+                at,
+                "a field name must not be empty or start with '$'",
+            ));
         }
         let mut path = prefix.to_vec();
         path.extend(key.split('.').map(str::to_owned));
@@ -178,7 +181,10 @@ fn flatten(
             Bson::Document(d) if d.is_empty() && !empty_is_value => {
                 return Err(invalid(
                     at,
-                    format!("an empty object is not a valid value for {}", path.join(".")),
+                    format!(
+                        "an empty object is not a valid value for {}",
+                        path.join(".")
+                    ),
                 ))
             }
             Bson::Document(d) if !d.is_empty() && !is_operator(d) => {

@@ -16,7 +16,10 @@ pub(crate) struct Unwind {
 fn field_path(text: &str, what: &str) -> Result<Vec<String>, StoreError> {
     let parts: Vec<String> = text.split('.').map(str::to_owned).collect();
     if parts.iter().any(|p| p.is_empty() || p.starts_with('$')) {
-        return Err(invalid("$unwind", format!("{what} is not a valid field path")));
+        return Err(invalid(
+            "$unwind",
+            format!("{what} is not a valid field path"),
+        ));
     }
     Ok(parts)
 }
@@ -37,26 +40,22 @@ impl Unwind {
                 let Ok(path) = d.get_str("path") else {
                     return Err(invalid(AT, "no path specified to $unwind stage"));
                 };
-                let index = match d.get("includeArrayIndex") {
-                    None => None,
-                    Some(Bson::String(s)) if !s.is_empty() && !s.starts_with('$') => {
-                        Some(s.clone())
-                    }
-                    Some(_) => {
-                        return Err(invalid(
+                let index =
+                    match d.get("includeArrayIndex") {
+                        None => None,
+                        Some(Bson::String(s)) if !s.is_empty() && !s.starts_with('$') => {
+                            Some(s.clone())
+                        }
+                        Some(_) => return Err(invalid(
                             AT,
                             "includeArrayIndex must be a non-empty string not starting with '$'",
-                        ))
-                    }
-                };
+                        )),
+                    };
                 let preserve = match d.get("preserveNullAndEmptyArrays") {
                     None => false,
                     Some(Bson::Boolean(b)) => *b,
                     Some(_) => {
-                        return Err(invalid(
-                            AT,
-                            "preserveNullAndEmptyArrays must be a boolean",
-                        ))
+                        return Err(invalid(AT, "preserveNullAndEmptyArrays must be a boolean"))
                     }
                 };
                 (path, index, preserve)
@@ -69,7 +68,10 @@ impl Unwind {
             }
         };
         let Some(path) = path.strip_prefix('$') else {
-            return Err(invalid(AT, "the path option to $unwind must be prefixed with '$'"));
+            return Err(invalid(
+                AT,
+                "the path option to $unwind must be prefixed with '$'",
+            ));
         };
         Ok(Unwind {
             path: field_path(path, "the $unwind path")?,
@@ -161,17 +163,19 @@ mod tests {
         let u = Unwind::parse(&bson!("$a.b")).unwrap();
         assert_eq!(
             u.apply(doc! {"_id": 1, "a": {"b": [1, 2]}}),
-            vec![doc! {"_id": 1, "a": {"b": 1}}, doc! {"_id": 1, "a": {"b": 2}}]
+            vec![
+                doc! {"_id": 1, "a": {"b": 1}},
+                doc! {"_id": 1, "a": {"b": 2}}
+            ]
         );
         assert_eq!(u.apply(doc! {"a": {"b": 3}}), vec![doc! {"a": {"b": 3}}]);
         assert!(u.apply(doc! {"a": {"b": []}}).is_empty());
-        let u = Unwind::parse(&bson!({"path": "$t", "includeArrayIndex": "i", "preserveNullAndEmptyArrays": true}))
-            .unwrap();
+        let u = Unwind::parse(
+            &bson!({"path": "$t", "includeArrayIndex": "i", "preserveNullAndEmptyArrays": true}),
+        )
+        .unwrap();
         assert_eq!(u.apply(doc! {"t": []}), vec![doc! {"i": null}]);
         assert_eq!(u.apply(doc! {"t": null}), vec![doc! {"t": null, "i": null}]);
-        assert_eq!(
-            u.apply(doc! {"t": ["x"]}),
-            vec![doc! {"t": "x", "i": 0i64}]
-        );
+        assert_eq!(u.apply(doc! {"t": ["x"]}), vec![doc! {"t": "x", "i": 0i64}]);
     }
 }
