@@ -122,6 +122,9 @@ impl Projection {
     /// let p = Projection::parse(&doc! {"title": 1}).unwrap();
     /// assert_eq!(p.apply(&doc! {"_id": 1, "title": "t", "body": "b"}), doc! {"_id": 1, "title": "t"});
     /// assert!(Projection::parse(&doc! {"a": 1, "b": 0}).is_err());
+    /// // Fields come in the document's order, not the projection's.
+    /// let p = Projection::parse(&doc! {"b": 1, "a": 1}).unwrap();
+    /// assert_eq!(p.apply(&doc! {"a": 1, "b": 2, "c": 3}), doc! {"a": 1, "b": 2});
     /// ```
     pub fn parse(spec: &Document) -> Result<Projection, QueryError> {
         let mut include = None;
@@ -206,11 +209,8 @@ impl Projection {
     /// Applies the projection.
     pub fn apply(&self, doc: &Document) -> Document {
         let mut out = if self.include {
-            let mut out = Document::new();
-            for path in &self.fields {
-                include_path(doc, path.parts(), &mut out);
-            }
-            out
+            let paths: Vec<&[String]> = self.fields.iter().map(FieldPath::parts).collect();
+            include_paths(doc, &paths)
         } else {
             let mut out = doc.clone();
             for path in &self.fields {
@@ -232,50 +232,42 @@ impl Projection {
     }
 }
 
-fn include_path(source: &Document, path: &[String], out: &mut Document) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    let Some(value) = source.get(first) else {
-        return;
-    };
-    if rest.is_empty() {
-        out.insert(first.clone(), value.clone());
-        return;
-    }
-    match value {
-        Bson::Document(inner) => {
-            let mut sub = match out.get(first) {
-                Some(Bson::Document(d)) => d.clone(),
-                _ => Document::new(),
-            };
-            include_path(inner, rest, &mut sub);
-            out.insert(first.clone(), sub);
+/// The fields of `source` that inclusion `paths` select, in `source`'s order (as MongoDB
+/// returns them, whatever the order of the projection): a listed field whole, the selected
+/// fields of an embedded document, of each document in an array (other elements go).
+fn include_paths(source: &Document, paths: &[&[String]]) -> Document {
+    let mut out = Document::new();
+    for (key, value) in source {
+        let below: Vec<&[String]> = paths
+            .iter()
+            .filter(|p| p.first() == Some(key))
+            .map(|p| &p[1..])
+            .collect();
+        if below.is_empty() {
+            continue;
         }
-        Bson::Array(items) => {
-            let existing = match out.get(first) {
-                Some(Bson::Array(a)) => a.clone(),
-                _ => Vec::new(),
-            };
-            let projected: Vec<Bson> = items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, item)| match item {
-                    Bson::Document(inner) => {
-                        let mut sub = match existing.get(i) {
-                            Some(Bson::Document(d)) => d.clone(),
-                            _ => Document::new(),
-                        };
-                        include_path(inner, rest, &mut sub);
-                        Some(Bson::Document(sub))
-                    }
-                    _ => None,
-                })
-                .collect();
-            out.insert(first.clone(), projected);
+        if below.iter().any(|rest| rest.is_empty()) {
+            out.insert(key.clone(), value.clone());
+            continue;
         }
-        _ => {}
+        match value {
+            Bson::Document(inner) => {
+                out.insert(key.clone(), include_paths(inner, &below));
+            }
+            Bson::Array(items) => {
+                let projected: Vec<Bson> = items
+                    .iter()
+                    .filter_map(|item| match item {
+                        Bson::Document(inner) => Some(Bson::Document(include_paths(inner, &below))),
+                        _ => None,
+                    })
+                    .collect();
+                out.insert(key.clone(), projected);
+            }
+            _ => {}
+        }
     }
+    out
 }
 
 fn exclude_path(doc: &mut Document, path: &[String]) {
