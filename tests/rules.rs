@@ -626,7 +626,7 @@ async fn users_cannot_use_system_only_operators() {
         ),
         (doc! {"$match": {"$where": "1"}}, "$where"),
     ] {
-        match coll.aggregate(&[pipeline.clone()]).await {
+        match coll.aggregate(std::slice::from_ref(&pipeline)).await {
             Err(GuardError::NotAllowed(m)) => assert!(m.contains(word), "{pipeline}: {m}"),
             other => panic!("{pipeline}: {other:?}"),
         }

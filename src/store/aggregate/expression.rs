@@ -263,7 +263,7 @@ impl Compiler {
                         "the variable $${name} is not supported by the embedded store"
                     )))
                 }
-                _ if self.bound.iter().any(|b| *b == name) => {}
+                _ if self.bound.contains(&name) => {}
                 _ => {
                     return Err(invalid(
                         &self.at,
