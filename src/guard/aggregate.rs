@@ -264,10 +264,12 @@ impl<S: Store> GuardedCollection<'_, S> {
             }
             let result = match route {
                 Route::Server(stages) => {
-                    self.record([format!(
-                        "aggregation runs on the server behind the read rules: {}",
-                        extjson(&stages)
-                    )]);
+                    if self.explain {
+                        self.record([format!(
+                            "aggregation runs on the server behind the read rules: {}",
+                            extjson(&stages)
+                        )]);
+                    }
                     self.store.aggregate(&self.namespace, &stages).await?
                 }
                 Route::InProcess {
@@ -320,18 +322,22 @@ impl<S: Store> GuardedCollection<'_, S> {
                         .get_document("$match")
                         .cloned()
                         .unwrap_or_default();
-                    self.record([format!(
-                        "counted on the server with the read rules in the query: {}",
-                        Bson::Document(filter.clone()).into_relaxed_extjson()
-                    )]);
+                    if self.explain {
+                        self.record([format!(
+                            "counted on the server with the read rules in the query: {}",
+                            Bson::Document(filter.clone()).into_relaxed_extjson()
+                        )]);
+                    }
                     self.store.count(&self.namespace, &filter).await?
                 }
                 Route::Server(mut stages) => {
                     stages.push(doc! {"$count": "n"});
-                    self.record([format!(
-                        "counted on the server behind the read rules: {}",
-                        extjson(&stages)
-                    )]);
+                    if self.explain {
+                        self.record([format!(
+                            "counted on the server behind the read rules: {}",
+                            extjson(&stages)
+                        )]);
+                    }
                     counted(self.store.aggregate(&self.namespace, &stages).await?)
                 }
                 Route::InProcess {

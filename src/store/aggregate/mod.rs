@@ -113,11 +113,24 @@ impl Stage {
     }
 }
 
-/// Where the documents of another collection of the same database come from (`$unionWith`).
-pub(crate) type Collections<'c> = &'c dyn Fn(&str) -> Result<Vec<Document>, StoreError>;
+/// Where the documents of another collection of the same database come from (`$unionWith`),
+/// given the query of the sub-pipeline's leading `$match`, which a store may apply first (the
+/// pipeline applies it again).
+pub(crate) type Collections<'c> =
+    &'c dyn Fn(&str, Option<&Document>) -> Result<Vec<Document>, StoreError>;
 
-fn no_collections(name: &str) -> Result<Vec<Document>, StoreError> {
-    let _ = name;
+/// The query of a pipeline's leading `$match` (without `$expr`), which a store may apply
+/// before the pipeline runs (it runs again, to the same effect).
+pub(crate) fn leading_match(pipeline: &[Document]) -> Option<&Document> {
+    let stage = pipeline.first().filter(|s| s.len() == 1)?;
+    stage
+        .get_document("$match")
+        .ok()
+        .filter(|q| !q.contains_key("$expr"))
+}
+
+fn no_collections(name: &str, query: Option<&Document>) -> Result<Vec<Document>, StoreError> {
+    let _ = (name, query);
     Err(unsupported(
         "$unionWith needs a store: the embedded pipeline runs over given documents only",
     ))
@@ -194,8 +207,19 @@ fn parse_stage(stage: &Document, collections: Collections<'_>) -> Result<Stage, 
                 }
                 _ => return Err(invalid("$unionWith", "$unionWith takes a string or an object")),
             };
+            let query = match spec {
+                Bson::Document(d) => d
+                    .get_array("pipeline")
+                    .ok()
+                    .and_then(|items| items.first())
+                    .and_then(Bson::as_document)
+                    .filter(|s| s.len() == 1)
+                    .and_then(|s| s.get_document("$match").ok())
+                    .filter(|q| !q.contains_key("$expr")),
+                _ => None,
+            };
             Stage::UnionWith {
-                docs: collections(&coll)?,
+                docs: collections(&coll, query)?,
                 pipeline,
             }
         }
