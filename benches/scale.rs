@@ -39,6 +39,11 @@ const OWNER_FIELDS_RULES: &str = r#"{"database": "scale", "collection": "docs", 
    "fields": {"body": {"read": false}}, "additional_fields": {"read": true}}
 ]}"#;
 
+/// Everyone reads every document: a user's count is the whole collection's.
+const READ_ALL_RULES: &str = r#"{"database": "scale", "collection": "docs", "roles": [
+  {"name": "reader", "apply_when": {}, "read": true}
+]}"#;
+
 /// The same collection with the owner role alone: its push-down is a single field equality.
 const OWNER_ONLY_RULES: &str = r#"{"database": "scale", "collection": "docs", "roles": [
   {"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true, "write": true}
@@ -152,6 +157,14 @@ fn bench(c: &mut Criterion) {
         OWNER_FIELDS_RULES,
     );
     let owner_fields_app = App::load(owner_fields_dir.path()).unwrap().app;
+    let read_all_dir = tempfile::tempdir().unwrap();
+    write(read_all_dir.path(), "root_config.json", "{}");
+    write(
+        read_all_dir.path(),
+        "data_sources/mongodb-atlas/scale/docs/rules.json",
+        READ_ALL_RULES,
+    );
+    let read_all_app = App::load(read_all_dir.path()).unwrap().app;
     let user = User::new("u7");
     let filter = doc! {"owner_id": "u7"};
 
@@ -346,6 +359,43 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(8))
         .warm_up_time(Duration::from_secs(1));
     run_aggregations(&mut group, "no index");
+    // A user who may read every document counts them all: the server counts, where a count
+    // fetched every readable document before.
+    group.bench_function("raw driver count_documents({}), every document", |b| {
+        b.iter(|| {
+            let n = runtime
+                .block_on(async { raw.count_documents(doc! {}).await })
+                .unwrap();
+            assert_eq!(n as usize, documents);
+        })
+    });
+    group.bench_function(
+        "expanse guarded count {}, a role reading every document",
+        |b| {
+            b.iter(|| {
+                let coll = read_all_app
+                    .collection(&store, &user, "scale", "docs")
+                    .unwrap();
+                let n = runtime.block_on(coll.count(&doc! {})).unwrap();
+                assert_eq!(n as usize, documents);
+            })
+        },
+    );
+    group.bench_function(
+        "before: guarded find of every readable document, counted in process",
+        |b| {
+            b.iter(|| {
+                let coll = read_all_app
+                    .collection(&store, &user, "scale", "docs")
+                    .unwrap();
+                let n = runtime
+                    .block_on(coll.find(&doc! {}, &FindOptions::default()))
+                    .unwrap()
+                    .len();
+                assert_eq!(n, documents);
+            })
+        },
+    );
     group.finish();
 
     runtime
