@@ -1,6 +1,7 @@
 //! Rules at scale against the MongoDB-wire test server: a rule-enforced find of one user's
 //! documents through push-down vs the raw driver with the same filter (with and without an index
-//! on the owner field) vs the naive approach (fetch everything, evaluate each document); rule-
+//! on the owner field) vs the naive approach (fetch everything, evaluate each document); a
+//! user's `count` and `$group` run on the server behind the rules vs the raw driver; rule-
 //! checked writes vs raw writes; loading a 1 000-collection app.
 //!
 //! Run: `scripts/bench scale` (100 000 documents, 1 000 owners; `EXPANSE_SCALE_DOCUMENTS=1000000`
@@ -29,6 +30,18 @@ fn write(dir: &std::path::Path, path: &str, text: &str) {
 const RULES: &str = r#"{"database": "scale", "collection": "docs", "roles": [
   {"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true, "write": true},
   {"name": "shared", "apply_when": {"shared_with": "%%user.id"}, "read": true}
+]}"#;
+
+/// The owner role reading everything but `body`: a user's pipeline gets a `$project` removing
+/// it ahead of its own stages.
+const OWNER_FIELDS_RULES: &str = r#"{"database": "scale", "collection": "docs", "roles": [
+  {"name": "owner", "apply_when": {"owner_id": "%%user.id"},
+   "fields": {"body": {"read": false}}, "additional_fields": {"read": true}}
+]}"#;
+
+/// Everyone reads every document: a user's count is the whole collection's.
+const READ_ALL_RULES: &str = r#"{"database": "scale", "collection": "docs", "roles": [
+  {"name": "reader", "apply_when": {}, "read": true}
 ]}"#;
 
 /// The same collection with the owner role alone: its push-down is a single field equality.
@@ -136,6 +149,22 @@ fn bench(c: &mut Criterion) {
         OWNER_ONLY_RULES,
     );
     let owner_only_app = App::load(owner_only_dir.path()).unwrap().app;
+    let owner_fields_dir = tempfile::tempdir().unwrap();
+    write(owner_fields_dir.path(), "root_config.json", "{}");
+    write(
+        owner_fields_dir.path(),
+        "data_sources/mongodb-atlas/scale/docs/rules.json",
+        OWNER_FIELDS_RULES,
+    );
+    let owner_fields_app = App::load(owner_fields_dir.path()).unwrap().app;
+    let read_all_dir = tempfile::tempdir().unwrap();
+    write(read_all_dir.path(), "root_config.json", "{}");
+    write(
+        read_all_dir.path(),
+        "data_sources/mongodb-atlas/scale/docs/rules.json",
+        READ_ALL_RULES,
+    );
+    let read_all_app = App::load(read_all_dir.path()).unwrap().app;
     let user = User::new("u7");
     let filter = doc! {"owner_id": "u7"};
 
@@ -229,6 +258,146 @@ fn bench(c: &mut Criterion) {
             assert_eq!(visible, documents / owners);
         })
     });
+    group.finish();
+
+    // A user's `count` and `$group` run on the server behind the rules, beside the raw driver
+    // sending the owner's filter itself.
+    let per_owner = (documents / owners) as i64;
+    let total: i64 = (0..documents as i64)
+        .filter(|i| i % owners as i64 == 7)
+        .sum();
+    let group_stage = doc! {"$group": {"_id": null, "total": {"$sum": "$n"}, "c": {"$sum": 1}}};
+    let expected = vec![doc! {"_id": null, "total": total, "c": per_owner as i32}];
+    let agg_group_name = format!("user count and $group among {documents}");
+    let run_aggregations = |group: &mut criterion::BenchmarkGroup<
+        '_,
+        criterion::measurement::WallTime,
+    >,
+                            label: &str| {
+        group.bench_function(format!("raw driver count_documents, {label}"), |b| {
+            b.iter(|| {
+                let n = runtime
+                    .block_on(async { raw.count_documents(filter.clone()).await })
+                    .unwrap();
+                assert_eq!(n as i64, per_owner);
+            })
+        });
+        group.bench_function(
+            format!("expanse guarded count {{}}, owner role alone, {label}"),
+            |b| {
+                b.iter(|| {
+                    let coll = owner_only_app
+                        .collection(&store, &user, "scale", "docs")
+                        .unwrap();
+                    let n = runtime.block_on(coll.count(&doc! {})).unwrap();
+                    assert_eq!(n as i64, per_owner);
+                })
+            },
+        );
+        group.bench_function(
+            format!("expanse guarded count {{}}, owner + shared roles ($or), {label}"),
+            |b| {
+                b.iter(|| {
+                    let coll = app.collection(&store, &user, "scale", "docs").unwrap();
+                    let n = runtime.block_on(coll.count(&doc! {})).unwrap();
+                    assert_eq!(n as i64, per_owner);
+                })
+            },
+        );
+        let raw_pipeline = vec![doc! {"$match": filter.clone()}, group_stage.clone()];
+        group.bench_function(format!("raw driver $match + $group, {label}"), |b| {
+            b.iter(|| {
+                let out = runtime.block_on(async {
+                    futures_util::TryStreamExt::try_collect::<Vec<Document>>(
+                        raw.aggregate(raw_pipeline.clone()).await.unwrap(),
+                    )
+                    .await
+                    .unwrap()
+                });
+                assert_eq!(out, expected);
+            })
+        });
+        for (name, rules_app) in [
+            ("owner role alone", &owner_only_app),
+            ("owner role hiding a field ($project)", &owner_fields_app),
+        ] {
+            group.bench_function(format!("expanse guarded $group, {name}, {label}"), |b| {
+                b.iter(|| {
+                    let coll = rules_app
+                        .collection(&store, &user, "scale", "docs")
+                        .unwrap();
+                    let out = runtime
+                        .block_on(coll.aggregate(std::slice::from_ref(&group_stage)))
+                        .unwrap();
+                    assert_eq!(out, expected);
+                })
+            });
+        }
+        // What a user's `$group` did before it ran on the server: fetch the readable
+        // documents, run the pipeline in process.
+        group.bench_function(
+            format!("before: guarded find, then $group in process, owner role alone, {label}"),
+            |b| {
+                b.iter(|| {
+                    let coll = owner_only_app
+                        .collection(&store, &user, "scale", "docs")
+                        .unwrap();
+                    let visible = runtime
+                        .block_on(coll.find(&doc! {}, &FindOptions::default()))
+                        .unwrap();
+                    let out =
+                        expanse::store::run_pipeline(visible, std::slice::from_ref(&group_stage))
+                            .unwrap();
+                    assert_eq!(out, expected);
+                })
+            },
+        );
+    };
+    let mut group = c.benchmark_group(&agg_group_name);
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(1));
+    run_aggregations(&mut group, "no index");
+    // A user who may read every document counts them all: the server counts, where a count
+    // fetched every readable document before.
+    group.bench_function("raw driver count_documents({}), every document", |b| {
+        b.iter(|| {
+            let n = runtime
+                .block_on(async { raw.count_documents(doc! {}).await })
+                .unwrap();
+            assert_eq!(n as usize, documents);
+        })
+    });
+    group.bench_function(
+        "expanse guarded count {}, a role reading every document",
+        |b| {
+            b.iter(|| {
+                let coll = read_all_app
+                    .collection(&store, &user, "scale", "docs")
+                    .unwrap();
+                let n = runtime.block_on(coll.count(&doc! {})).unwrap();
+                assert_eq!(n as usize, documents);
+            })
+        },
+    );
+    group.bench_function(
+        "before: guarded find of every readable document, counted in process",
+        |b| {
+            b.iter(|| {
+                let coll = read_all_app
+                    .collection(&store, &user, "scale", "docs")
+                    .unwrap();
+                let n = runtime
+                    .block_on(coll.find(&doc! {}, &FindOptions::default()))
+                    .unwrap()
+                    .len();
+                assert_eq!(n, documents);
+            })
+        },
+    );
+    group.finish();
+
     runtime
         .block_on(async {
             raw.create_index(
@@ -249,7 +418,19 @@ fn bench(c: &mut Criterion) {
             .await
         })
         .unwrap();
+    let mut group = c.benchmark_group(format!("find one user's documents among {documents}"));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(1));
     run_finds(&mut group, "indexed");
+    group.finish();
+    let mut group = c.benchmark_group(&agg_group_name);
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(1));
+    run_aggregations(&mut group, "indexed");
     group.finish();
 
     let mut group = c.benchmark_group("writes");

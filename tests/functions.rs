@@ -335,6 +335,14 @@ async fn percent_function_in_rules_calls_the_registry() {
             expected,
             "{id}: only a result that is exactly true counts; errors and timeouts deny"
         );
+        // `count` and `aggregate` settle the calls before the rules go to the store.
+        assert_eq!(coll.count(&doc! {}).await.unwrap(), expected as u64, "{id}");
+        let grouped = coll
+            .aggregate(&[doc! {"$group": {"_id": null, "n": {"$sum": 1}}}])
+            .await
+            .unwrap();
+        let n = grouped.first().map_or(0, |d| d.get_i32("n").unwrap());
+        assert_eq!(n as usize, expected, "{id}");
     }
 }
 

@@ -609,8 +609,132 @@ async fn users_cannot_use_system_only_operators() {
             other => panic!("{query}: {other:?}"),
         }
     }
-    match coll.aggregate(&[doc! {"$lookup": {"from": "x"}}]).await {
-        Err(GuardError::NotAllowed(m)) => assert!(m.contains("$lookup"), "{m}"),
+    for (pipeline, word) in [
+        (doc! {"$lookup": {"from": "x"}}, "$lookup"),
+        (doc! {"$unionWith": {"coll": "x"}}, "$unionWith"),
+        (doc! {"$facet": {"a": []}}, "$facet"),
+        (doc! {"$out": "x"}, "$out"),
+        (doc! {"$collStats": {}}, "$collStats"),
+        (doc! {"$listSessions": {}}, "$listSessions"),
+        (
+            doc! {"$set": {"x": {"$function": {"body": "function() {}", "args": [], "lang": "js"}}}},
+            "$function",
+        ),
+        (
+            doc! {"$project": {"x": {"$setIsSubset": [["a"], ["a", "b"]]}}},
+            "$setIsSubset",
+        ),
+        (doc! {"$match": {"$where": "1"}}, "$where"),
+    ] {
+        match coll.aggregate(std::slice::from_ref(&pipeline)).await {
+            Err(GuardError::NotAllowed(m)) => assert!(m.contains(word), "{pipeline}: {m}"),
+            other => panic!("{pipeline}: {other:?}"),
+        }
+    }
+}
+
+/// A user's pipeline sees only what the user may read: hidden fields are missing for every
+/// stage (a `$group` sums nothing from them, `$objectToArray` does not list them), hidden
+/// documents are absent; `count` judges the query on the same view.
+#[tokio::test]
+async fn user_pipelines_see_only_what_the_user_may_read() {
+    let roles = r#"[
+        {"name": "owner", "apply_when": {"owner": "%%user.id"}, "read": true},
+        {"name": "colleague", "apply_when": {"team": "%%user.custom_data.team"},
+         "fields": {"owner": {"read": true}, "team": {"read": true}, "pay": {"read": false},
+                    "profile": {"fields": {"city": {"read": true}}}},
+         "additional_fields": {}}
+    ]"#;
+    let (_d, app) = app_with_rules(&rules(roles, "[]"));
+    let store = store_with(vec![
+        doc! {"_id": 1, "owner": "alice", "team": "t", "pay": 10, "profile": {"city": "a", "phone": "1"}},
+        doc! {"_id": 2, "owner": "bob", "team": "t", "pay": 20, "profile": {"city": "b", "phone": "2"}},
+        doc! {"_id": 3, "owner": "carol", "team": "other", "pay": 40},
+    ]);
+    let alice = User::new("alice").with_custom_data(doc! {"team": "t"});
+    let coll = app.collection(&store, &alice, "db", "coll").unwrap();
+    let out = coll
+        .aggregate(&[
+            doc! {"$group": {"_id": "$team", "pay": {"$sum": "$pay"}, "n": {"$sum": 1},
+            "cities": {"$push": "$profile.city"}, "phones": {"$push": "$profile.phone"}}},
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![doc! {"_id": "t", "pay": 10, "n": 2, "cities": ["a", "b"], "phones": ["1"]}]
+    );
+    let out = coll
+        .aggregate(&[
+            doc! {"$match": {"owner": "bob"}},
+            doc! {"$project": {"keys": {"$map": {"input": {"$objectToArray": "$$ROOT"}, "as": "f", "in": "$$f.k"}}}},
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out, vec![doc! {"keys": ["owner", "team", "profile"]}]);
+    assert_eq!(
+        coll.count(&doc! {"pay": {"$exists": true}}).await.unwrap(),
+        1
+    );
+    assert_eq!(coll.count(&doc! {"team": "t"}).await.unwrap(), 2);
+    assert_eq!(coll.count(&doc! {}).await.unwrap(), 2);
+    let trace = app
+        .collection(&store, &alice, "db", "coll")
+        .unwrap()
+        .explained();
+    trace
+        .aggregate(&[doc! {"$sortByCount": "$team"}])
+        .await
+        .unwrap();
+    let lines = trace.take_trace();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("behind the read rules") && l.contains("$unionWith")),
+        "{lines:?}"
+    );
+}
+
+/// Rules that cannot be said exactly on the server (a field rule on `%%this`) are decided in
+/// process, the pipeline then running in process over the documents as the user may read them.
+#[tokio::test]
+async fn rules_on_a_fields_own_value_run_the_pipeline_in_process() {
+    let roles = r#"[{"name": "r", "apply_when": {},
+        "fields": {"title": {"read": {"%%this": {"$type": "string"}}}, "n": {"read": true}}}]"#;
+    let (_d, app) = app_with_rules(&rules(roles, "[]"));
+    let store = store_with(vec![
+        doc! {"_id": 1, "title": "t", "n": 1},
+        doc! {"_id": 2, "title": 5, "n": 2},
+    ]);
+    let coll = app
+        .collection(&store, alice(), "db", "coll")
+        .unwrap()
+        .explained();
+    let out = coll
+        .aggregate(&[
+            doc! {"$group": {"_id": {"$type": "$title"}, "n": {"$sum": "$n"}}},
+            doc! {"$sort": {"n": 1}},
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            doc! {"_id": "string", "n": 1},
+            doc! {"_id": "missing", "n": 2}
+        ]
+    );
+    let lines = coll.take_trace();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("in process") && l.contains("own value")),
+        "{lines:?}"
+    );
+    match coll.aggregate(&[doc! {"$sample": {"size": 1}}]).await {
+        Err(GuardError::NotAllowed(m)) => {
+            assert!(m.contains("$sample") && m.contains("in process"), "{m}")
+        }
         other => panic!("{other:?}"),
     }
 }

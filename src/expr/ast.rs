@@ -148,6 +148,21 @@ impl Node {
         reads
     }
 
+    /// Whether a member reads a field's own value (`%%this`, `%%prev`).
+    pub fn reads_field_value(&self) -> bool {
+        let mut reads = false;
+        self.visit_fields(&mut |field| {
+            let subject = matches!(field.subject, Subject::Path(Base::This | Base::Prev, _));
+            let mut expansions = Vec::new();
+            field.test.collect_expansions(&mut expansions);
+            reads |= subject
+                || expansions
+                    .iter()
+                    .any(|e| matches!(e.base, Base::This | Base::Prev));
+        });
+        reads
+    }
+
     pub fn calls_functions(&self) -> bool {
         let mut calls = false;
         self.visit_fields(&mut |field| calls |= field.test.calls_functions());

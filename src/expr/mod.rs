@@ -176,6 +176,18 @@ impl Expression {
         self.root.reads_document()
     }
 
+    /// Whether the expression reads a field's own value (`%%this`, `%%prev`): a field rule
+    /// that does is decided per field, and never pushed down.
+    ///
+    /// ```
+    /// use expanse::expr::{ExprKind, Expression};
+    /// let rule = Expression::parse(r#"{"%%this": {"$type": "string"}}"#, "r.json", ExprKind::FieldPermission).unwrap();
+    /// assert!(rule.reads_field_value());
+    /// ```
+    pub fn reads_field_value(&self) -> bool {
+        self.root.reads_field_value()
+    }
+
     /// Whether the expression is always true (`{}` or `true`).
     pub fn is_always_true(&self) -> bool {
         matches!(self.root, ast::Node::Const(true))

@@ -11,6 +11,8 @@ pub(crate) struct AppliedFilters {
     pub queries: Vec<Document>,
     /// The merged projection, if any filter has one.
     pub projection: Option<Projection>,
+    /// The same projection as a document (a `$project` stage's specification).
+    pub projection_spec: Option<Document>,
     /// Names of the filters that applied (for explanations).
     pub names: Vec<String>,
 }
@@ -25,6 +27,7 @@ pub(crate) fn apply_filters(
     let mut applied = AppliedFilters {
         queries: Vec::new(),
         projection: None,
+        projection_spec: None,
         names: Vec::new(),
     };
     let mut merged = Document::new();
@@ -55,6 +58,7 @@ pub(crate) fn apply_filters(
     }
     if !merged.is_empty() {
         applied.projection = Some(Projection::parse(&merged).map_err(|e| e.to_string())?);
+        applied.projection_spec = Some(merged);
     }
     Ok(applied)
 }

@@ -7,6 +7,7 @@
 //! rules were checked on (conflicts are retried): a multi-document write that touches any
 //! denied document changes nothing.
 
+mod aggregate;
 mod deferred;
 mod filters;
 mod view;
@@ -19,7 +20,7 @@ use crate::app::{App, NoMatchingRule};
 use crate::expr::{Footprint, FunctionCaller};
 use crate::query::{Filter, Projection, QueryError, SortSpec};
 use crate::rules::{CollectionRules, Coverage, Decider, Denial, RequestContext, WriteKind};
-use crate::store::{ensure_id, run_pipeline, FindOptions, Namespace, Store, StoreError, Write};
+use crate::store::{ensure_id, FindOptions, Namespace, Store, StoreError, Write};
 use crate::update::{matched_position, Update, UpdateError};
 use crate::User;
 
@@ -328,17 +329,6 @@ const SYSTEM_ONLY_OPERATORS: &[&str] = &[
     "$bitsAllClear",
     "$bitsAnySet",
     "$bitsAnyClear",
-];
-const SYSTEM_ONLY_STAGES: &[&str] = &[
-    "$collStats",
-    "$facet",
-    "$geoNear",
-    "$graphLookup",
-    "$indexStats",
-    "$lookup",
-    "$merge",
-    "$out",
-    "$unionWith",
 ];
 
 /// Refuses query operators App Services reserves for system callers. A regular expression, as
@@ -720,38 +710,27 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         Ok(self.find(query, &options).await?.into_iter().next())
     }
 
-    /// How many matching documents the caller may read.
+    /// How many matching documents the caller may read, the query judged on each document as
+    /// the caller may read it. For users the store counts, with the read rules in front (see
+    /// [`aggregate`](Self::aggregate)).
     pub async fn count(&self, query: &Document) -> Result<u64, GuardError> {
         if self.decider().is_none() {
             return Ok(self.store.count(&self.namespace, query).await?);
         }
-        self.functions.forget();
-        Ok(self
-            .select(query, Order::default(), Purpose::Read)
-            .await?
-            .len() as u64)
+        self.user_count(query).await
     }
 
-    /// Runs a pipeline over the documents the caller may read (in process for users; stages App
-    /// Services reserves for system callers are refused).
+    /// Runs a pipeline over the documents the caller may read. For users the pipeline runs
+    /// on the store behind stages that apply the read rules, so each of its stages sees only
+    /// the documents and fields the user may read; where the rules cannot be expressed exactly
+    /// on the server, the documents are decided in process as they stream in and the pipeline
+    /// runs in process. Stages and operators App Services reserves for system callers are
+    /// refused. The system user's pipeline goes to the store as it is.
     pub async fn aggregate(&self, pipeline: &[Document]) -> Result<Vec<Document>, GuardError> {
         if self.decider().is_none() {
             return Ok(self.store.aggregate(&self.namespace, pipeline).await?);
         }
-        for stage in pipeline {
-            if let Some(name) = stage.keys().next() {
-                if SYSTEM_ONLY_STAGES.contains(&name.as_str()) {
-                    return Err(GuardError::NotAllowed(format!(
-                        "aggregation stage {name} is only allowed for the system user"
-                    )));
-                }
-                if let Some(Bson::Document(q)) = stage.get("$match") {
-                    check_user_query(q, self.allow_regex())?;
-                }
-            }
-        }
-        let visible = self.find(&Document::new(), &FindOptions::default()).await?;
-        Ok(run_pipeline(visible, pipeline)?)
+        self.user_aggregate(pipeline).await
     }
 
     /// Inserts one document (an `_id` is generated when missing).

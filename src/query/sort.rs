@@ -125,6 +125,9 @@ impl Projection {
     /// let p = Projection::parse(&doc! {"title": 1}).unwrap();
     /// assert_eq!(p.apply(&doc! {"_id": 1, "title": "t", "body": "b"}), doc! {"_id": 1, "title": "t"});
     /// assert!(Projection::parse(&doc! {"a": 1, "b": 0}).is_err());
+    /// // Fields come in the document's order, not the projection's.
+    /// let p = Projection::parse(&doc! {"b": 1, "a": 1}).unwrap();
+    /// assert_eq!(p.apply(&doc! {"a": 1, "b": 2, "c": 3}), doc! {"a": 1, "b": 2});
     /// ```
     pub fn parse(spec: &Document) -> Result<Projection, QueryError> {
         let mut include = None;
@@ -218,11 +221,8 @@ impl Projection {
     /// Applies the projection.
     pub fn apply(&self, doc: &Document) -> Document {
         let mut out = if self.include {
-            let mut out = Document::new();
-            for path in &self.fields {
-                include_path(doc, path.parts(), &mut out);
-            }
-            out
+            let paths: Vec<&[String]> = self.fields.iter().map(FieldPath::parts).collect();
+            include_paths(doc, &paths)
         } else {
             let mut out = doc.clone();
             for path in &self.fields {
@@ -244,59 +244,47 @@ impl Projection {
     }
 }
 
-fn include_path(source: &Document, path: &[String], out: &mut Document) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    let Some(value) = source.get(first) else {
-        return;
-    };
-    if rest.is_empty() {
-        out.insert(first.clone(), value.clone());
-        return;
-    }
-    match value {
-        Bson::Document(inner) => {
-            let mut sub = match out.get(first) {
-                Some(Bson::Document(d)) => d.clone(),
-                _ => Document::new(),
-            };
-            include_path(inner, rest, &mut sub);
-            out.insert(first.clone(), sub);
+/// The fields of `source` that inclusion `paths` select, in `source`'s order (as MongoDB
+/// returns them, whatever the order of the projection): a listed field whole, the selected
+/// fields of an embedded document, of each document in an array, nested arrays projected the
+/// same way (other elements go).
+fn include_paths(source: &Document, paths: &[&[String]]) -> Document {
+    let mut out = Document::new();
+    for (key, value) in source {
+        let below: Vec<&[String]> = paths
+            .iter()
+            .filter(|p| p.first() == Some(key))
+            .map(|p| &p[1..])
+            .collect();
+        if below.is_empty() {
+            continue;
         }
-        Bson::Array(items) => {
-            let existing = match out.get(first) {
-                Some(Bson::Array(a)) => a.clone(),
-                _ => Vec::new(),
-            };
-            out.insert(first.clone(), include_in_array(items, rest, &existing));
+        if below.iter().any(|rest| rest.is_empty()) {
+            out.insert(key.clone(), value.clone());
+            continue;
         }
-        _ => {}
+        match value {
+            Bson::Document(inner) => {
+                out.insert(key.clone(), include_paths(inner, &below));
+            }
+            Bson::Array(items) => {
+                out.insert(key.clone(), include_in_array(items, &below));
+            }
+            _ => {}
+        }
     }
+    out
 }
 
-/// An inclusion of `rest` inside each element of an array: documents keep the included fields,
-/// nested arrays are projected the same way, other values are dropped (as MongoDB does).
-fn include_in_array(items: &[Bson], rest: &[String], existing: &[Bson]) -> Vec<Bson> {
+/// An inclusion of `paths` inside each element of an array: documents keep the included
+/// fields, nested arrays are projected the same way, other values are dropped (as MongoDB
+/// does).
+fn include_in_array(items: &[Bson], paths: &[&[String]]) -> Vec<Bson> {
     items
         .iter()
-        .enumerate()
-        .filter_map(|(i, item)| match item {
-            Bson::Document(inner) => {
-                let mut sub = match existing.get(i) {
-                    Some(Bson::Document(d)) => d.clone(),
-                    _ => Document::new(),
-                };
-                include_path(inner, rest, &mut sub);
-                Some(Bson::Document(sub))
-            }
-            Bson::Array(nested) => {
-                let before = match existing.get(i) {
-                    Some(Bson::Array(a)) => a.as_slice(),
-                    _ => &[],
-                };
-                Some(Bson::Array(include_in_array(nested, rest, before)))
-            }
+        .filter_map(|item| match item {
+            Bson::Document(inner) => Some(Bson::Document(include_paths(inner, paths))),
+            Bson::Array(nested) => Some(Bson::Array(include_in_array(nested, paths))),
             _ => None,
         })
         .collect()

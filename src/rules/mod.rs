@@ -5,11 +5,15 @@ mod decide;
 mod load;
 mod model;
 mod pushdown;
+mod redact;
 
 pub use coverage::{rule_items, Coverage, RuleItem};
 pub use decide::{Decider, Denial, RequestContext, WriteKind};
 pub(crate) use load::{flexible_sync_role, Reader};
 pub use model::{CollectionRules, DocumentFilters, FieldRule, FilterRule, Permission, Role};
+pub use redact::{
+    FieldView, FieldsView, NotExact, ReadPartition, View, MAX_PARTITIONS, MAX_SPLITS,
+};
 
 impl CollectionRules {
     /// Reads a `rules.json` body (as text); `file` names it in diagnostics.

@@ -7,7 +7,8 @@ use std::sync::{Arc, RwLock};
 
 use bson::{Bson, Document};
 
-use super::{aggregate::run_pipeline, FindOptions, Namespace, Store, StoreError, Write};
+use super::aggregate::{leading_match, run_pipeline_with};
+use super::{FindOptions, Namespace, Store, StoreError, Write};
 use crate::query::conjunction::identical_documents;
 use crate::query::{values_equal, Filter, NullSemantics, Projection, SortSpec};
 
@@ -324,8 +325,16 @@ impl Store for MemoryStore {
         ns: &Namespace,
         pipeline: &[Document],
     ) -> Result<Vec<Document>, StoreError> {
-        let docs = self.find_now(ns, &Document::new(), &FindOptions::default())?;
-        run_pipeline(docs, pipeline)
+        // A leading `$match` selects under the lock, so only the documents it keeps are copied.
+        let select = |ns: &Namespace, query: Option<&Document>| match query {
+            Some(q) => self.find_now(ns, q, &FindOptions::default()),
+            None => Ok(self.documents(ns)),
+        };
+        let docs = select(ns, leading_match(pipeline))?;
+        let collections = |name: &str, query: Option<&Document>| {
+            select(&Namespace::new(&ns.database, name), query)
+        };
+        run_pipeline_with(docs, pipeline, &collections)
     }
 
     async fn apply(&self, ns: &Namespace, writes: Vec<Write>) -> Result<(), StoreError> {

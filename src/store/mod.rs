@@ -9,16 +9,19 @@ mod aggregate;
 mod field_guard;
 mod memory;
 mod mongo;
+mod stream;
 
 use std::fmt;
 use std::future::Future;
 
 use bson::{Bson, Document};
 
-pub use aggregate::run_pipeline;
+pub(crate) use aggregate::Pipeline;
+pub use aggregate::{run_pipeline, SUPPORTED_STAGES};
 pub use memory::MemoryStore;
 pub(crate) use mongo::map_error as mongo_error;
 pub use mongo::{MongoStore, WriteGuard};
+pub use stream::DocumentStream;
 
 use crate::limits::{self, LimitError};
 use crate::query::QueryError;
@@ -186,6 +189,20 @@ pub trait Store: Send + Sync {
         ns: &Namespace,
         pipeline: &[Document],
     ) -> impl Future<Output = Result<Vec<Document>, StoreError>> + Send;
+
+    /// Runs an aggregation pipeline and hands its documents over one at a time (a server
+    /// streams them from its cursor). The default collects [`Store::aggregate`]'s result.
+    fn aggregate_stream(
+        &self,
+        ns: &Namespace,
+        pipeline: &[Document],
+    ) -> impl Future<Output = Result<DocumentStream, StoreError>> + Send {
+        async move {
+            self.aggregate(ns, pipeline)
+                .await
+                .map(DocumentStream::from_documents)
+        }
+    }
 
     /// Applies writes atomically: all or none, and only if every pre-image is current
     /// ([`StoreError::Conflict`] otherwise).

@@ -237,7 +237,7 @@ impl MongoStore {
 /// A document as the server returned it, decoded once it is known to be within MongoDB's
 /// nesting limit (decoding is recursive; a document stored past the limit by another client
 /// is refused, not decoded).
-fn decoded(raw: &RawDocumentBuf) -> Result<Document, StoreError> {
+pub(super) fn decoded(raw: &RawDocumentBuf) -> Result<Document, StoreError> {
     crate::limits::check_raw_document_depth(raw).map_err(StoreError::StoredPastLimit)?;
     Document::try_from(raw.as_ref()).map_err(|e| StoreError::Other(e.to_string()))
 }
@@ -370,6 +370,21 @@ impl Store for MongoStore {
             .await
             .map_err(map_error)?;
         collect_decoded(cursor).await
+    }
+
+    async fn aggregate_stream(
+        &self,
+        ns: &Namespace,
+        pipeline: &[Document],
+    ) -> Result<super::DocumentStream, StoreError> {
+        check_pipeline(pipeline).map_err(QueryError::from)?;
+        let cursor = self
+            .raw_collection(ns)
+            .aggregate(pipeline.to_vec())
+            .with_type::<RawDocumentBuf>()
+            .await
+            .map_err(map_error)?;
+        Ok(super::DocumentStream::from_cursor(cursor))
     }
 
     async fn apply(&self, ns: &Namespace, writes: Vec<Write>) -> Result<(), StoreError> {
