@@ -12,7 +12,8 @@
 //! - the guarded `aggregate` on the embedded store (the same stages, run in process).
 //!
 //! `EXPANSE_PROPERTY_CASES` sets the number of cases (48 by default; each case loads its
-//! documents into the server).
+//! documents into the server). `EXPANSE_PROPERTY_STATS=1` prints, per case, how many documents
+//! the user could read and which way the pipeline went (with `--nocapture`).
 
 mod common;
 

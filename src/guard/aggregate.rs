@@ -321,8 +321,9 @@ impl<S: Store> GuardedCollection<'_, S> {
             let n = match route {
                 // Only a `$match`: the store's own count.
                 Route::Server(stages) if stages.len() == 1 => {
-                    let filter = stages[0]
-                        .get_document("$match")
+                    let filter = stages
+                        .first()
+                        .and_then(|s| s.get_document("$match").ok())
                         .cloned()
                         .unwrap_or_default();
                     if self.explain {

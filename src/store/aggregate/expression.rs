@@ -790,19 +790,21 @@ fn array_input(value: Value, op: &str) -> Result<Option<Vec<Bson>>, StoreError> 
 /// Applies an operator of [`CALLS`] to its evaluated arguments.
 fn call(name: &str, args: Vec<Value>) -> Result<Value, StoreError> {
     let bool_of = |b: bool| Ok(Some(Bson::Boolean(b)));
+    let a: Value = args.first().cloned().flatten();
+    let b: Value = args.get(1).cloned().flatten();
     match name {
-        "$eq" => bool_of(compare(&args[0], &args[1]) == Ordering::Equal),
-        "$ne" => bool_of(compare(&args[0], &args[1]) != Ordering::Equal),
-        "$gt" => bool_of(compare(&args[0], &args[1]) == Ordering::Greater),
-        "$gte" => bool_of(compare(&args[0], &args[1]) != Ordering::Less),
-        "$lt" => bool_of(compare(&args[0], &args[1]) == Ordering::Less),
-        "$lte" => bool_of(compare(&args[0], &args[1]) != Ordering::Greater),
-        "$cmp" => Ok(Some(Bson::Int32(match compare(&args[0], &args[1]) {
+        "$eq" => bool_of(compare(&a, &b) == Ordering::Equal),
+        "$ne" => bool_of(compare(&a, &b) != Ordering::Equal),
+        "$gt" => bool_of(compare(&a, &b) == Ordering::Greater),
+        "$gte" => bool_of(compare(&a, &b) != Ordering::Less),
+        "$lt" => bool_of(compare(&a, &b) == Ordering::Less),
+        "$lte" => bool_of(compare(&a, &b) != Ordering::Greater),
+        "$cmp" => Ok(Some(Bson::Int32(match compare(&a, &b) {
             Ordering::Less => -1,
             Ordering::Equal => 0,
             Ordering::Greater => 1,
         }))),
-        "$not" => bool_of(!truthy(&args[0])),
+        "$not" => bool_of(!truthy(&a)),
         "$add" | "$multiply" | "$subtract" | "$divide" | "$mod" | "$abs" | "$ceil" | "$floor"
         | "$round" | "$trunc" | "$sum" | "$avg" | "$min" | "$max" => numbers::call(name, args),
         _ => operators::call(name, args),

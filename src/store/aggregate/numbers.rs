@@ -241,7 +241,10 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Result<Value, StoreError> {
             }
             Ok(Some(acc.into_bson()))
         }
-        "$subtract" => subtract(&args[0], &args[1]),
+        "$subtract" => subtract(
+            &args.first().cloned().flatten(),
+            &args.get(1).cloned().flatten(),
+        ),
         "$divide" => {
             let (a, b) = pair(&args, name)?;
             let divisor = num_f64(b);

@@ -117,9 +117,10 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Result<Value, StoreError> {
             })
         }
         "$in" => {
-            let items = array(name, &args[1])?;
+            let list = arg(1);
+            let items = array(name, &list)?;
             Ok(Some(Bson::Boolean(items.iter().any(|item| {
-                compare(&Some(item.clone()), &args[0]) == Ordering::Equal
+                compare(&Some(item.clone()), &a0) == Ordering::Equal
             }))))
         }
         "$concatArrays" => {
@@ -231,6 +232,7 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Result<Value, StoreError> {
 
 fn slice(args: &[Value]) -> Result<Value, StoreError> {
     let a0 = args.first().cloned().flatten();
+    let at = |i: usize| args.get(i).cloned().flatten();
     if args.iter().any(nullish) {
         return Ok(Some(Bson::Null));
     }
@@ -238,7 +240,7 @@ fn slice(args: &[Value]) -> Result<Value, StoreError> {
     let len = items.len() as i64;
     let (start, count) = match args.len() {
         2 => {
-            let n = integer("$slice", &args[1])?;
+            let n = integer("$slice", &at(1))?;
             if n >= 0 {
                 (0, n)
             } else {
@@ -246,8 +248,8 @@ fn slice(args: &[Value]) -> Result<Value, StoreError> {
             }
         }
         _ => {
-            let position = integer("$slice", &args[1])?;
-            let n = integer("$slice", &args[2])?;
+            let position = integer("$slice", &at(1))?;
+            let n = integer("$slice", &at(2))?;
             if n <= 0 {
                 return Err(invalid("$slice", "$slice: the count must be positive"));
             }
