@@ -33,4 +33,4 @@ pub use predicate::{
 pub use regex::MongoRegex;
 pub use semantics::NullSemantics;
 pub use sort::{Projection, SortSpec};
-pub use types::{type_code, TypeSelector};
+pub use types::{type_alias, type_code, TypeSelector};

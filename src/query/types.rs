@@ -111,3 +111,36 @@ pub fn type_code(value: &Bson) -> i32 {
         Bson::MaxKey => 127,
     }
 }
+
+/// MongoDB's name for a value's type, as `$type` and its error messages give it.
+///
+/// ```
+/// use bson::Bson;
+/// assert_eq!(expanse::query::type_alias(&Bson::Int64(1)), "long");
+/// assert_eq!(expanse::query::type_alias(&Bson::Document(Default::default())), "object");
+/// ```
+pub fn type_alias(value: &Bson) -> &'static str {
+    match value {
+        Bson::Double(_) => "double",
+        Bson::String(_) => "string",
+        Bson::Document(_) => "object",
+        Bson::Array(_) => "array",
+        Bson::Binary(_) => "binData",
+        Bson::Undefined => "undefined",
+        Bson::ObjectId(_) => "objectId",
+        Bson::Boolean(_) => "bool",
+        Bson::DateTime(_) => "date",
+        Bson::Null => "null",
+        Bson::RegularExpression(_) => "regex",
+        Bson::DbPointer(_) => "dbPointer",
+        Bson::JavaScriptCode(_) => "javascript",
+        Bson::Symbol(_) => "symbol",
+        Bson::JavaScriptCodeWithScope(_) => "javascriptWithScope",
+        Bson::Int32(_) => "int",
+        Bson::Timestamp(_) => "timestamp",
+        Bson::Int64(_) => "long",
+        Bson::Decimal128(_) => "decimal",
+        Bson::MinKey => "minKey",
+        Bson::MaxKey => "maxKey",
+    }
+}

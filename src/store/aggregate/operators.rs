@@ -12,32 +12,7 @@ use crate::store::StoreError;
 
 /// `$type`'s name for a value (`"missing"` when there is none).
 pub(crate) fn type_name(value: &Value) -> &'static str {
-    match value {
-        None => "missing",
-        Some(v) => match v {
-            Bson::Double(_) => "double",
-            Bson::String(_) => "string",
-            Bson::Document(_) => "object",
-            Bson::Array(_) => "array",
-            Bson::Binary(_) => "binData",
-            Bson::Undefined => "undefined",
-            Bson::ObjectId(_) => "objectId",
-            Bson::Boolean(_) => "bool",
-            Bson::DateTime(_) => "date",
-            Bson::Null => "null",
-            Bson::RegularExpression(_) => "regex",
-            Bson::DbPointer(_) => "dbPointer",
-            Bson::JavaScriptCode(_) => "javascript",
-            Bson::Symbol(_) => "symbol",
-            Bson::JavaScriptCodeWithScope(_) => "javascriptWithScope",
-            Bson::Int32(_) => "int",
-            Bson::Timestamp(_) => "timestamp",
-            Bson::Int64(_) => "long",
-            Bson::Decimal128(_) => "decimal",
-            Bson::MinKey => "minKey",
-            Bson::MaxKey => "maxKey",
-        },
-    }
+    value.as_ref().map_or("missing", crate::query::type_alias)
 }
 
 fn nullish(value: &Value) -> bool {
