@@ -1,13 +1,28 @@
-//! Users' custom data and tokens (reference §3): lookup, login, refresh, verification,
-//! revocation, bounded staleness and authentication triggers.
+//! Authentication (reference §1–§4): providers, users and identities, sessions in the
+//! database, tokens with key rotation, custom user data, and authentication triggers.
 
+mod crypto;
 mod custom_data;
+mod email;
+mod error;
+mod jwks;
+mod password;
+mod providers;
 mod service;
+mod sessions;
 mod tokens;
 
+pub use crypto::RandomError;
 pub use custom_data::find_custom_data;
-pub use service::{Auth, AuthError, BoxFuture, Session, SystemFunctions};
+pub use email::{Email, EmailKind, EmailSender};
+pub use error::AuthError;
+pub use jwks::{JwksCache, JwksFetcher};
+pub use password::{PasswordError, PasswordParams, Passwords};
+pub use providers::{ApiKey, Credential};
+pub use service::{Auth, BoxFuture, Session, SystemFunctions, ANONYMOUS_INACTIVITY};
+pub use sessions::{SessionRecord, Sessions, DEFAULT_REVOCATION_BOUND};
 pub use tokens::{
     AccessClaims, RefreshClaims, SigningKey, TokenConfig, TokenError, TokenIssuer, TokenPair,
-    ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME,
+    ACCESS_TOKEN_LIFETIME, NO_DEVICE, REFRESH_TOKEN_LIFETIME,
 };
+pub use providers::AccountStatus;
