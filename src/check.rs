@@ -46,7 +46,8 @@ fn lint(app: &App, strict: bool, report: &mut Report) {
             extensions(e, strict, report);
         }
         if let (Some(source), Some(file)) = (&function.source, &function.source_file) {
-            if let Some(e) = crate::js::syntax_error(source, &file.display().to_string()) {
+            if let Some(e) = crate::functions::js::syntax_error(source, &file.display().to_string())
+            {
                 report.errors.push(Diagnostic {
                     at: e.at,
                     message: format!("JavaScript syntax error: {}", e.message),

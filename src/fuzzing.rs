@@ -2,7 +2,7 @@
 //! everything that consumes the parser's output. None may panic, hang or allocate out of
 //! proportion to the input, whatever the input is; any panic is a bug.
 //!
-//! The property tests (`tests/fuzz.rs`) and the coverage-guided AFL++ targets (`fuzz-afl/`)
+//! The property tests (`tests/it/fuzz.rs`) and the coverage-guided AFL++ targets (`fuzz-afl/`)
 //! both call these, so the two kinds of fuzzing exercise the same code.
 //!
 //! ```
@@ -11,6 +11,9 @@
 //! expanse::fuzzing::token("not.a.token");
 //! expanse::fuzzing::update_apply("{\"_id\": 1, \"a\": [1]}\n{\"$push\": {\"a\": 2}}");
 //! ```
+
+// A harness: a broken invariant here must stop the fuzzer loudly.
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::sync::OnceLock;

@@ -22,7 +22,6 @@ pub mod fixture;
 pub mod functions;
 pub mod fuzzing;
 pub mod guard;
-pub mod js;
 pub mod limits;
 pub mod rules;
 pub mod store;

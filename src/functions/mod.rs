@@ -23,6 +23,7 @@
 
 mod context;
 mod error;
+pub mod js;
 mod result;
 mod runtime;
 mod tree;

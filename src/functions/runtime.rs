@@ -97,7 +97,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
             time_limit: DEFAULT_TIME_LIMIT,
             rule_time_limit: DEFAULT_RULE_FUNCTION_TIME_LIMIT,
             max_depth: DEFAULT_MAX_DEPTH,
-            memory_limit: crate::js::DEFAULT_MEMORY_LIMIT,
+            memory_limit: crate::functions::js::DEFAULT_MEMORY_LIMIT,
             explain_rules: false,
         }
     }
@@ -191,7 +191,7 @@ impl<S: Store + Clone + 'static> Builder<S> {
             };
             match &config.source {
                 Some(source) => {
-                    let js = crate::js::JsSource {
+                    let js = crate::functions::js::JsSource {
                         name: name.clone(),
                         source: source.clone(),
                         time_limit: self.time_limit,
@@ -406,7 +406,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
         } else {
             format!("exports = ({script});")
         };
-        let js = crate::js::JsSource {
+        let js = crate::functions::js::JsSource {
             name: format!("{} (run_as_user_id_script_source)", config.name),
             source: source.into(),
             time_limit: self.0.time_limit,

@@ -1,11 +1,11 @@
 //! `expanse test`: the fixture runner's contract.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::apps::write_files;
+use crate::common::apps::write_files;
 
 fn expanse(args: &[&str], dir: Option<&Path>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_expanse"));

@@ -1,7 +1,7 @@
 //! Custom user data and tokens against the real MongoDB-wire test server (reference §3), and
 //! both permission models end to end.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -10,9 +10,6 @@
 //! - `check_escalation`: `expanse check` warns about escalation across roles.
 //! - `refused`: injection, token forgery, escalation by update operators, sandbox escapes.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod check_escalation;
 mod depth;
 mod function_limits;

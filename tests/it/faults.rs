@@ -1,7 +1,7 @@
 //! Faults: the database stops and comes back mid-run. Operations fail with clear errors,
 //! nothing panics, acknowledged writes are never lost, and service resumes.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
 //! MongoDB query semantics pinned case by case, including the cases where the test server
-//! departs from mongod (see `tests/query_differential.rs`, `known_server_divergence`).
+//! departs from mongod (see `tests/it/query_differential.rs`, `known_server_divergence`).
 
 use bson::{doc, Bson, Document};
 use expanse::query::Filter;

@@ -1,12 +1,10 @@
 //! Collection rules through guarded collections on the embedded store: each decision of the
 //! design, each row of the role table (reference §2.3), and the documented patterns (§2.8).
 
-mod common;
-
 use std::sync::LazyLock;
 
+use crate::common::apps::{app_with_rules, rules};
 use bson::{doc, Bson, Document};
-use common::apps::{app_with_rules, rules};
 use expanse::guard::{FindOneAndOptions, GuardError};
 use expanse::store::{FindOptions, MemoryStore, Namespace, Store};
 use expanse::{App, User};

@@ -2,7 +2,7 @@
 //! take ownership, racing permitted writes against ownership transfers, and writing their custom
 //! data through a system function — on the embedded store and on the real server.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,12 +1,12 @@
 //! App Services JavaScript functions, run unchanged.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::apps::write_app;
 use bson::{bson, doc, Bson};
-use common::apps::write_app;
 use expanse::functions::{FunctionError, Functions};
 use expanse::store::{MemoryStore, MongoStore, Namespace, Store};
 use expanse::{App, User};

@@ -241,7 +241,7 @@ fn peak_rss_mib() -> u64 {
 }
 
 /// The figure in the README: one client call nesting 31 calls that each hold 40 MiB. Run alone
-/// (`cargo test --test security deep_call_tree_memory_figure -- --ignored --nocapture`): the
+/// (`cargo test --test it security:: deep_call_tree_memory_figure -- --ignored --nocapture`): the
 /// peak is the whole process's.
 #[test]
 #[ignore = "measures the process's peak memory; run alone"]

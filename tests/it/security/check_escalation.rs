@@ -13,7 +13,7 @@ const ACROSS: &str = "escalation across roles";
 
 fn app(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/security/apps")
+        .join("tests/it/security/apps")
         .join(name)
 }
 

@@ -2,7 +2,7 @@
 // Host functions provided by Expanse: __enqueue(id, request), __done(ok, payload), __log(line),
 // __newObjectId(), __extrasSource() (the text of prelude_extras.js). Constants: __MAX_DEPTH (MongoDB's 100 levels), __MAX_RESULT_SIZE (16 MiB).
 //
-// Values cross to and from the host in the bridge's encoding (src/js/bridge.rs): JSON, with
+// Values cross to and from the host in the bridge's encoding (src/functions/js/bridge.rs): JSON, with
 // Int32 as a JSON integer and every other BSON type as {"\u0000": [type, ...payload]}. A BSON
 // field name can never be "\u0000", so no document is ever mistaken for a tagged value.
 var exports = undefined;

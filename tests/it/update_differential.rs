@@ -1,13 +1,13 @@
 //! Update operators applied in process agree with the real MongoDB-wire test server: the same
 //! generated update on the same generated document gives the same post-image, or both refuse it.
 
-mod common;
+use crate::common;
 
 use bson::{doc, Bson, Document};
 use expanse::update::Update;
 use mongodb::Client;
 
-use common::{generate, Rng};
+use crate::common::{generate, Rng};
 
 fn path(rng: &mut Rng) -> String {
     rng.pick(&["a", "b", "c", "a.b", "a.c", "b.x", "d", "a.0", "c.1"])
@@ -137,7 +137,7 @@ async fn update_operators_agree_with_the_server() {
 /// Array-removing and array-adding operators whose operands hold a boolean or NaN: the test
 /// server (written in Python) compares `true == 1` and `NaN != NaN`, where MongoDB compares BSON
 /// values (a boolean never equals a number; NaN equals NaN, `BSONElement::woCompare`). Expanse
-/// follows MongoDB; `tests/update_semantics.rs` pins it.
+/// follows MongoDB; `tests/it/update_semantics.rs` pins it.
 fn known_server_divergence(update: &Document) -> Option<&'static str> {
     let suspicious = |v: &Bson| match v {
         Bson::Boolean(_) => true,
@@ -176,7 +176,7 @@ fn same(a: &Document, b: &Document) -> bool {
 /// `$pop`, `$pull` and `$pullAll` on a path a scalar blocks, or an array entered by a field
 /// name: MongoDB refuses them (PathNotViable: `jstests/core/query/update/update_modifier_pop.js`;
 /// only `$unset` may name a path that could not be created), the test server does nothing.
-/// Expanse follows MongoDB; `tests/mongo_conformance` pins it.
+/// Expanse follows MongoDB; `tests/it/mongo_conformance` pins it.
 fn blocked_removal(update: &Document, doc: &Document) -> Option<&'static str> {
     for op in ["$pop", "$pull", "$pullAll"] {
         let Ok(fields) = update.get_document(op) else {

@@ -8,8 +8,5 @@
 //! - `queries`: find filters and projections.
 //! - `updates`: update operators, positional updates, upserts.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod queries;
 mod updates;

@@ -4,8 +4,8 @@
 //! test runs on the embedded store and on the MongoDB-wire test server (push-down included).
 //!
 //! Restated here from the suites that first covered them, widened to both stores and to every
-//! operator: `tests/rules.rs` (`operator_shaped_values_never_widen_access`, embedded store
-//! only), `tests/tokens.rs` (the issuer alone; here through [`Auth`]), `tests/js_functions.rs`
+//! operator: `tests/it/rules.rs` (`operator_shaped_values_never_widen_access`, embedded store
+//! only), `tests/it/tokens.rs` (the issuer alone; here through [`Auth`]), `tests/it/js_functions.rs`
 //! (fresh runtime per call).
 
 use std::sync::Arc;

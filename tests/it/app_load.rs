@@ -1,11 +1,11 @@
 //! Loading exported apps (current and older layouts) and `expanse check`.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
+use crate::common::apps::write_app;
 use bson::doc;
-use common::apps::write_app;
 use expanse::store::{FindOptions, MemoryStore};
 use expanse::{App, User};
 

@@ -1,7 +1,7 @@
 //! The same guarded-collection script over the embedded store and the real MongoDB-wire test
 //! server gives identical results.
 
-mod common;
+use crate::common;
 
 use bson::{doc, oid::ObjectId, Bson, Document};
 use expanse::guard::FindOneAndOptions;

@@ -108,7 +108,7 @@ fn array_operators() {
 }
 
 /// MongoDB compares BSON values: a boolean never equals a number and NaN equals NaN. (The test
-/// server, written in Python, differs; see `tests/update_differential.rs`.)
+/// server, written in Python, differs; see `tests/it/update_differential.rs`.)
 #[test]
 fn array_operators_compare_bson_values() {
     assert_eq!(

@@ -4,7 +4,7 @@
 //! arrays) run over generated documents, once in-process and once on the server; the sets of
 //! matching `_id`s must be equal. `EXPANSE_DIFF_SEED` and `EXPANSE_DIFF_QUERIES` make longer runs.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
@@ -12,7 +12,7 @@ use bson::{doc, Bson, Document};
 use expanse::query::{walk_document, Filter, LeafArrays};
 use mongodb::Client;
 
-use common::generate;
+use crate::common::generate;
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -24,7 +24,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 /// Where the test server (SecantusDB 0.7.0b3) departs from MongoDB. Expanse follows mongod's
 /// own matcher (`src/mongo/db/matcher/path.cpp`, `BSONElementIterator`, and
 /// `ElemMatchObjectMatchExpression::matchesArray` in `expression_array.cpp`); each case is pinned
-/// by a unit test in `tests/query_semantics.rs`:
+/// by a unit test in `tests/it/query_semantics.rs`:
 ///
 /// 1. A positional component (`a.1`) that names no element yields *missing* on the test server,
 ///    so `{"a.1": null}` matches `{a: [""]}`; mongod yields nothing and does not match.

@@ -1,13 +1,13 @@
 //! Functions: execution users (reference §4.5), configuration (§4.6), the context, limits,
 //! `%function` in rules, and the two custom user data permission models end to end.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::apps::write_app;
 use bson::{bson, doc, Bson};
-use common::apps::write_app;
 use expanse::auth::{Auth, TokenConfig, TokenIssuer};
 use expanse::functions::{Context, FunctionError, Functions};
 use expanse::store::{FindOptions, MemoryStore, MongoStore, Namespace, Store, Write};

@@ -1,9 +1,9 @@
 //! The `examples/backend.rs` walk-through does what it says, on both stores.
 
-#[path = "../examples/backend.rs"]
+#[path = "../../examples/backend.rs"]
 mod backend;
 
-mod common;
+use crate::common;
 
 use expanse::store::{MemoryStore, MongoStore};
 

@@ -1,10 +1,10 @@
 //! `expanse run`: functions from the command line, on the embedded store and on MongoDB.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 
-use common::apps::write_files;
+use crate::common::apps::write_files;
 
 fn expanse(args: &[&str], dir: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_expanse"))

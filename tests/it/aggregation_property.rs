@@ -15,7 +15,7 @@
 //! documents into the server). `EXPANSE_PROPERTY_STATS=1` prints, per case, how many documents
 //! the user could read and which way the pipeline went (with `--nocapture`).
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;

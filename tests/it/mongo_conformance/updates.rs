@@ -367,7 +367,7 @@ impl Target {
 // Loading
 
 fn load_cases() -> Vec<Case> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mongo_conformance/updates");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/mongo_conformance/updates");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
