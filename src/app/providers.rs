@@ -113,7 +113,7 @@ pub(super) fn read(
     warnings: &mut Vec<Diagnostic>,
     out: &mut BTreeMap<String, AuthProviderConfig>,
 ) {
-    let mut push = |at: &Location, message: String, list: &mut Vec<Diagnostic>| {
+    let push = |at: &Location, message: String, list: &mut Vec<Diagnostic>| {
         list.push(Diagnostic {
             at: at.clone(),
             message,

@@ -34,6 +34,11 @@ pub(crate) fn random_alphanumeric(len: usize) -> Result<String, RandomError> {
     Ok(out)
 }
 
+/// 32 random bytes (a throwaway HS256 secret).
+pub fn random_secret() -> Result<Vec<u8>, RandomError> {
+    random_bytes(32)
+}
+
 /// Lowercase hex of bytes.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -5,6 +5,7 @@ mod crypto;
 mod custom_data;
 mod email;
 mod error;
+mod import;
 mod jwks;
 mod password;
 mod providers;
@@ -12,10 +13,11 @@ mod service;
 mod sessions;
 mod tokens;
 
-pub use crypto::RandomError;
+pub use crypto::{random_secret, RandomError};
 pub use custom_data::find_custom_data;
 pub use email::{Email, EmailKind, EmailSender};
 pub use error::AuthError;
+pub use import::ImportReport;
 pub use jwks::{JwksCache, JwksFetcher};
 pub use password::{PasswordError, PasswordParams, Passwords};
 pub use providers::{ApiKey, Credential};
@@ -25,4 +27,4 @@ pub use tokens::{
     AccessClaims, RefreshClaims, SigningKey, TokenConfig, TokenError, TokenIssuer, TokenPair,
     ACCESS_TOKEN_LIFETIME, NO_DEVICE, REFRESH_TOKEN_LIFETIME,
 };
-pub use providers::AccountStatus;
+pub use providers::{AccountStatus, USERPASS_TOKEN_LIFETIME};

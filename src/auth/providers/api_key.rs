@@ -238,7 +238,7 @@ impl<S: Store + Clone> Auth<S> {
             .await?
             .ok_or(AuthError::ApiKeyNotFound)?;
         delete_all(&self.store, &self.api_keys(), filter).await?;
-        if found.get_str("kind") == Ok("server") {
+        if found.get_str("kind").ok() == Some("server") {
             let user = found.get_str("owner").unwrap_or_default().to_owned();
             match self.delete_stored_user(&user).await {
                 Ok(()) | Err(AuthError::UserNotFound) => {}
@@ -261,7 +261,7 @@ impl<S: Store + Clone> Auth<S> {
             return Err(AuthError::InvalidApiKey);
         }
         let key = ApiKey::from_document(&found);
-        let server = found.get_str("kind") == Ok("server");
+        let server = found.get_str("kind").ok() == Some("server");
         Ok(Authenticated {
             identity: identity(key.id, "api-key", Document::new()),
             user_data: Document::new(),

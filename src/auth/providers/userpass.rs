@@ -269,7 +269,7 @@ impl<S: Store + Clone> Auth<S> {
 
     async fn pending_account(&self, email: &str) -> Result<(), AuthError> {
         let account = self.account(email).await?.ok_or(AuthError::UserNotFound)?;
-        if account.get_str("status") == Ok("confirmed") {
+        if account.get_str("status").ok() == Some("confirmed") {
             return Err(AuthError::UserAlreadyConfirmed);
         }
         Ok(())
@@ -422,8 +422,9 @@ impl<S: Store + Clone> Auth<S> {
         let account = self.account(email).await?;
         let hash = account
             .as_ref()
-            .and_then(|a| a.get_str("password_hash").ok());
-        let valid = self.passwords.verify(password, hash).await;
+            .and_then(|a| a.get_str("password_hash").ok())
+            .map(str::to_owned);
+        let valid = self.passwords.verify(password, hash.as_deref()).await;
         let Some(account) = account else {
             return Err(AuthError::InvalidPassword);
         };
@@ -433,7 +434,7 @@ impl<S: Store + Clone> Auth<S> {
         if !valid {
             return Err(AuthError::InvalidPassword);
         }
-        if account.get_str("status") != Ok("confirmed") {
+        if account.get_str("status").ok() != Some("confirmed") {
             return Err(AuthError::ConfirmationRequired);
         }
         let identity_id = account
