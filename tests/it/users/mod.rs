@@ -5,6 +5,7 @@
 
 mod anon;
 mod api_keys;
+mod config;
 mod custom_function;
 mod custom_jwt;
 mod import;
