@@ -854,7 +854,10 @@ impl Loader {
         let mut missing = Vec::new();
         for p in app.auth_providers.values() {
             for (key, on) in [
-                ("confirmationFunctionName", p.flag("runConfirmationFunction")),
+                (
+                    "confirmationFunctionName",
+                    p.flag("runConfirmationFunction"),
+                ),
                 ("resetFunctionName", p.flag("runResetFunction")),
                 ("authFunctionName", p.provider_type == "custom-function"),
             ] {
@@ -876,7 +879,6 @@ impl Loader {
         }
     }
 }
-
 
 /// "did you mean …?", for a function name that matched none.
 fn closest_function(app: &App, name: &str) -> Option<String> {

@@ -205,7 +205,9 @@ fn provider(
     if name != provider_type {
         warnings.push(Diagnostic {
             at: json.get("name").map_or(&json.at, |j| &j.at).clone(),
-            message: format!("provider {name:?}: App Services names a provider by its type ({provider_type:?})"),
+            message: format!(
+                "provider {name:?}: App Services names a provider by its type ({provider_type:?})"
+            ),
             hint: None,
         });
     }
@@ -364,7 +366,10 @@ fn check(p: &AuthProviderConfig, json: &Json, errors: &mut Vec<Diagnostic>) {
         }
         "custom-function" => {
             if p.text("authFunctionName").is_none() {
-                fail(at("authFunctionName"), "config.authFunctionName is required");
+                fail(
+                    at("authFunctionName"),
+                    "config.authFunctionName is required",
+                );
             }
         }
         _ => {}

@@ -40,7 +40,10 @@ fn text(value: Option<&Value>) -> Option<String> {
 
 fn seconds(value: Option<&Value>) -> i64 {
     match value {
-        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .unwrap_or(0),
         Some(Value::Object(o)) => o
             .get("$numberLong")
             .or_else(|| o.get("$numberInt"))
@@ -77,7 +80,8 @@ fn parse(entry: &Value) -> Result<StoredUser, String> {
         .unwrap_or_default()
     {
         let identity_id = text(i.get("id")).ok_or("an identity has no id")?;
-        let provider_type = text(i.get("provider_type")).ok_or("an identity has no provider_type")?;
+        let provider_type =
+            text(i.get("provider_type")).ok_or("an identity has no provider_type")?;
         let data = document(i.get("data").or_else(|| i.get("provider_data")));
         identities.push(Identity::new(identity_id, provider_type).with_data(data));
     }
@@ -91,7 +95,10 @@ fn parse(entry: &Value) -> Result<StoredUser, String> {
         identities,
         creation_date: seconds(entry.get("creation_date")),
         last_authentication_date: seconds(entry.get("last_authentication_date")),
-        disabled: entry.get("disabled").and_then(|d| d.as_bool()).unwrap_or(false),
+        disabled: entry
+            .get("disabled")
+            .and_then(|d| d.as_bool())
+            .unwrap_or(false),
     })
 }
 
@@ -107,7 +114,11 @@ impl<S: Store + Clone> Auth<S> {
                 .and_then(|u| u.as_array())
                 .cloned()
                 .ok_or_else(|| AuthError::BadRequest("an export is an array of users".into()))?,
-            _ => return Err(AuthError::BadRequest("an export is an array of users".into())),
+            _ => {
+                return Err(AuthError::BadRequest(
+                    "an export is an array of users".into(),
+                ))
+            }
         };
         let mut report = ImportReport::default();
         for entry in &entries {

@@ -20,6 +20,7 @@ pub use error::AuthError;
 pub use import::ImportReport;
 pub use jwks::{JwksCache, JwksFetcher};
 pub use password::{PasswordError, PasswordParams, Passwords};
+pub use providers::{AccountStatus, USERPASS_TOKEN_LIFETIME};
 pub use providers::{ApiKey, Credential};
 pub use service::{Auth, BoxFuture, Session, SystemFunctions, ANONYMOUS_INACTIVITY};
 pub use sessions::{SessionRecord, Sessions, DEFAULT_REVOCATION_BOUND};
@@ -27,4 +28,3 @@ pub use tokens::{
     AccessClaims, RefreshClaims, SigningKey, TokenConfig, TokenError, TokenIssuer, TokenPair,
     ACCESS_TOKEN_LIFETIME, NO_DEVICE, REFRESH_TOKEN_LIFETIME,
 };
-pub use providers::{AccountStatus, USERPASS_TOKEN_LIFETIME};

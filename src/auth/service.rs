@@ -364,10 +364,16 @@ impl<S: Store + Clone> Auth<S> {
         self.start().await?;
         let user = self.verify(access_token).await?;
         if matches!(credential, Credential::Anonymous) {
-            return Err(AuthError::Link("an anonymous identity cannot be linked".into()));
+            return Err(AuthError::Link(
+                "an anonymous identity cannot be linked".into(),
+            ));
         }
         let provider_type = credential.provider_type();
-        let stored = self.users.get(&user.id).await?.ok_or(AuthError::UserNotFound)?;
+        let stored = self
+            .users
+            .get(&user.id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
         if provider_type == "local-userpass"
             && stored
                 .identities
@@ -407,7 +413,11 @@ impl<S: Store + Clone> Auth<S> {
         let mut created = false;
         let user = match &authenticated.owner {
             Some(owner) => {
-                let user = self.users.get(owner).await?.ok_or(AuthError::InvalidApiKey)?;
+                let user = self
+                    .users
+                    .get(owner)
+                    .await?
+                    .ok_or(AuthError::InvalidApiKey)?;
                 if !user.identities.iter().any(|i| {
                     i.provider_type == authenticated.identity.provider_type
                         && i.id == authenticated.identity.id
@@ -556,7 +566,10 @@ impl<S: Store + Clone> Auth<S> {
 
     /// The stored user of a live refresh token (the client API authenticates API-key routes
     /// with the refresh token).
-    pub async fn user_of_refresh_token(&self, refresh_token: &str) -> Result<StoredUser, AuthError> {
+    pub async fn user_of_refresh_token(
+        &self,
+        refresh_token: &str,
+    ) -> Result<StoredUser, AuthError> {
         let (claims, _) = self.refresh_session(refresh_token).await?;
         match self.users.get(&claims.sub).await? {
             Some(u) if !u.disabled => Ok(u),
@@ -567,7 +580,11 @@ impl<S: Store + Clone> Auth<S> {
     /// The profile of the user of an access token (`GET /auth/profile`).
     pub async fn profile(&self, access_token: &str) -> Result<Document, AuthError> {
         let user = self.verify(access_token).await?;
-        let stored = self.users.get(&user.id).await?.ok_or(AuthError::UserNotFound)?;
+        let stored = self
+            .users
+            .get(&user.id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
         Ok(stored.profile(&self.app.app_id))
     }
 
@@ -607,7 +624,11 @@ impl<S: Store + Clone> Auth<S> {
     /// documents, custom user data) is not touched.
     pub async fn delete_stored_user(&self, user_id: &str) -> Result<(), AuthError> {
         self.start().await?;
-        let deleted = self.users.delete(user_id).await?.ok_or(AuthError::UserNotFound)?;
+        let deleted = self
+            .users
+            .delete(user_id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
         self.revoke(user_id).await?;
         self.forget_credentials(&deleted).await?;
         self.fire_triggers("DELETE", &deleted.to_user()).await;

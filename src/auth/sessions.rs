@@ -148,10 +148,14 @@ impl<S: Store> Sessions<S> {
 
     /// The live (unexpired) session with this id, read from the database.
     pub async fn get(&self, session_id: &str) -> Result<Option<SessionRecord>, UsersError> {
-        let found = find_one(&self.store, &self.ns(), doc! {"_id": sha256_hex(session_id)})
-            .await?
-            .map(|d| SessionRecord::from_document(&d))
-            .filter(|s| s.expires_at > DateTime::now());
+        let found = find_one(
+            &self.store,
+            &self.ns(),
+            doc! {"_id": sha256_hex(session_id)},
+        )
+        .await?
+        .map(|d| SessionRecord::from_document(&d))
+        .filter(|s| s.expires_at > DateTime::now());
         Ok(found)
     }
 
@@ -181,7 +185,11 @@ impl<S: Store> Sessions<S> {
                 DateTime::from_millis(now.timestamp_millis() + slide.as_millis() as i64),
             );
         }
-        match self.store.apply(&ns, vec![Write::Replace { pre, post }]).await {
+        match self
+            .store
+            .apply(&ns, vec![Write::Replace { pre, post }])
+            .await
+        {
             Ok(()) | Err(StoreError::Conflict) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -189,7 +197,12 @@ impl<S: Store> Sessions<S> {
 
     /// Ends one session (logout). Returns whether it existed.
     pub async fn end(&self, session_id: &str) -> Result<bool, UsersError> {
-        let n = delete_all(&self.store, &self.ns(), doc! {"_id": sha256_hex(session_id)}).await?;
+        let n = delete_all(
+            &self.store,
+            &self.ns(),
+            doc! {"_id": sha256_hex(session_id)},
+        )
+        .await?;
         self.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut cache) = self.cache.lock() {
             cache.remove(&sha256_hex(session_id));

@@ -60,9 +60,18 @@ fn read_export(path: &std::path::Path) -> Result<serde_json::Value, String> {
         Ok(v) => Ok(v),
         Err(first) => {
             let mut users = Vec::new();
-            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            for (n, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
                 users.push(serde_json::from_str(line).map_err(|e| {
-                    format!("{}:{}:{}: {e} (nor one JSON document: {first})", path.display(), n + 1, e.column())
+                    format!(
+                        "{}:{}:{}: {e} (nor one JSON document: {first})",
+                        path.display(),
+                        n + 1,
+                        e.column()
+                    )
                 })?);
             }
             Ok(serde_json::Value::Array(users))
@@ -75,8 +84,9 @@ fn import(args: ImportArgs) -> Result<ExitCode, String> {
     let app = Arc::new(App::load(&args.app).map_err(|e| e.to_string())?.app);
     let uri = match args.mongodb {
         Some(uri) => uri,
-        None => std::env::var("MONGODB_URI")
-            .map_err(|_| "give --mongodb URI (or set MONGODB_URI): imports go to MongoDB".to_owned())?,
+        None => std::env::var("MONGODB_URI").map_err(|_| {
+            "give --mongodb URI (or set MONGODB_URI): imports go to MongoDB".to_owned()
+        })?,
     };
     // Importing signs nothing: a throwaway key.
     let secret = crate::auth::random_secret().map_err(|e| e.to_string())?;

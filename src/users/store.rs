@@ -88,7 +88,13 @@ pub(crate) async fn modify<S: Store>(
             return Ok(Some(pre));
         }
         match store
-            .apply(ns, vec![Write::Replace { pre, post: post.clone() }])
+            .apply(
+                ns,
+                vec![Write::Replace {
+                    pre,
+                    post: post.clone(),
+                }],
+            )
             .await
         {
             Ok(()) => return Ok(Some(post)),

@@ -240,7 +240,10 @@ async fn revocation_ends_every_session_but_not_later_ones() {
     // logout ends one session only
     let fourth = auth.login(alice()).await.unwrap().tokens;
     auth.logout(&third.refresh_token).await.unwrap();
-    assert_eq!(auth.refresh(&third.refresh_token).await.map(|_| ()), revoked);
+    assert_eq!(
+        auth.refresh(&third.refresh_token).await.map(|_| ()),
+        revoked
+    );
     assert_eq!(auth.verify(&third.access_token).await.map(|_| ()), revoked);
     assert!(auth.refresh(&fourth.refresh_token).await.is_ok());
 }

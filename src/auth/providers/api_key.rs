@@ -45,7 +45,8 @@ impl std::fmt::Debug for ApiKey {
 impl ApiKey {
     /// `{_id, name, disabled}` (and `key` when present).
     pub fn to_document(&self) -> Document {
-        let mut d = doc! {"_id": self.id.clone(), "name": self.name.clone(), "disabled": self.disabled};
+        let mut d =
+            doc! {"_id": self.id.clone(), "name": self.name.clone(), "disabled": self.disabled};
         if let Some(key) = &self.key {
             d.insert("key", key.clone());
         }
@@ -143,9 +144,16 @@ impl<S: Store + Clone> Auth<S> {
     ) -> Result<ApiKey, AuthError> {
         self.start().await?;
         self.provider("api-key")?;
-        let user = self.users.get(user_id).await?.ok_or(AuthError::UserNotFound)?;
+        let user = self
+            .users
+            .get(user_id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
         if user.user_type == UserType::Server
-            || user.identities.iter().all(|i| i.provider_type == "anon-user")
+            || user
+                .identities
+                .iter()
+                .all(|i| i.provider_type == "anon-user")
         {
             return Err(AuthError::BadRequest(
                 "anonymous and server users cannot create API keys".into(),
@@ -196,7 +204,8 @@ impl<S: Store + Clone> Auth<S> {
 
     /// A user's API keys (no secrets).
     pub async fn user_api_keys(&self, user_id: &str) -> Result<Vec<ApiKey>, AuthError> {
-        self.keys_where(doc! {"owner": user_id, "kind": "user"}).await
+        self.keys_where(doc! {"owner": user_id, "kind": "user"})
+            .await
     }
 
     /// The app's server API keys (no secrets).

@@ -77,17 +77,20 @@ impl<S: Store + Clone> Auth<S> {
         }
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| refused("the token is malformed"))?;
-        let algorithm = if provider.text("signingAlgorithm") == Some("RS256")
-            || provider.flag("useJWKURI")
-        {
-            Algorithm::RS256
-        } else {
-            Algorithm::HS256
-        };
+        let algorithm =
+            if provider.text("signingAlgorithm") == Some("RS256") || provider.flag("useJWKURI") {
+                Algorithm::RS256
+            } else {
+                Algorithm::HS256
+            };
         if header.alg != algorithm {
             return Err(refused("the token's algorithm is not the configured one"));
         }
-        if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT")) {
+        if header
+            .typ
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("JWT"))
+        {
             return Err(refused("the token's typ is not JWT"));
         }
         let mut validation = Validation::new(algorithm);

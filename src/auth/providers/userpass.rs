@@ -171,9 +171,14 @@ impl<S: Store + Clone> Auth<S> {
         email: &str,
         edit: impl FnMut(&mut Document) -> bool,
     ) -> Result<(), AuthError> {
-        modify(&self.store, &self.accounts(), Bson::String(email.into()), edit)
-            .await?
-            .ok_or(AuthError::UserNotFound)?;
+        modify(
+            &self.store,
+            &self.accounts(),
+            Bson::String(email.into()),
+            edit,
+        )
+        .await?
+        .ok_or(AuthError::UserNotFound)?;
         Ok(())
     }
 
@@ -205,8 +210,12 @@ impl<S: Store + Clone> Auth<S> {
             let status = answer.as_ref().ok().and_then(status_of).map(str::to_owned);
             match (answer, status.as_deref()) {
                 (Ok(_), Some("success")) => {
-                    delete_all(&self.store, &self.userpass_tokens(), doc! {"_id": &token_id})
-                        .await?;
+                    delete_all(
+                        &self.store,
+                        &self.userpass_tokens(),
+                        doc! {"_id": &token_id},
+                    )
+                    .await?;
                     self.set_account(email, |a| {
                         a.insert("status", "confirmed");
                         true
@@ -216,10 +225,16 @@ impl<S: Store + Clone> Auth<S> {
                 }
                 (Ok(_), Some("pending")) => Ok(AccountStatus::Pending),
                 (answer, _) => {
-                    delete_all(&self.store, &self.userpass_tokens(), doc! {"_id": &token_id})
-                        .await?;
+                    delete_all(
+                        &self.store,
+                        &self.userpass_tokens(),
+                        doc! {"_id": &token_id},
+                    )
+                    .await?;
                     answer?;
-                    Err(AuthError::BadRequest(format!("failed to confirm user {email:?}")))
+                    Err(AuthError::BadRequest(format!(
+                        "failed to confirm user {email:?}"
+                    )))
                 }
             }
         } else {
@@ -309,7 +324,9 @@ impl<S: Store + Clone> Auth<S> {
         }
         let url = provider
             .text("resetPasswordUrl")
-            .ok_or_else(|| AuthError::BadRequest("password reset by email is not configured".into()))?
+            .ok_or_else(|| {
+                AuthError::BadRequest("password reset by email is not configured".into())
+            })?
             .to_owned();
         self.account(email).await?.ok_or(AuthError::UserNotFound)?;
         let (token, token_id) = self.new_token(email, "reset").await?;
@@ -398,12 +415,22 @@ impl<S: Store + Clone> Auth<S> {
         let status = answer.as_ref().ok().and_then(status_of).map(str::to_owned);
         match (answer, status.as_deref()) {
             (Ok(_), Some("success")) => {
-                delete_all(&self.store, &self.userpass_tokens(), doc! {"_id": &token_id}).await?;
+                delete_all(
+                    &self.store,
+                    &self.userpass_tokens(),
+                    doc! {"_id": &token_id},
+                )
+                .await?;
                 self.set_password(email, password).await
             }
             (Ok(_), Some("pending")) => Ok(()),
             (answer, _) => {
-                delete_all(&self.store, &self.userpass_tokens(), doc! {"_id": &token_id}).await?;
+                delete_all(
+                    &self.store,
+                    &self.userpass_tokens(),
+                    doc! {"_id": &token_id},
+                )
+                .await?;
                 answer?;
                 Err(AuthError::BadRequest(format!(
                     "failed to reset password for user {email:?}"
@@ -483,8 +510,12 @@ impl<S: Store + Clone> Auth<S> {
             true
         })
         .await?;
-        delete_all(&self.store, &self.userpass_tokens(), doc! {"email": email, "purpose": "confirm"})
-            .await?;
+        delete_all(
+            &self.store,
+            &self.userpass_tokens(),
+            doc! {"email": email, "purpose": "confirm"},
+        )
+        .await?;
         Ok(())
     }
 

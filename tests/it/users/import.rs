@@ -29,13 +29,32 @@ async fn import<S: Store + Clone + 'static>(store: S) {
     let auth = auth(&test, &store, Arc::new(Outbox::default()));
     let export: serde_json::Value = serde_json::from_str(EXPORT).unwrap();
     let report = auth.import_users(&export).await.unwrap();
-    assert_eq!((report.created, report.reset_required), (4, 1), "{report:?}");
+    assert_eq!(
+        (report.created, report.reset_required),
+        (4, 1),
+        "{report:?}"
+    );
     assert_eq!(report.skipped.len(), 1);
     assert_eq!(report.skipped[0].0, "not-an-id");
     // ids, dates, data and disabled kept
-    let jwt = auth.users().get("5f8e0a0e1c9d440000a1b2c5").await.unwrap().unwrap();
-    assert_eq!((jwt.creation_date, jwt.last_authentication_date), (1600000000, 1600000500));
-    assert!(auth.users().get("5f8e0a0e1c9d440000a1b2c7").await.unwrap().unwrap().disabled);
+    let jwt = auth
+        .users()
+        .get("5f8e0a0e1c9d440000a1b2c5")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (jwt.creation_date, jwt.last_authentication_date),
+        (1600000000, 1600000500)
+    );
+    assert!(
+        auth.users()
+            .get("5f8e0a0e1c9d440000a1b2c7")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
     // a custom-token user logs in as the imported user
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
@@ -43,16 +62,44 @@ async fn import<S: Store + Clone + 'static>(store: S) {
         &jsonwebtoken::EncodingKey::from_secret(JWT_KEY_1.as_bytes()),
     )
     .unwrap();
-    let s = auth.login_with(Credential::CustomToken { token }, None).await.unwrap();
+    let s = auth
+        .login_with(Credential::CustomToken { token }, None)
+        .await
+        .unwrap();
     assert_eq!(s.user.id, "5f8e0a0e1c9d440000a1b2c5");
-    let s = auth.login_with(Credential::CustomFunction { payload: doc! {"secret": "open sesame", "user": "fn-88"} }, None).await.unwrap();
+    let s = auth
+        .login_with(
+            Credential::CustomFunction {
+                payload: doc! {"secret": "open sesame", "user": "fn-88"},
+            },
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(s.user.id, "5f8e0a0e1c9d440000a1b2c6");
     // email/password: reset required, then the reset flow gives the same user
-    let login = |p: &str| Credential::UserPassword { username: "old@example.com".into(), password: p.into() };
+    let login = |p: &str| Credential::UserPassword {
+        username: "old@example.com".into(),
+        password: p.into(),
+    };
     let err = auth.login_with(login("anything"), None).await.unwrap_err();
-    assert_eq!((err.clone(), err.code()), (AuthError::PasswordResetRequired, "InvalidPassword"));
-    assert_eq!(auth.register("old@example.com", "secret1").await.unwrap_err(), AuthError::AccountNameInUse);
-    auth.call_reset_function("old@example.com", "fresh-pass", vec![bson::Bson::String("yes".into())]).await.unwrap();
+    assert_eq!(
+        (err.clone(), err.code()),
+        (AuthError::PasswordResetRequired, "InvalidPassword")
+    );
+    assert_eq!(
+        auth.register("old@example.com", "secret1")
+            .await
+            .unwrap_err(),
+        AuthError::AccountNameInUse
+    );
+    auth.call_reset_function(
+        "old@example.com",
+        "fresh-pass",
+        vec![bson::Bson::String("yes".into())],
+    )
+    .await
+    .unwrap();
     let s = auth.login_with(login("fresh-pass"), None).await.unwrap();
     assert_eq!(s.user.id, "5f8e0a0e1c9d440000a1b2c3");
     // importing again skips what exists

@@ -93,7 +93,10 @@ pub fn write_app(dir: &Path, providers: &str) {
         std::fs::write(p, text).unwrap();
     };
     w("root_config.json", r#"{"name": "users-test"}"#);
-    w(".mdb/meta.json", &format!(r#"{{"client_app_id": "{APP_ID}"}}"#));
+    w(
+        ".mdb/meta.json",
+        &format!(r#"{{"client_app_id": "{APP_ID}"}}"#),
+    );
     w(
         "data_sources/mongodb-atlas/config.json",
         r#"{"name": "mongodb-atlas", "type": "mongodb-atlas", "config": {}}"#,
@@ -169,11 +172,7 @@ impl Outbox {
 }
 
 /// An `Auth` over `store` with the app's JS functions, the test secrets and an outbox.
-pub fn auth<S: Store + Clone + 'static>(
-    app: &TestApp,
-    store: &S,
-    outbox: Arc<Outbox>,
-) -> Auth<S> {
+pub fn auth<S: Store + Clone + 'static>(app: &TestApp, store: &S, outbox: Arc<Outbox>) -> Auth<S> {
     let (functions, _) = Functions::builder(app.app.clone(), store.clone())
         .build()
         .unwrap();
