@@ -51,10 +51,6 @@ pub(crate) fn sha256_hex(secret: &str) -> String {
 }
 
 /// Compares two strings in time that depends only on their lengths.
-///
-/// ```
-/// // (crate-internal; shown for the documentation of the choice)
-/// ```
 pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }

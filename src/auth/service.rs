@@ -256,7 +256,6 @@ impl<S: Store + Clone> Auth<S> {
             .app
             .custom_user_data
             .as_ref()
-            .filter(|c| c.enabled)
             .and_then(|c| c.on_user_creation_function_name.clone());
         if let Some(name) = creation {
             self.call(&name, vec![Bson::Document(user.document().clone())])

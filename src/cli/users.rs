@@ -57,6 +57,7 @@ pub fn run(args: UsersArgs) -> ExitCode {
 fn read_export(path: &std::path::Path) -> Result<serde_json::Value, String> {
     let text = read_file(path)?;
     match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) if v.get("_id").is_some() => Ok(serde_json::Value::Array(vec![v])),
         Ok(v) => Ok(v),
         Err(first) => {
             let mut users = Vec::new();
