@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("raw driver find_one by _id (floor)", |b| {
         b.iter(|| {
             runtime
-                .block_on(raw.find_one(doc! {"_id": user_oid}))
+                .block_on(async { raw.find_one(doc! {"_id": user_oid}).await })
                 .unwrap()
         })
     });
