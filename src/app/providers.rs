@@ -364,13 +364,11 @@ fn check(p: &AuthProviderConfig, json: &Json, errors: &mut Vec<Diagnostic>) {
                 }
             }
         }
-        "custom-function" => {
-            if p.text("authFunctionName").is_none() {
-                fail(
-                    at("authFunctionName"),
-                    "config.authFunctionName is required",
-                );
-            }
+        "custom-function" if p.text("authFunctionName").is_none() => {
+            fail(
+                at("authFunctionName"),
+                "config.authFunctionName is required",
+            );
         }
         _ => {}
     }

@@ -132,20 +132,49 @@ async fn the_import_command() {
     // a malformed export: file:line:col
     let bad = test.app.dir.join("bad.json");
     std::fs::write(&bad, "{\"_id\": 1}\n{oops}\n").unwrap();
-    let out = run(&["users", "import", &bad.display().to_string(), &app_dir, "--mongodb", "mongodb://127.0.0.1:9"]);
+    let out = run(&[
+        "users",
+        "import",
+        &bad.display().to_string(),
+        &app_dir,
+        "--mongodb",
+        "mongodb://127.0.0.1:9",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json:2:"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.json:2:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let Some(uri) = crate::common::mongodb_uri("the_import_command") else {
         return;
     };
     let database = format!("users_import_{}", bson::oid::ObjectId::new().to_hex());
-    let out = run(&["users", "import", &file_arg, &app_dir, "--mongodb", &uri, "--database", &database]);
+    let out = run(&[
+        "users",
+        "import",
+        &file_arg,
+        &app_dir,
+        "--mongodb",
+        &uri,
+        "--database",
+        &database,
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("imported 4 users (1 must reset their password); skipped 1"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("imported 4 users (1 must reset their password); skipped 1"),
+        "{stdout}"
+    );
     let store = expanse::store::MongoStore::connect(&uri).await.unwrap();
     let auth = expanse::auth::Auth::new(test.app.clone(), store.clone(), super::issuer())
-        .with_users_config(expanse::users::UsersConfig { database: database.clone() });
+        .with_users_config(expanse::users::UsersConfig {
+            database: database.clone(),
+        });
     let users = auth.users().list().await.unwrap();
     assert_eq!(users.len(), 4);
     assert_eq!(users[0].id, "5f8e0a0e1c9d440000a1b2c3");

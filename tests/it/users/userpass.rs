@@ -227,7 +227,7 @@ async fn function_mode<S: Store + Clone + 'static>(store: S) {
         .rev()
         .find(|d| d.get_str("kind").unwrap() == "reset")
         .unwrap();
-    assert_eq!(call.get_bool("currentPasswordValid").unwrap(), false);
+    assert!(!call.get_bool("currentPasswordValid").unwrap());
     assert_eq!(call.get_i32("extra").unwrap(), 7, "variadic arguments");
     assert_eq!(
         auth.login_with(login("ok-ann@example.com", "secret1"), None)
@@ -262,7 +262,7 @@ async fn function_mode<S: Store + Clone + 'static>(store: S) {
         .rev()
         .find(|d| d.get_str("kind").unwrap() == "reset")
         .unwrap();
-    assert_eq!(call.get_bool("currentPasswordValid").unwrap(), true);
+    assert!(call.get_bool("currentPasswordValid").unwrap());
     // pending: the token the function delivered resets once
     auth.call_reset_function(
         "ok-ann@example.com",
