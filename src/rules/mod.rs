@@ -1,5 +1,6 @@
 //! Collection rules: roles, filters, document- and field-level permissions (reference §2).
 
+mod choice;
 mod coverage;
 mod decide;
 mod load;
@@ -7,10 +8,12 @@ mod model;
 mod pushdown;
 mod redact;
 
-pub use coverage::{rule_items, Coverage, RuleItem};
+pub use coverage::{rule_items, Coverage, RuleItem, RuleLabel};
 pub use decide::{Decider, Denial, RequestContext, WriteKind};
 pub(crate) use load::{flexible_sync_role, Reader};
-pub use model::{CollectionRules, DocumentFilters, FieldRule, FilterRule, Permission, Role};
+pub use model::{
+    CollectionRules, DocumentFilters, FieldRule, FieldRulePath, FilterRule, Permission, Role,
+};
 pub use redact::{
     FieldView, FieldsView, NotExact, ReadPartition, View, MAX_PARTITIONS, MAX_SPLITS,
 };
