@@ -1,4 +1,5 @@
-//! Collection rules: roles, filters, document- and field-level permissions (reference §2).
+//! Collection rules: roles, filters, document- and field-level permissions
+//! (App Services: https://www.mongodb.com/docs/atlas/app-services/rules/roles/).
 
 mod choice;
 mod coverage;
