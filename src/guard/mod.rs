@@ -10,6 +10,7 @@
 mod aggregate;
 mod deferred;
 mod filters;
+mod perform;
 mod view;
 
 use std::sync::Mutex;
@@ -106,9 +107,14 @@ pub struct UpdateResult {
 }
 
 impl UpdateResult {
-    /// The SDK's result document: `{matchedCount, modifiedCount, upsertedId?}`.
+    /// The SDK's result document: `{matchedCount, modifiedCount, upsertedId?}` (counts are
+    /// Int32 when they fit, as App Services returns them).
     pub fn to_document(&self) -> Document {
-        let mut d = bson::doc! {"matchedCount": self.matched_count as i64, "modifiedCount": self.modified_count as i64};
+        use crate::operation::count_value;
+        let mut d = bson::doc! {
+            "matchedCount": count_value(self.matched_count),
+            "modifiedCount": count_value(self.modified_count),
+        };
         if let Some(id) = &self.upserted_id {
             d.insert("upsertedId", id.clone());
         }

@@ -25,6 +25,7 @@ mod functions;
 mod fuzz;
 mod js_functions;
 mod mongo_conformance;
+mod operations;
 mod pushdown_property;
 mod query_differential;
 mod query_semantics;
