@@ -211,6 +211,8 @@ macro_rules! guarded {
         let functions = &$self.ctx.functions;
         let user = &$self.ctx.execution;
         let rule_functions = functions.for_rules_within(user, &$self.ctx.tree);
+        // `%%request` in the rules: the client request this call tree serves.
+        let request = $self.ctx.request.clone();
         let $coll: GuardedCollection<'_, S> = functions
             .app()
             .service_collection(
@@ -221,6 +223,10 @@ macro_rules! guarded {
                 &$self.collection,
             )?
             .with_functions(&rule_functions);
+        let $coll = match request.as_deref() {
+            Some(metadata) => $coll.with_request(metadata),
+            None => $coll,
+        };
         let $coll = if functions.explains_rules() {
             $coll.explained()
         } else {

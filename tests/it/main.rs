@@ -29,6 +29,7 @@ mod operations;
 mod pushdown_property;
 mod query_differential;
 mod query_semantics;
+mod request_rules;
 mod rules;
 mod security;
 mod store_parity;
