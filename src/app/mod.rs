@@ -9,6 +9,7 @@
 //! let rules = loaded.app.rules("mongodb-atlas", "notes", "notes").unwrap();
 //! ```
 
+mod collection;
 mod config;
 mod error;
 mod load;
