@@ -1,11 +1,11 @@
 //! `auth/providers.json` (and the legacy `auth_providers/<name>.json`): the authentication
-//! providers of an app (reference §1.1–§1.6), read with `file:line:col` for every problem.
+//! providers of an app (https://www.mongodb.com/docs/atlas/app-services/reference/config/auth/), read with `file:line:col` for every problem.
 
 use std::collections::BTreeMap;
 
 use bson::Document;
 
-use crate::expr::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::json::{self, Json, JsonKind};
 use crate::Location;
 
@@ -196,7 +196,7 @@ fn provider(
         errors.push(Diagnostic {
             at: type_at,
             message: format!("unknown provider type {provider_type:?}"),
-            hint: crate::expr::closest(&provider_type, PROVIDER_TYPES)
+            hint: crate::suggest::closest(&provider_type, PROVIDER_TYPES)
                 .map(|s| format!("did you mean {s:?}?")),
         });
         return None;

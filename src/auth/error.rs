@@ -1,4 +1,4 @@
-//! Why an authentication operation failed, with App Services' error codes (reference §10).
+//! Why an authentication operation failed, with App Services' error codes.
 //!
 //! No message carries a password, token, API key, secret or stored value.
 
@@ -103,7 +103,7 @@ impl From<PasswordError> for AuthError {
 }
 
 impl AuthError {
-    /// App Services' `error_code` (reference §10).
+    /// App Services' `error_code`.
     ///
     /// ```
     /// use expanse::auth::AuthError;

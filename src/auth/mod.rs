@@ -1,5 +1,7 @@
-//! Authentication (reference §1–§4): providers, users and identities, sessions in the
-//! database, tokens with key rotation, custom user data, and authentication triggers.
+//! Authentication: providers, users and identities, sessions in the database, tokens with key
+//! rotation, custom user data, and authentication triggers
+//! (https://www.mongodb.com/docs/atlas/app-services/authentication/,
+//! https://www.mongodb.com/docs/atlas/app-services/users/sessions/).
 
 mod crypto;
 mod custom_data;

@@ -315,7 +315,7 @@ impl<S: Store + Clone> Auth<S> {
         Ok(Session { user, tokens })
     }
 
-    /// Logs in with a provider's credential (reference §3.1): finds or creates the user of the
+    /// Logs in with a provider's credential (https://www.mongodb.com/docs/atlas/app-services/users/sessions/): finds or creates the user of the
     /// identity, refuses a disabled user, records the login, opens a session. `device_id` is
     /// the client's device (24 hex characters), or `None`.
     ///
@@ -352,7 +352,7 @@ impl<S: Store + Clone> Auth<S> {
         .await
     }
 
-    /// Links the identity of `credential` to the user of `access_token` (reference §1.10) and
+    /// Links the identity of `credential` to the user of `access_token` and
     /// returns a new session for that user. Refused: anonymous credentials, an identity that
     /// belongs to another user, a second email/password identity.
     pub async fn link(

@@ -1,6 +1,6 @@
 //! Users and identities, stored in MongoDB (or the embedded store): the users collection the
 //! `%%user` of rules comes out of, and the identities collection that keeps each provider
-//! account unique (reference §1.8–§1.10).
+//! account unique (https://www.mongodb.com/docs/atlas/app-services/users/).
 
 mod error;
 mod model;

@@ -1,4 +1,5 @@
-//! A stored user and its identities (the Admin API's `User` shape, reference §1.8).
+//! A stored user and its identities (the Admin API's `User` shape:
+//! https://www.mongodb.com/docs/atlas/app-services/users/).
 
 use bson::{doc, oid::ObjectId, Bson, Document};
 
@@ -20,7 +21,7 @@ pub struct Identity {
 
 impl Identity {
     /// An identity with no data; `provider_id` is the provider type (providers are named by
-    /// their type, reference §1.1).
+    /// their type).
     ///
     /// ```
     /// let i = expanse::users::Identity::new("24601", "custom-token");

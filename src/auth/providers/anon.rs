@@ -1,4 +1,4 @@
-//! `anon-user` (reference §1.2): every login creates a new user with a new identity.
+//! `anon-user` (https://www.mongodb.com/docs/atlas/app-services/authentication/anonymous/): every login creates a new user with a new identity.
 
 use bson::{oid::ObjectId, Document};
 

@@ -1,4 +1,4 @@
-//! `api-key` (reference §4): user API keys (up to 20 per user, logging in as their owner) and
+//! `api-key` (https://www.mongodb.com/docs/atlas/app-services/authentication/api-key/): user API keys (up to 20 per user, logging in as their owner) and
 //! server API keys (each creates a `server` user). The secret is returned once, at creation;
 //! only its SHA-256 is stored (`api_keys`, unique index on the hash and on owner + name).
 

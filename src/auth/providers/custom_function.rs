@@ -1,4 +1,4 @@
-//! `custom-function` (reference §1.6): the app's authentication function gets the client's
+//! `custom-function` (https://www.mongodb.com/docs/atlas/app-services/authentication/custom-function/): the app's authentication function gets the client's
 //! payload and returns the user's external id (a string, or `{id}` / `{id, name}`); a throw
 //! refuses the login (401 with the thrown message).
 

@@ -1,4 +1,4 @@
-//! `custom-token` (Custom JWT, reference §1.5): a JWT signed by the app's identity provider,
+//! `custom-token` (Custom JWT, https://www.mongodb.com/docs/atlas/app-services/authentication/custom-jwt/): a JWT signed by the app's identity provider,
 //! HS256 or RS256 with up to three keys (Secrets), or RS256 from a JWK set (`kid` required).
 //! `aud` must hold every configured audience (or any one with `requireAnyAudience`; the client
 //! App ID when none is configured), `sub` becomes the identity id, `exp` is required, `nbf`

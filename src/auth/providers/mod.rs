@@ -1,4 +1,4 @@
-//! Authentication providers (reference §1.2–§1.6): each turns a client's credential into an
+//! Authentication providers (https://www.mongodb.com/docs/atlas/app-services/authentication/): each turns a client's credential into an
 //! identity; [`crate::auth::Auth::login_with`] finds or creates its user.
 
 mod anon;
@@ -19,7 +19,7 @@ use crate::store::Store;
 use crate::users::{Identity, StoredUser};
 use crate::UserType;
 
-/// What a client logs in with (the login request bodies of reference §3.1).
+/// What a client logs in with (the client API's login request bodies).
 #[derive(Clone, PartialEq)]
 pub enum Credential {
     /// `anon-user`: `{}`.

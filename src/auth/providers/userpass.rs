@@ -1,4 +1,4 @@
-//! `local-userpass` (reference §1.3, §2): registration, confirmation (auto, function, email),
+//! `local-userpass` (https://www.mongodb.com/docs/atlas/app-services/authentication/email-password/): registration, confirmation (auto, function, email),
 //! password reset (function, email), login.
 //!
 //! Accounts live in `userpass_accounts` (`_id` = the email, case-sensitive as in App
