@@ -8,15 +8,15 @@ use crate::store::{FindOptions, Namespace, Store, StoreError};
 /// The custom user data document of `user_id` (App Services: https://www.mongodb.com/docs/atlas/app-services/users/custom-metadata/): the document whose
 /// `user_id_field` equals the id as a string, else as an ObjectId (a string match wins); among
 /// several, the first inserted, taken as the smallest `_id`. `{}` when there is none or custom
-/// user data is disabled.
+/// user data is disabled or not configured (`config` is the app's `custom_user_data`).
 pub async fn find_custom_data<S: Store>(
     store: &S,
-    config: &CustomUserDataConfig,
+    config: Option<&CustomUserDataConfig>,
     user_id: &str,
 ) -> Result<Document, StoreError> {
-    if !config.enabled {
+    let Some(config) = config.filter(|c| c.enabled) else {
         return Ok(Document::new());
-    }
+    };
     let ns = Namespace::new(&config.database_name, &config.collection_name);
     let options = FindOptions {
         sort: Some(doc! {"_id": 1}),

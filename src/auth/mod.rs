@@ -27,6 +27,6 @@ pub use providers::{ApiKey, Credential};
 pub use service::{Auth, BoxFuture, Session, SystemFunctions, ANONYMOUS_INACTIVITY};
 pub use sessions::{SessionRecord, Sessions, DEFAULT_REVOCATION_BOUND};
 pub use tokens::{
-    AccessClaims, RefreshClaims, SigningKey, TokenConfig, TokenError, TokenIssuer, TokenPair,
-    ACCESS_TOKEN_LIFETIME, NO_DEVICE, REFRESH_TOKEN_LIFETIME,
+    AccessClaims, Claims, RefreshClaims, SigningKey, TokenConfig, TokenError, TokenIssuer,
+    TokenPair, ACCESS_TOKEN_LIFETIME, NO_DEVICE, REFRESH_TOKEN_LIFETIME,
 };

@@ -226,10 +226,8 @@ impl<S: Store + Clone> Auth<S> {
     }
 
     async fn custom_data(&self, user_id: &str) -> Result<Document, AuthError> {
-        match &self.app.custom_user_data {
-            Some(config) => Ok(find_custom_data(&self.store, config, user_id).await?),
-            None => Ok(Document::new()),
-        }
+        let config = self.app.custom_user_data.as_ref();
+        Ok(find_custom_data(&self.store, config, user_id).await?)
     }
 
     pub(in crate::auth) async fn call(

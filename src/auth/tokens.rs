@@ -145,6 +145,16 @@ pub struct AccessClaims {
     pub expanse_identities: serde_json::Value,
 }
 
+/// The claims of a verified token of either type ([`TokenIssuer::verify_any`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Claims {
+    /// An access token's.
+    Access(AccessClaims),
+    /// A refresh token's.
+    Refresh(RefreshClaims),
+}
+
 /// Claims of a refresh token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefreshClaims {
@@ -523,6 +533,19 @@ impl TokenIssuer {
     /// [`crate::auth::Auth::refresh`]).
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, TokenError> {
         self.decode_typed(token, "refresh")
+    }
+
+    /// Verifies a token of either type: as an access token, else as a refresh token. A
+    /// refused token is refused for its access-token reason unless it is a refresh token.
+    pub fn verify_any(&self, token: &str) -> Result<Claims, TokenError> {
+        match self.verify_access(token) {
+            Ok(claims) => Ok(Claims::Access(claims)),
+            Err(access_error) => match self.verify_refresh(token) {
+                Ok(claims) => Ok(Claims::Refresh(claims)),
+                Err(TokenError::WrongType { .. }) => Err(access_error),
+                Err(refresh_error) => Err(refresh_error),
+            },
+        }
     }
 
     /// The user an access token stands for, as rules see it (`%%user`).

@@ -119,15 +119,12 @@ async fn call<S: Store + Clone + 'static>(
     };
     let result = match &args.as_user {
         Some(id) => {
-            let custom = match &app.custom_user_data {
-                Some(config) => match find_custom_data(&store, config, id).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        eprintln!("reading custom user data: {e}");
-                        return ExitCode::from(1);
-                    }
-                },
-                None => bson::Document::new(),
+            let custom = match find_custom_data(&store, app.custom_user_data.as_ref(), id).await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("reading custom user data: {e}");
+                    return ExitCode::from(1);
+                }
             };
             let user = User::new(id.clone()).with_custom_data(custom);
             if args.client {

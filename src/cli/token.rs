@@ -107,32 +107,19 @@ pub fn run(args: TokenArgs) -> ExitCode {
 fn execute(args: &TokenArgs) -> Result<ExitCode, String> {
     let issuer = issuer(args)?;
     if let Some(token) = &args.verify {
-        return Ok(
-            match issuer
-                .verify_access(token)
-                .map(|c| serde_json::to_value(c).unwrap_or_default())
-                .or_else(|e| {
-                    issuer
-                        .verify_refresh(token)
-                        .map(|c| serde_json::to_value(c).unwrap_or_default())
-                        .map_err(|refresh_error| match refresh_error {
-                            crate::auth::TokenError::WrongType { .. } => e,
-                            other => other,
-                        })
-                }) {
-                Ok(claims) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&claims).unwrap_or_default()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("token refused: {e}");
-                    ExitCode::from(1)
-                }
-            },
-        );
+        return Ok(match issuer.verify_any(token) {
+            Ok(claims) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&claims).unwrap_or_default()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("token refused: {e}");
+                ExitCode::from(1)
+            }
+        });
     }
     let Some(user_id) = &args.user else {
         return Err("give --user ID to issue tokens, or --verify TOKEN".into());

@@ -377,15 +377,12 @@ impl<S: Store + Clone + 'static> Functions<S> {
             return Ok(User::system());
         }
         if let Some(id) = &config.run_as_user_id {
-            let custom = match &self.0.app.custom_user_data {
-                Some(c) => find_custom_data(&self.0.store, c, id).await.map_err(|e| {
-                    FunctionError::Execution {
-                        name: config.name.clone(),
-                        message: format!("reading custom data of run_as_user_id {id}: {e}"),
-                    }
-                })?,
-                None => Document::new(),
-            };
+            let custom = find_custom_data(&self.0.store, self.0.app.custom_user_data.as_ref(), id)
+                .await
+                .map_err(|e| FunctionError::Execution {
+                    name: config.name.clone(),
+                    message: format!("reading custom data of run_as_user_id {id}: {e}"),
+                })?;
             return Ok(User::new(id.clone()).with_custom_data(custom));
         }
         if let Some(script) = &config.run_as_user_id_script_source {
@@ -422,12 +419,10 @@ impl<S: Store + Clone + 'static> Functions<S> {
         };
         match Function::call(&js, ctx, Vec::new()).await.map_err(fail)? {
             Bson::String(id) if !id.is_empty() => {
-                let custom = match &self.0.app.custom_user_data {
-                    Some(c) => find_custom_data(&self.0.store, c, &id)
+                let custom =
+                    find_custom_data(&self.0.store, self.0.app.custom_user_data.as_ref(), &id)
                         .await
-                        .map_err(|e| fail(e.to_string()))?,
-                    None => Document::new(),
-                };
+                        .map_err(|e| fail(e.to_string()))?;
                 Ok(User::new(id).with_custom_data(custom))
             }
             Bson::Document(d) if d.get_bool("runAsSystem").unwrap_or(false) => Ok(User::system()),
