@@ -24,6 +24,7 @@ pub mod fuzzing;
 pub mod guard;
 pub mod limits;
 pub mod rules;
+pub mod server;
 pub mod store;
 pub mod update;
 mod user;

@@ -3,6 +3,7 @@
 mod check;
 mod eval;
 mod run;
+mod serve;
 mod test;
 mod token;
 
@@ -33,6 +34,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Run an app function (system by default, or as a user) on the embedded store or MongoDB.
     Run(run::RunArgs),
+    /// Serve the App Services client HTTP API (realm-web and the Realm SDKs) over the app.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -44,6 +47,7 @@ pub fn run() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Token(args) => token::run(args),
         Command::Run(args) => run::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 
