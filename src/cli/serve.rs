@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// share it). Without it: the embedded store.
     #[arg(long, env = "MONGODB_URI", conflicts_with = "store_file")]
     mongodb: Option<String>,
+    /// With --mongodb: prefix every database name with this (several apps or test runs on one
+    /// server).
+    #[arg(long, env = "EXPANSE_DATABASE_PREFIX", requires = "mongodb")]
+    database_prefix: Option<String>,
     /// With the embedded store: persist it to this file (canonical Extended JSON, rewritten on
     /// every write). Without it the embedded store lives in memory and is lost on exit.
     #[arg(long, env = "EXPANSE_STORE_FILE")]
@@ -118,7 +122,13 @@ async fn execute(args: ServeArgs) -> ExitCode {
     };
     match &args.mongodb {
         Some(uri) => match MongoStore::connect(uri).await {
-            Ok(store) => start(&args, app, store, tokens, settings, "MongoDB").await,
+            Ok(store) => {
+                let store = match &args.database_prefix {
+                    Some(prefix) => store.with_database_prefix(prefix.clone()),
+                    None => store,
+                };
+                start(&args, app, store, tokens, settings, "MongoDB").await
+            }
             Err(e) => {
                 eprintln!("expanse serve: {e}");
                 ExitCode::from(1)

@@ -36,8 +36,9 @@ pub fn parse_document(bytes: &[u8]) -> Result<Document, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("expected a JSON body, found none"));
     }
-    let json: serde_json::Value = serde_json::from_slice(bytes)
+    let mut json: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    undo_double_timestamps(&mut json);
     if !json.is_object() {
         return Err(ApiError::bad_request("the body must be a JSON object"));
     }
@@ -48,6 +49,58 @@ pub fn parse_document(bytes: &[u8]) -> Result<Document, ApiError> {
             "the body is not valid Extended JSON: {e}"
         ))),
     }
+}
+
+/// `realm-web` serializes function arguments to canonical Extended JSON and then serializes
+/// the whole body again, so a timestamp's `t` and `i` arrive as `{"$numberInt": "…"}`
+/// (`{"$timestamp": {"t": {"$numberInt": "1700000000"}, "i": {"$numberInt": "7"}}}`). Such
+/// a timestamp is read as the one the client meant, and so are `{"$minKey": 1}` and
+/// `{"$maxKey": 1}`; nothing else changes meaning when serialized twice (the other canonical
+/// forms hold strings only).
+fn undo_double_timestamps(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if map.len() == 1 {
+                for key in ["$minKey", "$maxKey"] {
+                    if let Some(v) = map.get_mut(key) {
+                        if let Some(n) = wrapped_integer(v) {
+                            *v = Value::from(n);
+                        }
+                        return;
+                    }
+                }
+                if let Some(Value::Object(inner)) = map.get_mut("$timestamp") {
+                    for key in ["t", "i"] {
+                        if let Some(v) = inner.get_mut(key) {
+                            if let Some(n) = wrapped_integer(v) {
+                                *v = Value::from(n);
+                            }
+                        }
+                    }
+                    return;
+                }
+            }
+            for v in map.values_mut() {
+                undo_double_timestamps(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(undo_double_timestamps),
+        _ => {}
+    }
+}
+
+/// `{"$numberInt": "7"}` or `{"$numberLong": "7"}` as a non-negative integer.
+fn wrapped_integer(value: &serde_json::Value) -> Option<u64> {
+    let map = value.as_object()?;
+    if map.len() != 1 {
+        return None;
+    }
+    let text = map
+        .get("$numberInt")
+        .or_else(|| map.get("$numberLong"))?
+        .as_str()?;
+    text.parse::<u64>().ok()
 }
 
 impl<S: Send + Sync> FromRequest<S> for EjsonBody {
@@ -120,6 +173,21 @@ mod tests {
         assert_eq!(d.get("a"), Some(&Bson::Int32(3)));
         assert_eq!(d.get("b"), Some(&Bson::Int64(4)));
         assert_eq!(d.get("c"), Some(&Bson::Double(1.5)));
+    }
+
+    #[test]
+    fn realm_webs_doubly_serialized_timestamps_are_read() {
+        let d = parse_document(
+            br#"{"a": [{"$timestamp": {"t": {"$numberInt": "1700000000"}, "i": {"$numberInt": "7"}}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            d.get_array("a").unwrap()[0],
+            Bson::Timestamp(bson::Timestamp {
+                time: 1_700_000_000,
+                increment: 7
+            })
+        );
     }
 
     #[test]
