@@ -1,7 +1,7 @@
 //! `expanse check`: load an app and look for what App Services users commonly got wrong.
 
 use crate::app::{App, LoadError};
-use crate::expr::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::query::Projection;
 use crate::rules::{CollectionRules, Permission, Role};
 

@@ -21,7 +21,7 @@ use bson::Document;
 pub use config::{CustomUserDataConfig, DataSourceConfig, FunctionConfig, TriggerConfig};
 pub use settings::QuerySettings;
 
-use crate::expr::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::rules::CollectionRules;
 
 /// A loaded app.

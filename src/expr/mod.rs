@@ -31,7 +31,6 @@ mod kind;
 mod operators;
 mod pushdown;
 mod query_template;
-mod suggest;
 
 use std::fmt;
 
@@ -43,31 +42,10 @@ pub use function::{FunctionCaller, LaterResult};
 pub use kind::ExprKind;
 pub use pushdown::{Filter as PushedFilter, PushDown};
 pub use query_template::QueryTemplate;
-pub use suggest::closest;
 
+use crate::diagnostic::Diagnostic;
 use crate::json::{self, Json};
 use crate::Location;
-
-/// One problem found while compiling, with where it is and a hint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Diagnostic {
-    /// Where.
-    pub at: Location,
-    /// What is wrong.
-    pub message: String,
-    /// A suggestion (`did you mean %%user.id?`).
-    pub hint: Option<String>,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.at, self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, " ({hint})")?;
-        }
-        Ok(())
-    }
-}
 
 /// Every problem found in an expression (never empty).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -91,11 +69,7 @@ impl fmt::Display for CompileError {
 impl From<json::JsonError> for CompileError {
     fn from(e: json::JsonError) -> CompileError {
         CompileError {
-            diagnostics: vec![Diagnostic {
-                at: e.at,
-                message: e.message,
-                hint: None,
-            }],
+            diagnostics: vec![Diagnostic::from(e)],
         }
     }
 }

@@ -15,6 +15,8 @@ pub use redact::{
     FieldView, FieldsView, NotExact, ReadPartition, View, MAX_PARTITIONS, MAX_SPLITS,
 };
 
+use crate::diagnostic::{Diagnostic, Diagnostics};
+
 impl CollectionRules {
     /// Reads a `rules.json` body (as text); `file` names it in diagnostics.
     ///
@@ -26,25 +28,14 @@ impl CollectionRules {
     /// .unwrap();
     /// assert_eq!(rules.roles[0].name, "owner");
     /// ```
-    pub fn parse(text: &str, file: &str) -> Result<CollectionRules, Vec<crate::expr::Diagnostic>> {
-        let json = crate::json::parse(text, file).map_err(|e| {
-            vec![crate::expr::Diagnostic {
-                at: e.at,
-                message: e.message,
-                hint: None,
-            }]
-        })?;
-        let mut errors = Vec::new();
-        let mut warnings = Vec::new();
-        let rules = Reader {
-            errors: &mut errors,
-            warnings: &mut warnings,
-        }
-        .rules(&json, file, false);
-        if errors.is_empty() {
+    pub fn parse(text: &str, file: &str) -> Result<CollectionRules, Vec<Diagnostic>> {
+        let json = crate::json::parse(text, file).map_err(|e| vec![Diagnostic::from(e)])?;
+        let mut found = Diagnostics::default();
+        let rules = Reader { found: &mut found }.rules(&json, file, false);
+        if found.is_ok() {
             Ok(rules)
         } else {
-            Err(errors)
+            Err(found.errors)
         }
     }
 }
