@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::auth::{Auth, SystemFunctions, TokenIssuer};
-use crate::expr::Diagnostic;
+use crate::Diagnostic;
 use crate::functions::{BuildError, Functions};
 use crate::store::Store;
 
