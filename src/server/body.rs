@@ -192,9 +192,20 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_bad_requests() {
-        for body in [&b""[..], b"{", b"[1]", b"3", br#"{"a": {"$numberInt": "x"}}"#] {
+        for body in [
+            &b""[..],
+            b"{",
+            b"[1]",
+            b"3",
+            br#"{"a": {"$numberInt": "x"}}"#,
+        ] {
             let e = parse_document(body).err().map(|e| e.status);
-            assert_eq!(e, Some(StatusCode::BAD_REQUEST), "{:?}", String::from_utf8_lossy(body));
+            assert_eq!(
+                e,
+                Some(StatusCode::BAD_REQUEST),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

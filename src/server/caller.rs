@@ -95,7 +95,10 @@ mod tests {
     fn bearer_tokens_are_read_and_bad_headers_refused() {
         let mut headers = HeaderMap::new();
         assert_eq!(bearer(&headers).unwrap_err().error_code, "MissingAuthReq");
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
         assert_eq!(bearer(&headers).unwrap(), "abc");
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&headers).unwrap_err().error_code, "InvalidSession");

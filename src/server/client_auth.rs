@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::Extension;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bson::{doc, Bson};
 use serde::Deserialize;
 

@@ -124,10 +124,9 @@ impl ApiError {
     pub fn for_status(status: StatusCode) -> Self {
         let (code, message) = match status {
             StatusCode::NOT_FOUND => ("NotFound", "no such route"),
-            StatusCode::METHOD_NOT_ALLOWED => (
-                "NotFound",
-                "this route does not take this HTTP method",
-            ),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("NotFound", "this route does not take this HTTP method")
+            }
             StatusCode::PAYLOAD_TOO_LARGE => ("BadRequest", "the request body is too large"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ("BadRequest", "unsupported content type"),
             s if s.is_client_error() => ("BadRequest", "the request cannot be read"),
@@ -177,9 +176,11 @@ impl From<AuthError> for ApiError {
             AuthError::CreationFunction { .. } => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "AuthError", e.to_string())
             }
-            AuthError::NoRuntime(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "FunctionExecutionError", e.to_string())
-            }
+            AuthError::NoRuntime(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "FunctionExecutionError",
+                e.to_string(),
+            ),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use bson::{doc, Bson, Document};
 
 use super::body::{string_field, Ejson, EjsonBody};
@@ -97,7 +97,11 @@ impl CallRequest {
         let arguments = match body.get("arguments") {
             Some(Bson::Array(items)) => items.clone(),
             None | Some(Bson::Null) => Vec::new(),
-            Some(_) => return Err(ApiError::invalid_parameter("\"arguments\" must be an array")),
+            Some(_) => {
+                return Err(ApiError::invalid_parameter(
+                    "\"arguments\" must be an array",
+                ))
+            }
         };
         let service = match body.get("service") {
             Some(Bson::String(s)) => Some(s.clone()),

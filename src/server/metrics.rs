@@ -142,8 +142,9 @@ mod tests {
         assert!(text.contains(
             "expanse_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"} 1"
         ));
-        assert!(text
-            .contains("expanse_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.0025\"} 1"));
+        assert!(text.contains(
+            "expanse_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.0025\"} 1"
+        ));
         assert!(text.contains("expanse_rule_decisions_total{decision=\"denied\"} 1"));
         assert!(text.contains("expanse_http_requests_in_flight 0"));
     }

@@ -1,4 +1,4 @@
-//! Around every request: a request id, the time limit, App Services-shaped errors for what
+//! Around every request: a request id, the time limit, the declared body size, App Services-shaped errors for what
 //! axum rejects itself, metrics, and one log line (request id, method, route, status, user id,
 //! error code, latency — never tokens, passwords, bodies or document values).
 
@@ -50,7 +50,16 @@ pub async fn observe<S: Store + Clone + 'static>(
     request.extensions_mut().insert(logged.clone());
     state.metrics.started();
     let limit = state.settings.request_timeout;
-    let mut response = if is_stream(&request) {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let max = state.settings.max_body_bytes;
+    let mut response = if declared.is_some_and(|n| n > max as u64) {
+        // refused before reading a byte of it
+        ApiError::too_large(max).into_response()
+    } else if is_stream(&request) {
         next.run(request).await
     } else {
         match tokio::time::timeout(limit, next.run(request)).await {

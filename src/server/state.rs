@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::auth::{Auth, SystemFunctions, TokenIssuer};
-use crate::Diagnostic;
 use crate::functions::{BuildError, Functions};
 use crate::store::Store;
+use crate::Diagnostic;
 
 use super::metrics::Metrics;
 use super::settings::Settings;

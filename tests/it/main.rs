@@ -30,6 +30,7 @@ mod query_differential;
 mod query_semantics;
 mod rules;
 mod security;
+mod server;
 mod store_parity;
 mod tokens;
 mod update_differential;
