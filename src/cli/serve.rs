@@ -12,8 +12,8 @@ use clap::Args;
 use super::EXIT_INVALID;
 use crate::app::App;
 use crate::auth::{TokenConfig, TokenIssuer};
-use crate::server::{serve, ServerState, Settings};
-use crate::store::{MemoryStore, MongoStore, Store};
+use crate::server::{serve, ServerState, ServerStore, Settings};
+use crate::store::{MemoryStore, MongoStore};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -151,7 +151,7 @@ async fn execute(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn start<S: Store + Clone + 'static>(
+async fn start<S: ServerStore>(
     args: &ServeArgs,
     app: Arc<App>,
     store: S,

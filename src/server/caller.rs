@@ -8,8 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
 use super::error::ApiError;
-use super::state::ServerState;
-use crate::store::Store;
+use super::state::{ServerState, ServerStore};
 use crate::User;
 
 /// The user id of a request, filled in once known (for the request log).
@@ -60,7 +59,7 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 #[derive(Debug, Clone)]
 pub struct Caller(pub User);
 
-impl<S: Store + Clone + 'static> FromRequestParts<Arc<ServerState<S>>> for Caller {
+impl<S: ServerStore> FromRequestParts<Arc<ServerState<S>>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(

@@ -15,7 +15,7 @@ use super::body::{Ejson, EjsonBody};
 use super::caller::{bearer, BearerToken, Caller, LoggedUser};
 use super::error::ApiError;
 use super::login;
-use super::state::ServerState;
+use super::state::{ServerState, ServerStore};
 use crate::auth::{AuthError, TokenError};
 use crate::store::Store;
 
@@ -42,7 +42,7 @@ fn safe_host(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// `GET app/{id}/location`: where the client sends its requests (`hostname`).
-pub async fn location<S: Store + Clone + 'static>(
+pub async fn location<S: ServerStore>(
     State(state): St<S>,
     Path(app): Path<String>,
     headers: HeaderMap,
@@ -71,7 +71,7 @@ pub struct LinkQuery {
 }
 
 /// `POST app/{id}/auth/providers/{provider}/login[?link=true]`.
-pub async fn login<S: Store + Clone + 'static>(
+pub async fn login<S: ServerStore>(
     State(state): St<S>,
     Path((app, provider)): Path<(String, String)>,
     Query(query): Query<LinkQuery>,
@@ -99,7 +99,7 @@ pub async fn login<S: Store + Clone + 'static>(
 }
 
 /// `GET auth/profile`: `{user_id, type, identities, data}` of the access token's user.
-pub async fn profile<S: Store + Clone + 'static>(Caller(user): Caller) -> Ejson {
+pub async fn profile<S: ServerStore>(Caller(user): Caller) -> Ejson {
     let identities: Vec<Bson> = user
         .identities
         .iter()
@@ -126,7 +126,7 @@ fn refresh_refused(e: AuthError) -> ApiError {
 }
 
 /// `POST auth/session` with the refresh token: a new access token (custom data read again).
-pub async fn refresh<S: Store + Clone + 'static>(
+pub async fn refresh<S: ServerStore>(
     State(state): St<S>,
     BearerToken(token): BearerToken,
 ) -> Result<Ejson, ApiError> {
@@ -138,7 +138,7 @@ pub async fn refresh<S: Store + Clone + 'static>(
 }
 
 /// `DELETE auth/session` with the refresh token: ends the session.
-pub async fn logout<S: Store + Clone + 'static>(
+pub async fn logout<S: ServerStore>(
     State(state): St<S>,
     BearerToken(token): BearerToken,
 ) -> Result<Response, ApiError> {
@@ -147,10 +147,7 @@ pub async fn logout<S: Store + Clone + 'static>(
 }
 
 /// `DELETE auth/delete` with the access token: deletes the user (their sessions end).
-pub async fn delete_user<S: Store + Clone + 'static>(
-    State(state): St<S>,
-    Caller(user): Caller,
-) -> Response {
+pub async fn delete_user<S: ServerStore>(State(state): St<S>, Caller(user): Caller) -> Response {
     state.auth.delete_user(&user).await;
     StatusCode::NO_CONTENT.into_response()
 }

@@ -15,7 +15,7 @@ use super::client_auth::check_app;
 use super::error::ApiError;
 use super::metrics::Decision;
 use super::service;
-use super::state::ServerState;
+use super::state::{ServerState, ServerStore};
 use crate::functions::FunctionError;
 use crate::store::Store;
 
@@ -134,7 +134,7 @@ fn record<S: Store>(state: &ServerState<S>, result: &Result<Bson, ApiError>) {
 }
 
 /// Runs a parsed call as `user`.
-pub async fn perform<S: Store + Clone + 'static>(
+pub async fn perform<S: ServerStore>(
     state: &ServerState<S>,
     user: &crate::User,
     call: CallRequest,
@@ -153,7 +153,7 @@ pub async fn perform<S: Store + Clone + 'static>(
 }
 
 /// `POST app/{id}/functions/call`.
-pub async fn call<S: Store + Clone + 'static>(
+pub async fn call<S: ServerStore>(
     State(state): State<Arc<ServerState<S>>>,
     Path(app): Path<String>,
     Caller(user): Caller,

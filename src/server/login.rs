@@ -9,16 +9,15 @@
 use bson::{doc, oid::ObjectId, Document};
 
 use super::error::ApiError;
-use super::state::ServerState;
+use super::state::{ServerState, ServerStore};
 use crate::auth::Session;
-use crate::store::Store;
 use crate::User;
 
 use axum::http::StatusCode;
 
 /// Logs in through `provider` with `credentials` (the login body without `options`).
 /// `linking` is the logged-in user when the client asked to link the identity (`?link=true`).
-pub async fn login<S: Store + Clone + 'static>(
+pub async fn login<S: ServerStore>(
     state: &ServerState<S>,
     provider: &str,
     credentials: Document,

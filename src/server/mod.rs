@@ -30,13 +30,11 @@ use std::sync::Arc;
 pub use error::ApiError;
 pub use routes::router;
 pub use settings::Settings;
-pub use state::ServerState;
-
-use crate::store::Store;
+pub use state::{ServerState, ServerStore};
 
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes the requests in
 /// flight (watch streams end when the state's shutdown flag is set) and returns.
-pub async fn serve<S: Store + Clone + 'static>(
+pub async fn serve<S: ServerStore>(
     state: Arc<ServerState<S>>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,

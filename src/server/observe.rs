@@ -12,8 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::caller::LoggedUser;
 use super::error::{ApiError, ErrorCode};
-use super::state::ServerState;
-use crate::store::Store;
+use super::state::{ServerState, ServerStore};
 
 /// The route template that served a request (`/api/client/v2.0/app/{app}/functions/call`).
 #[derive(Debug, Clone)]
@@ -38,7 +37,7 @@ fn is_stream(request: &Request) -> bool {
 }
 
 /// Outer layer: request id, time limit, error shape, metrics, log line.
-pub async fn observe<S: Store + Clone + 'static>(
+pub async fn observe<S: ServerStore>(
     State(state): State<Arc<ServerState<S>>>,
     mut request: Request,
     next: Next,

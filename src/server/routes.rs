@@ -15,15 +15,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use super::body::json_response;
 use super::error::ApiError;
 use super::observe::{label_route, observe};
-use super::state::ServerState;
+use super::state::{ServerState, ServerStore};
 use super::{client_auth, functions_call};
-use crate::store::Store;
 
 /// The client API's root.
 pub const CLIENT_ROOT: &str = "/api/client/v2.0";
 
 /// The server's router over `state`.
-pub fn router<S: Store + Clone + 'static>(state: Arc<ServerState<S>>) -> Router {
+pub fn router<S: ServerStore>(state: Arc<ServerState<S>>) -> Router {
     let app = |path: &str| format!("{CLIENT_ROOT}/app/{{app}}{path}");
     let user = |path: &str| format!("{CLIENT_ROOT}/auth{path}");
     Router::new()
@@ -86,7 +85,7 @@ async fn health() -> Response {
     json_response(axum::http::StatusCode::OK, r#"{"status":"ok"}"#.into())
 }
 
-async fn metrics<S: Store + Clone + 'static>(State(state): State<Arc<ServerState<S>>>) -> Response {
+async fn metrics<S: ServerStore>(State(state): State<Arc<ServerState<S>>>) -> Response {
     let mut response = state.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

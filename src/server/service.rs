@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use bson::Bson;
 
 use super::error::ApiError;
-use super::state::ServerState;
+use super::state::{ServerState, ServerStore};
 use crate::store::Store;
 use crate::User;
 
@@ -37,7 +37,7 @@ pub fn data_source<'a, S: Store>(
 }
 
 /// Runs operation `name` of `service` with the client's `arguments` as `user`.
-pub async fn call<S: Store + Clone + 'static>(
+pub async fn call<S: ServerStore>(
     state: &ServerState<S>,
     user: &User,
     service: &str,

@@ -7,11 +7,16 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::auth::{Auth, SystemFunctions, TokenIssuer};
 use crate::functions::{BuildError, Functions};
-use crate::store::Store;
+use crate::store::{Changes, Store};
 use crate::Diagnostic;
 
 use super::metrics::Metrics;
 use super::settings::Settings;
+
+/// A store the server can run on: the library's stores, with change streams for `watch`.
+pub trait ServerStore: Store + Changes + Clone + 'static {}
+
+impl<S: Store + Changes + Clone + 'static> ServerStore for S {}
 
 /// The server's shared state.
 pub struct ServerState<S: Store> {
@@ -31,7 +36,7 @@ pub struct ServerState<S: Store> {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
-impl<S: Store + Clone + 'static> ServerState<S> {
+impl<S: ServerStore> ServerState<S> {
     /// The state for `app` over `store`: its functions (JavaScript sources loaded) and its
     /// authentication, which runs the user creation function and triggers through them.
     pub fn new(
