@@ -22,6 +22,7 @@ mod ast;
 mod compile;
 mod context;
 mod convert;
+mod error;
 mod eval;
 mod expansion;
 mod explain;
@@ -32,9 +33,8 @@ mod operators;
 mod pushdown;
 mod query_template;
 
-use std::fmt;
-
 pub use context::{Context, ContextData};
+pub use error::CompileError;
 pub use expansion::{parse_expansion, Base, Expansion, ExpansionProblem};
 pub use explain::{Explanation, TraceLine};
 pub use footprint::Footprint;
@@ -43,36 +43,8 @@ pub use kind::ExprKind;
 pub use pushdown::{Filter as PushedFilter, PushDown};
 pub use query_template::QueryTemplate;
 
-use crate::diagnostic::Diagnostic;
 use crate::json::{self, Json};
 use crate::Location;
-
-/// Every problem found in an expression (never empty).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub struct CompileError {
-    /// The problems, in source order.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl fmt::Display for CompileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.diagnostics.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{d}")?;
-        }
-        Ok(())
-    }
-}
-
-impl From<json::JsonError> for CompileError {
-    fn from(e: json::JsonError) -> CompileError {
-        CompileError {
-            diagnostics: vec![Diagnostic::from(e)],
-        }
-    }
-}
 
 /// A compiled rule expression.
 #[derive(Debug, Clone)]
