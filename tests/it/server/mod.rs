@@ -5,6 +5,7 @@
 mod malformed;
 mod operations;
 mod realm_web;
+mod scale;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -29,6 +30,12 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts the server with extra arguments (`--mongodb` among them); MONGODB_URI is not
+    /// passed on, so the arguments decide the store.
+    pub fn start_on_mongodb(args: &[&str]) -> Server {
+        Server::start(args, &[])
+    }
+
     /// Starts the server on the embedded store with extra arguments and environment.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_expanse"));
