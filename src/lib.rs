@@ -26,6 +26,7 @@ pub mod functions;
 pub mod fuzzing;
 pub mod guard;
 pub mod limits;
+pub mod operation;
 pub mod rules;
 pub mod server;
 pub mod store;
