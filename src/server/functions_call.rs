@@ -141,7 +141,9 @@ pub async fn perform<S: ServerStore>(
     request: Document,
 ) -> Result<Bson, ApiError> {
     let result = match &call.service {
-        Some(service) => service::call(state, user, service, &call.name, call.arguments).await,
+        Some(service) => {
+            service::call(state, user, service, &call.name, call.arguments, &request).await
+        }
         None => state
             .functions
             .call(user, &call.name, call.arguments, Some(request))

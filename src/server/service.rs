@@ -4,15 +4,17 @@
 //!
 //! The operations themselves (their argument shapes, `realm-web`'s `project` key, its
 //! `findOneAndDelete` sent as `findOneAndReplace` without `update`) belong to the library's
-//! single operation dispatcher (issue #17); this module only finds the data source and hands
-//! the call over.
+//! operation dispatcher (`crate::operation`, `GuardedCollection::perform`); this module only
+//! finds the data source and hands the call over.
 
 use axum::http::StatusCode;
-use bson::Bson;
+use bson::{Bson, Document};
 
 use super::error::ApiError;
 use super::state::{ServerState, ServerStore};
 use crate::store::Store;
+use crate::guard::GuardError;
+use crate::operation::{OperationError, ServiceCall};
 use crate::User;
 
 /// The data source a client's service name means: the app's data source of that name, or the
@@ -36,19 +38,30 @@ pub fn data_source<'a, S: Store>(
     ))
 }
 
-/// Runs operation `name` of `service` with the client's `arguments` as `user`.
+/// Runs operation `name` of `service` with the client's `arguments` as `user`: the library
+/// reads the call (`ServiceCall`) and performs it on the caller's guarded collection, with
+/// `%function` rules and `%%request` as in a user-context function.
 pub async fn call<S: ServerStore>(
     state: &ServerState<S>,
     user: &User,
     service: &str,
     name: &str,
     arguments: Vec<Bson>,
+    request: &Document,
 ) -> Result<Bson, ApiError> {
-    let _service = data_source(state, service)?;
-    let _ = (user, arguments);
-    Err(ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "ServiceCommandNotFound",
-        format!("{name}: MongoDB service operations are not served yet (they wait for the operation dispatcher)"),
-    ))
+    let service = data_source(state, service)?;
+    let call = ServiceCall::parse(name, &arguments).map_err(|e| match e {
+        OperationError::UnknownOperation(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "ServiceCommandNotFound", e.to_string())
+        }
+        other => ApiError::invalid_parameter(other.to_string()),
+    })?;
+    let rule_functions = state.functions.for_rules(user);
+    let collection = state
+        .app
+        .service_collection(&state.store, user, service, &call.database, &call.collection)
+        .map_err(|e| ApiError::from(GuardError::NoRule(e)))?
+        .with_functions(&rule_functions)
+        .with_request(request);
+    Ok(collection.perform(&call.operation).await?.to_bson())
 }
