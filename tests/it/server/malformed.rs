@@ -58,17 +58,39 @@ fn malformed_bodies_are_400_bad_request() {
         let r = server.request("POST", &call_path(), &headers, body);
         r.assert_error(400, code);
     }
+    // service calls the dispatcher cannot read
+    let service_cases: &[(&[u8], u16, &str)] = &[
+        (br#"{"name": "find", "service": "mongodb-atlas", "arguments": []}"#, 400, "InvalidParameter"),
+        (br#"{"name": "find", "service": "mongodb-atlas", "arguments": [1]}"#, 400, "InvalidParameter"),
+        (br#"{"name": "find", "service": "mongodb-atlas", "arguments": [{"collection": "items"}]}"#, 400, "InvalidParameter"),
+        (br#"{"name": "find", "service": "mongodb-atlas", "arguments": [{"database": 1, "collection": "items"}]}"#, 400, "InvalidParameter"),
+        (br#"{"name": "find", "service": "mongodb-atlas", "arguments": [{"database": "todo", "collection": "items", "query": "all"}]}"#, 400, "InvalidParameter"),
+        (br#"{"name": "find", "service": "mongodb-atlas", "arguments": [{"database": "todo", "collection": "items", "collation": {}}]}"#, 400, "InvalidParameter"),
+        (br#"{"name": "updateOne", "service": "mongodb-atlas", "arguments": [{"database": "todo", "collection": "items", "query": {}, "update": [{"$set": {"a": 1}}]}]}"#, 400, "InvalidParameter"),
+        (br#"{"name": "dropDatabase", "service": "mongodb-atlas", "arguments": [{"database": "todo", "collection": "items"}]}"#, 400, "ServiceCommandNotFound"),
+        (br#"{"name": "find", "service": "no-such-service", "arguments": [{"database": "todo", "collection": "items"}]}"#, 404, "ServiceNotFound"),
+        (br#"{"name": "find", "service": "mongodb-atlas", "arguments": [{"database": "todo", "collection": "items", "query": {"$where": "1"}}]}"#, 400, "MongoDBError"),
+        (br#"{"name": "find", "service": "mongodb-atlas", "arguments": [{"database": "todo", "collection": "items", "query": {"a": {"$bogus": 1}}}]}"#, 400, "MongoDBError"),
+    ];
+    for (body, status, code) in service_cases {
+        let r = server.request("POST", &call_path(), &headers, body);
+        r.assert_error(*status, code);
+    }
     // JSON nested past serde's and MongoDB's limits
     for depth in [99, 150, 5000] {
-        let body = format!(
-            r#"{{"name": "echo", "arguments": [{}1{}]}}"#,
-            "[".repeat(depth),
-            "]".repeat(depth)
-        );
-        let r = server.request("POST", &call_path(), &headers, body.as_bytes());
-        assert!(r.status < 500, "depth {depth}: {r:?}");
-        if depth > 100 {
-            assert_eq!(r.status, 400, "depth {depth}: {r:?}");
+        let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let deep_query = format!("{}1{}", r#"{"a": "#.repeat(depth), "}".repeat(depth));
+        for body in [
+            format!(r#"{{"name": "echo", "arguments": [{nested}]}}"#),
+            format!(
+                r#"{{"name": "find", "service": "mongodb-atlas", "arguments": [{{"database": "todo", "collection": "items", "query": {deep_query}}}]}}"#
+            ),
+        ] {
+            let r = server.request("POST", &call_path(), &headers, body.as_bytes());
+            assert!(r.status < 500, "depth {depth}: {r:?}");
+            if depth > 100 {
+                assert_eq!(r.status, 400, "depth {depth}: {r:?}");
+            }
         }
     }
     assert!(server.alive());
