@@ -111,7 +111,8 @@ fn ms(d: Duration) -> String {
 async fn main() {
     let url = std::env::var("EXPANSE_BENCH_URL").expect("EXPANSE_BENCH_URL");
     let address = url.trim_start_matches("http://").to_owned();
-    let app_id = std::env::var("EXPANSE_BENCH_APP_ID").unwrap_or_else(|_| "expanse-realm-web".into());
+    let app_id =
+        std::env::var("EXPANSE_BENCH_APP_ID").unwrap_or_else(|_| "expanse-realm-web".into());
     let prefix = std::env::var("EXPANSE_BENCH_PREFIX").unwrap_or_default();
     let uri = std::env::var("MONGODB_URI").expect("MONGODB_URI");
     let documents: usize = std::env::var("EXPANSE_BENCH_DOCUMENTS")
@@ -127,7 +128,8 @@ async fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let cases = std::env::var("EXPANSE_BENCH_CASES").unwrap_or_else(|_| "find,trivial,driver".into());
+    let cases =
+        std::env::var("EXPANSE_BENCH_CASES").unwrap_or_else(|_| "find,trivial,driver".into());
     let max_clients = levels.iter().copied().max().unwrap_or(1);
 
     // one anonymous user per client
@@ -157,7 +159,9 @@ async fn main() {
         } else {
             format!("other-{}", i % 997)
         };
-        batch.push(doc! {"owner_id": owner, "title": format!("item {i}"), "public": false, "n": i as i64});
+        batch.push(
+            doc! {"owner_id": owner, "title": format!("item {i}"), "public": false, "n": i as i64},
+        );
         if batch.len() == 1000 {
             items.insert_many(std::mem::take(&mut batch)).await.unwrap();
         }
@@ -166,7 +170,11 @@ async fn main() {
         items.insert_many(batch).await.unwrap();
     }
     items
-        .create_index(mongodb::IndexModel::builder().keys(doc! {"owner_id": 1}).build())
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! {"owner_id": 1})
+                .build(),
+        )
         .await
         .unwrap();
     eprintln!("seeded {documents} documents");
@@ -179,7 +187,8 @@ async fn main() {
         for &clients in &levels {
             let started = Instant::now();
             let mut tasks = Vec::new();
-            for (user_id, token) in users.iter().take(clients).cloned() {
+            for (user_id, token) in users.iter().take(clients) {
+                let (user_id, token) = (user_id.clone(), token.clone());
                 let address = address.clone();
                 let call = call.clone();
                 let items = items.clone();

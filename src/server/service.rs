@@ -12,9 +12,9 @@ use bson::{Bson, Document};
 
 use super::error::ApiError;
 use super::state::{ServerState, ServerStore};
-use crate::store::Store;
 use crate::guard::GuardError;
 use crate::operation::{OperationError, ServiceCall};
+use crate::store::Store;
 use crate::User;
 
 /// The data source a client's service name means: the app's data source of that name, or the
@@ -51,15 +51,23 @@ pub async fn call<S: ServerStore>(
 ) -> Result<Bson, ApiError> {
     let service = data_source(state, service)?;
     let call = ServiceCall::parse(name, &arguments).map_err(|e| match e {
-        OperationError::UnknownOperation(_) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "ServiceCommandNotFound", e.to_string())
-        }
+        OperationError::UnknownOperation(_) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ServiceCommandNotFound",
+            e.to_string(),
+        ),
         other => ApiError::invalid_parameter(other.to_string()),
     })?;
     let rule_functions = state.functions.for_rules(user);
     let collection = state
         .app
-        .service_collection(&state.store, user, service, &call.database, &call.collection)
+        .service_collection(
+            &state.store,
+            user,
+            service,
+            &call.database,
+            &call.collection,
+        )
         .map_err(|e| ApiError::from(GuardError::NoRule(e)))?
         .with_functions(&rule_functions)
         .with_request(request);

@@ -77,7 +77,11 @@ impl Server {
                     }
                     seen.push(line);
                 }
-                Err(_) => panic!("expanse serve did not start: {seen:#?}"),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("expanse serve did not start: {seen:#?}")
+                }
             }
         }
     }

@@ -23,7 +23,12 @@ fn a_logout_on_one_instance_is_refused_on_the_other() {
         return;
     };
     let prefix = format!("scale{}_", std::process::id());
-    let args = ["--mongodb", uri.as_str(), "--database-prefix", prefix.as_str()];
+    let args = [
+        "--mongodb",
+        uri.as_str(),
+        "--database-prefix",
+        prefix.as_str(),
+    ];
     let a = Server::start_on_mongodb(&args);
     let b = Server::start_on_mongodb(&args);
     let (access, refresh) = a.anonymous();
