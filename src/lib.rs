@@ -28,6 +28,7 @@ pub mod guard;
 pub mod limits;
 pub mod operation;
 pub mod rules;
+pub mod server;
 pub mod store;
 pub mod update;
 mod user;

@@ -3,6 +3,7 @@
 mod check;
 mod eval;
 mod run;
+mod serve;
 mod test;
 mod token;
 mod users;
@@ -36,6 +37,8 @@ enum Command {
     Run(run::RunArgs),
     /// Manage the users store (import an App Services user export).
     Users(users::UsersArgs),
+    /// Serve the App Services client HTTP API (realm-web and the Realm SDKs) over the app.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -48,6 +51,7 @@ pub fn run() -> ExitCode {
         Command::Token(args) => token::run(args),
         Command::Run(args) => run::run(args),
         Command::Users(args) => users::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

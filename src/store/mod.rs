@@ -6,6 +6,7 @@
 //! on a document can never be applied to a different version of it.
 
 mod aggregate;
+mod changes;
 mod error;
 mod field_guard;
 mod memory;
@@ -19,6 +20,7 @@ use bson::{Bson, Document};
 
 pub(crate) use aggregate::Pipeline;
 pub use aggregate::{run_pipeline, SUPPORTED_STAGES};
+pub use changes::{ChangeStream, Changes};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub(crate) use mongo::map_error as mongo_error;

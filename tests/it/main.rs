@@ -32,6 +32,7 @@ mod query_semantics;
 mod request_rules;
 mod rules;
 mod security;
+mod server;
 mod store_parity;
 mod tokens;
 mod update_differential;

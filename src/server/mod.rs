@@ -1,0 +1,49 @@
+//! `expanse serve`: App Services' client HTTP API — the one `realm-web` and the other Realm
+//! SDKs speak — over the library, so an app changes one URL and keeps its client.
+//!
+//! This layer parses requests, calls the library and encodes answers: rules, authentication
+//! and functions live in [`crate::guard`], [`crate::auth`] and [`crate::functions`]. Modules:
+//! [`routes`] (the table of routes, CORS, limits), [`observe`] (request id, time limit, metrics,
+//! log line), [`body`] (Extended JSON in and out), [`error`] (`{error, error_code, link}`),
+//! [`caller`] (bearer tokens), [`client_auth`] (location, login, profile, session),
+//! [`functions_call`] and [`service`] (function calls and MongoDB operations), [`watch`]
+//! (change streams as server-sent events), [`metrics`], [`settings`], [`state`].
+
+pub mod body;
+pub mod caller;
+pub mod client_auth;
+pub mod error;
+pub mod functions_call;
+mod login;
+pub mod metrics;
+pub mod observe;
+pub mod routes;
+pub mod service;
+pub mod settings;
+pub mod state;
+pub mod watch;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use error::ApiError;
+pub use routes::router;
+pub use settings::Settings;
+pub use state::{ServerState, ServerStore};
+
+/// Serves `state` on `listener` until `shutdown` resolves, then finishes the requests in
+/// flight (watch streams end when the state's shutdown flag is set) and returns.
+pub async fn serve<S: ServerStore>(
+    state: Arc<ServerState<S>>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = routes::router(state);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,3 @@
+exports = function (message) {
+  throw new Error(message);
+};

@@ -1,0 +1,4 @@
+// Never returns (the request time limit's test).
+exports = function () {
+  for (;;) {}
+};
