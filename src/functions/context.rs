@@ -1,4 +1,4 @@
-//! The `context` a function receives (reference §4.1–§4.3).
+//! The `context` a function receives (App Services: https://www.mongodb.com/docs/atlas/app-services/functions/context/).
 
 use std::sync::Arc;
 

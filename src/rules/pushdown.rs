@@ -2,14 +2,19 @@
 
 use bson::Document;
 
+use super::choice::PushedRoles;
 use super::decide::Decider;
 use super::model::{Permission, Role};
-use crate::expr::{Context, PushDown, PushedFilter as Filter};
+use crate::expr::{Bindings, PushDown, PushedFilter};
 
-fn permission(p: &Permission, ctx: &Context<'_>) -> PushDown {
+fn permission(p: &Permission, ctx: &Bindings<'_>) -> PushDown {
     match p {
         Permission::Fixed(b) => PushDown {
-            filter: if *b { Filter::All } else { Filter::Nothing },
+            filter: if *b {
+                PushedFilter::All
+            } else {
+                PushedFilter::Nothing
+            },
             exact: true,
         },
         Permission::Expr(e) => e.push_down(ctx),
@@ -19,7 +24,7 @@ fn permission(p: &Permission, ctx: &Context<'_>) -> PushDown {
 fn any(parts: Vec<PushDown>) -> PushDown {
     let exact = parts.iter().all(|p| p.exact);
     PushDown {
-        filter: Filter::or(parts.into_iter().map(|p| p.filter).collect()),
+        filter: PushedFilter::or(parts.into_iter().map(|p| p.filter).collect()),
         exact,
     }
 }
@@ -27,17 +32,17 @@ fn any(parts: Vec<PushDown>) -> PushDown {
 fn all(parts: Vec<PushDown>) -> PushDown {
     let exact = parts.iter().all(|p| p.exact);
     PushDown {
-        filter: Filter::and(parts.into_iter().map(|p| p.filter).collect()),
+        filter: PushedFilter::and(parts.into_iter().map(|p| p.filter).collect()),
         exact,
     }
 }
 
 /// Whether a role lets the user see a document at all (field rules widen to "maybe").
-fn role_visibility(role: &Role, ctx: &Context<'_>) -> PushDown {
+fn role_visibility(role: &Role, ctx: &Bindings<'_>) -> PushDown {
     let gate = match &role.document_filters {
         Some(filters) => match &filters.read {
             None => PushDown {
-                filter: Filter::All,
+                filter: PushedFilter::All,
                 exact: true,
             },
             Some(read) => any(vec![read.push_down(ctx)]
@@ -46,7 +51,7 @@ fn role_visibility(role: &Role, ctx: &Context<'_>) -> PushDown {
                 .collect()),
         },
         None => PushDown {
-            filter: Filter::All,
+            filter: PushedFilter::All,
             exact: true,
         },
     };
@@ -67,22 +72,18 @@ fn role_visibility(role: &Role, ctx: &Context<'_>) -> PushDown {
 /// no field rule can grant anything, otherwise "maybe" (checked per document).
 fn fields_visibility(role: &Role) -> PushDown {
     let grants = |p: &Option<Permission>| p.as_ref().is_some_and(|p| p.fixed() != Some(false));
-    let mut rules: Vec<&super::model::FieldRule> = role.fields.iter().map(|(_, r)| r).collect();
-    rules.extend(role.additional_fields.as_ref());
-    let mut stack = rules;
-    let mut may_grant = false;
-    while let Some(rule) = stack.pop() {
-        may_grant |= grants(&rule.read) || grants(&rule.write);
-        stack.extend(rule.fields.iter().map(|(_, r)| r));
-    }
+    let may_grant = role
+        .field_rules()
+        .into_iter()
+        .any(|(_, rule)| grants(&rule.read) || grants(&rule.write));
     if may_grant {
         PushDown {
-            filter: Filter::All,
+            filter: PushedFilter::All,
             exact: false,
         }
     } else {
         PushDown {
-            filter: Filter::Nothing,
+            filter: PushedFilter::Nothing,
             exact: true,
         }
     }
@@ -95,28 +96,21 @@ impl Decider<'_> {
     /// check each returned document in process (they do in any case, to redact fields).
     pub fn read_filter(&self) -> PushDown {
         let ctx = self.request().context(None, None);
-        let mut alternatives = Vec::new();
-        let mut earlier_excluded: Vec<Filter> = Vec::new();
-        let mut exact = true;
-        for role in &self.rules().roles {
-            let applies = role.apply_when.push_down(&ctx);
-            let visible = role_visibility(role, &ctx);
-            let visible_all = visible.exact && visible.filter == Filter::All;
-            exact &= applies.exact && visible.exact;
-            let mut parts = earlier_excluded.clone();
-            parts.push(applies.filter.clone());
-            parts.push(visible.filter);
-            alternatives.push(Filter::and(parts));
-            // A later role only matters for documents no earlier role applies to. When an earlier
-            // role shows every document it applies to (its visibility is exactly "all"), the
-            // exclusion can be left out: such documents are matched by that role's own term
-            // anyway. This keeps the filter free of negations (index-friendly) in the common case.
-            if applies.exact && !visible_all {
-                earlier_excluded.push(applies.filter.negate());
-            }
-        }
+        let roles = &self.rules().roles;
+        let pushed = PushedRoles::new(roles, &ctx);
+        let visibility: Vec<PushDown> = roles.iter().map(|r| role_visibility(r, &ctx)).collect();
+        let exact = pushed.all_exact() && visibility.iter().all(|v| v.exact);
+        // A later role only matters for documents no earlier role applies to. When an earlier
+        // role shows every document it applies to (its visibility is exactly "all"), its
+        // exclusion can be left out: such documents are matched by that role's own term
+        // anyway. This keeps the filter free of negations (index-friendly) in the common case.
+        let shows_all = |j: usize| visibility[j].exact && visibility[j].filter == PushedFilter::All;
+        let alternatives = pushed
+            .iter()
+            .map(|(i, _, _)| pushed.chosen(i, |j| !shows_all(j), [visibility[i].filter.clone()]))
+            .collect();
         PushDown {
-            filter: Filter::or(alternatives),
+            filter: PushedFilter::or(alternatives),
             exact,
         }
     }
@@ -138,13 +132,12 @@ impl Decider<'_> {
             return None;
         }
         let ctx = self.request().context(None, None);
+        let pushed = PushedRoles::new(&self.rules().roles, &ctx);
+        if !pushed.all_exact() {
+            return None;
+        }
         let mut alternatives = Vec::new();
-        let mut earlier_excluded: Vec<Filter> = Vec::new();
-        for role in &self.rules().roles {
-            let applies = role.apply_when.push_down(&ctx);
-            if !applies.exact {
-                return None;
-            }
+        for (i, role, _) in pushed.iter() {
             let gate = match role
                 .document_filters
                 .as_ref()
@@ -152,7 +145,7 @@ impl Decider<'_> {
             {
                 Some(gate) => gate.push_down(&ctx),
                 None => PushDown {
-                    filter: Filter::All,
+                    filter: PushedFilter::All,
                     exact: true,
                 },
             };
@@ -166,14 +159,11 @@ impl Decider<'_> {
             if !gate.exact || !writable.exact {
                 return None;
             }
-            let mut parts = earlier_excluded.clone();
-            parts.extend([applies.filter.clone(), gate.filter, writable.filter]);
-            alternatives.push(Filter::and(parts));
-            earlier_excluded.push(applies.filter.negate());
+            alternatives.push(pushed.chosen(i, |_| true, [gate.filter, writable.filter]));
         }
         // No role lets this write through without looking at the document: nothing to push.
-        match Filter::or(alternatives) {
-            Filter::Nothing => None,
+        match PushedFilter::or(alternatives) {
+            PushedFilter::Nothing => None,
             filter => Some(filter.to_document()),
         }
     }
@@ -242,15 +232,15 @@ impl Decider<'_> {
 
 /// Whether field rules let a role write every prefix of every path: `All` or `Nothing`, or
 /// `None` when a deciding permission is an expression (it depends on the written value).
-fn fields_writable(role: &Role, written: &[Vec<String>]) -> Option<Filter> {
+fn fields_writable(role: &Role, written: &[Vec<String>]) -> Option<PushedFilter> {
     for path in written {
         for end in 1..=path.len() {
             match super::decide::field_write_rule(role, &path[..end]).permission {
                 Some(Permission::Fixed(true)) => {}
-                Some(Permission::Fixed(false)) | None => return Some(Filter::Nothing),
+                Some(Permission::Fixed(false)) | None => return Some(PushedFilter::Nothing),
                 Some(Permission::Expr(_)) => return None,
             }
         }
     }
-    Some(Filter::All)
+    Some(PushedFilter::All)
 }
