@@ -31,3 +31,4 @@ pub mod rules;
 pub mod store;
 pub mod update;
 mod user;
+pub mod users;
