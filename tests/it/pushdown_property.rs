@@ -292,6 +292,52 @@ proptest! {
         }
     }
 
+    /// The same, for updates that write fields the roles' `apply_when`, document filters or
+    /// `read` read (the role is chosen on the stored document either way): only a field a
+    /// document-level `write` reads (decided on the post-image) keeps the update off the
+    /// one-round-trip path (`CollectionRules::post_image_footprint`).
+    #[test]
+    fn a_document_the_write_filter_matches_may_be_written_even_when_the_role_reads_it(
+        roles in proptest::collection::vec(role_strategy(), 1..4),
+        user in user_strategy(),
+        docs in proptest::collection::vec(document_strategy(), 1..10),
+        sets in proptest::collection::vec((0..8usize, proptest::option::of(value_strategy())), 1..3),
+    ) {
+        let (text, rules) = parse_roles(&roles);
+        let empty = Document::new();
+        let request = RequestContext { user: &user, values: &empty, environment: &empty, request: None, functions: None };
+        let decider = Decider::new(&rules, request);
+        let mut set = Document::new();
+        let mut unset = Document::new();
+        for (f, v) in &sets {
+            let path = if *f == 7 { "title.sub" } else { FIELDS[*f] };
+            match v {
+                Some(v) => { set.insert(path, v.clone()); }
+                None => { unset.insert(path, ""); }
+            }
+        }
+        let mut raw = Document::new();
+        if !set.is_empty() { raw.insert("$set", set); }
+        if !unset.is_empty() { raw.insert("$unset", unset); }
+        let Ok(update) = Update::parse(&raw) else { return Ok(()); };
+        let written = update.written_paths().unwrap();
+        let post_read = rules.post_image_footprint();
+        if post_read.is_whole() || written.iter().any(|p| post_read.fields().any(|f| f == p[0])) {
+            return Ok(());
+        }
+        let Some(filter) = decider.write_filter(&written) else { return Ok(()); };
+        let filter = Filter::parse(&filter).expect("write filters are valid queries");
+        for (i, fields) in docs.iter().enumerate() {
+            let pre = build_document(i as i32, fields);
+            if !filter.matches(&pre) {
+                continue;
+            }
+            let Ok(post) = update.apply(&pre, false) else { continue };
+            let verdict = decider.check_update(WriteKind::Update, &pre, &post, false);
+            prop_assert!(verdict.is_ok(), "write filter allowed a denied write\nrules {}\nuser {:?}\nupdate {}\ndoc {}\n{:?}", text, user.document(), raw, pre, verdict.err());
+        }
+    }
+
     #[test]
     fn guarded_find_returns_exactly_the_allowed_documents_and_fields(
         roles in proptest::collection::vec(role_strategy(), 1..4),

@@ -710,3 +710,170 @@ async fn the_embedded_pipeline_agrees_with_the_server() {
     }
     mongo.drop_prefixed_databases().await.unwrap();
 }
+
+/// An update of a field the roles' `apply_when` reads also rides in one round trip: the role is
+/// chosen on the stored document on both paths. A field a document-level `write` reads is
+/// decided on the post-image, so writing it keeps to the read-decide-write path. Both stores
+/// give the same results and denials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_one_of_a_field_the_role_reads_in_one_round_trip() {
+    let Some(uri) = common::mongodb_uri("update_one_of_a_field_the_role_reads_in_one_round_trip")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root_config.json"), "{}").unwrap();
+    for (collection, roles) in [
+        (
+            "notes",
+            r#"[{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true, "write": true},
+                {"name": "shared", "apply_when": {"shared_with": "%%user.id"}, "read": true}]"#,
+        ),
+        (
+            "locks",
+            r#"[{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true,
+                 "write": {"locked": {"$ne": true}}}]"#,
+        ),
+    ] {
+        let rules_dir = dir
+            .path()
+            .join(format!("data_sources/mongodb-atlas/db/{collection}"));
+        std::fs::create_dir_all(&rules_dir).unwrap();
+        std::fs::write(
+            rules_dir.join("rules.json"),
+            format!(r#"{{"database": "db", "collection": "{collection}", "roles": {roles}}}"#),
+        )
+        .unwrap();
+    }
+    let app = App::load(dir.path()).unwrap().app;
+    let mongo = MongoStore::connect(&uri)
+        .await
+        .unwrap()
+        .with_database_prefix(format!("fast_role_{}_", ObjectId::new().to_hex()));
+    let memory = MemoryStore::new();
+    let notes = Namespace::new("db", "notes");
+    let locks = Namespace::new("db", "locks");
+    let seed = |ns: &Namespace| {
+        if ns.collection == "notes" {
+            vec![
+                doc! {"_id": 1, "owner_id": "u1", "shared_with": ["u3"], "title": "a"},
+                doc! {"_id": 2, "owner_id": "u2", "shared_with": ["u3"], "title": "b"},
+            ]
+        } else {
+            vec![doc! {"_id": 1, "owner_id": "u1", "locked": false, "title": "l"}]
+        }
+    };
+    for ns in [&notes, &locks] {
+        let writes = || seed(ns).into_iter().map(Write::Insert).collect::<Vec<_>>();
+        mongo.apply(ns, writes()).await.unwrap();
+        memory.apply(ns, writes()).await.unwrap();
+    }
+    let (alice, carol) = (User::new("u1"), User::new("u3"));
+    let steps: Vec<(&User, &str, Document, Document)> = vec![
+        // 0: the owner shares her note: `shared_with` is read by the shared role's apply_when.
+        (
+            &alice,
+            "notes",
+            doc! {"_id": 1},
+            doc! {"$set": {"shared_with": ["u3", "u4"]}},
+        ),
+        // 1: someone the note is shared with may read it, not write it.
+        (
+            &carol,
+            "notes",
+            doc! {"_id": 1},
+            doc! {"$set": {"shared_with": ["u3", "u5"]}},
+        ),
+        // 2: not her note: falls back and is not matched (she cannot read it).
+        (
+            &alice,
+            "notes",
+            doc! {"_id": 2},
+            doc! {"$set": {"shared_with": []}},
+        ),
+        // 3: the owner gives her note away (`owner_id`, read by apply_when): the role is
+        //    chosen on the stored document, where she owns it.
+        (
+            &alice,
+            "notes",
+            doc! {"_id": 1},
+            doc! {"$set": {"owner_id": "u2"}},
+        ),
+        // 4: it is no longer hers.
+        (
+            &alice,
+            "notes",
+            doc! {"_id": 1},
+            doc! {"$set": {"title": "x"}},
+        ),
+        // 5: `title` is read by no `write`: one round trip.
+        (
+            &alice,
+            "locks",
+            doc! {"_id": 1},
+            doc! {"$set": {"title": "m"}},
+        ),
+        // 6: `locked` is read by `write`, on the post-image: locking is refused, in process.
+        (
+            &alice,
+            "locks",
+            doc! {"_id": 1},
+            doc! {"$set": {"locked": true}},
+        ),
+        // 7: an `$unset` of a field a `write` reads is decided in process too (here allowed:
+        //    a missing `locked` is not `true`).
+        (
+            &alice,
+            "locks",
+            doc! {"_id": 1},
+            doc! {"$unset": {"locked": ""}},
+        ),
+    ];
+    let mut outcomes = Vec::new();
+    for (i, (user, collection, query, update)) in steps.iter().enumerate() {
+        let on_server = app
+            .collection(&mongo, user, "db", collection)
+            .unwrap()
+            .explained();
+        let server = on_server.update_one(query, update, false).await;
+        let trace = on_server.take_trace();
+        let embedded = app
+            .collection(&memory, user, "db", collection)
+            .unwrap()
+            .explained()
+            .update_one(query, update, false)
+            .await;
+        let (server, embedded) = (format!("{server:?}"), format!("{embedded:?}"));
+        assert_eq!(server, embedded, "step {i}");
+        let fast = trace.iter().any(|l| l.contains("one round trip"));
+        outcomes.push((server, fast));
+    }
+    let fast = |i: usize, expected: &str| {
+        assert!(
+            outcomes[i].1 && outcomes[i].0.contains(expected),
+            "step {i}: {outcomes:?}"
+        )
+    };
+    let slow = |i: usize, expected: &str| {
+        assert!(
+            !outcomes[i].1 && outcomes[i].0.contains(expected),
+            "step {i}: {outcomes:?}"
+        )
+    };
+    fast(0, "modified_count: 1");
+    slow(1, "Denied");
+    slow(2, "matched_count: 0");
+    fast(3, "modified_count: 1");
+    slow(4, "matched_count: 0");
+    fast(5, "modified_count: 1");
+    slow(6, "Denied");
+    slow(7, "modified_count: 1");
+    for ns in [&notes, &locks] {
+        let on_server = mongo
+            .find(ns, &doc! {}, &FindOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(on_server, memory.documents(ns), "{ns}");
+    }
+    mongo.drop_prefixed_databases().await.unwrap();
+}
