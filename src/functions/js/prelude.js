@@ -1,6 +1,7 @@
 // The globals App Services functions rely on, built for one call.
 // Host functions provided by Expanse: __enqueue(id, request), __done(ok, payload), __log(line),
-// __newObjectId(), __extrasSource() (the text of prelude_extras.js). Constants: __MAX_DEPTH (MongoDB's 100 levels), __MAX_RESULT_SIZE (16 MiB).
+// __newObjectId(), __extrasSource() (the text of prelude_extras.js), __nodeSource() (the text of
+// prelude_node.js), __native(op, a, b, c, d) (crypto, JWT, randomness: see native.rs). Constants: __MAX_DEPTH (MongoDB's 100 levels), __MAX_RESULT_SIZE (16 MiB).
 //
 // Values cross to and from the host in the bridge's encoding (src/functions/js/bridge.rs): JSON, with
 // Int32 as a JSON integer and every other BSON type as {"\u0000": [type, ...payload]}. A BSON
@@ -100,6 +101,28 @@ for (const name of __EXTRA_TYPES) {
   Object.defineProperty(BSON, name, { get: () => __extras()[name], enumerable: true });
 }
 Object.defineProperty(globalThis, "EJSON", { get: () => __extras().EJSON, configurable: true, enumerable: false });
+
+// utils, Buffer, TextEncoder/TextDecoder, crypto, timers and require: compiled on first use
+// (prelude_node.js). Assigning one of these names replaces it for the call, as for any global.
+let __loadedNode = null;
+function __node() {
+  if (__loadedNode === null) __loadedNode = __eval(__nodeSource());
+  return __loadedNode;
+}
+const __NODE_GLOBALS = ["utils", "Buffer", "TextEncoder", "TextDecoder", "crypto", "setTimeout", "clearTimeout", "setImmediate", "setInterval", "clearInterval", "require"];
+for (const name of __NODE_GLOBALS) {
+  Object.defineProperty(globalThis, name, {
+    get: () => __node()[name],
+    set: (value) => Object.defineProperty(globalThis, name, { value, writable: true, configurable: true }),
+    configurable: true,
+    enumerable: false,
+  });
+}
+
+// The host's view of the timers: milliseconds until the next one is due (-1: none), and
+// running the earliest due one.
+function __timerDue() { return __loadedNode === null ? -1 : __loadedNode.__timerDue(); }
+function __timerFire() { __loadedNode.__timerFire(); }
 
 // A BSON regular expression as a native RegExp when JavaScript gives back the same pattern and
 // flags; otherwise as a BSONRegExp, so that nothing is rewritten on the way.
@@ -404,6 +427,12 @@ function __collection(service, db, coll) {
   return methods;
 }
 
+// context.http: Expanse has no HTTP client; every method refuses, saying so.
+const __HTTP = {};
+for (const method of ["get", "post", "put", "patch", "delete", "head"]) {
+  __HTTP[method] = () => Promise.reject(new Error(`context.http.${method} is not available in Expanse: it has no HTTP client (App Services' context.http is not reproduced); make the request from a Rust function registered with Functions::builder().register, or from the application`));
+}
+
 function __makeContext(info) {
   return {
     user: info.user,
@@ -421,7 +450,7 @@ function __makeContext(info) {
           ? { db: (db) => ({ collection: (coll) => __collection(name, db, coll) }) }
           : undefined,
     },
-    http: undefined,
+    http: __HTTP,
   };
 }
 
