@@ -53,7 +53,7 @@ const PRELUDE: &str = include_str!("prelude.js");
 /// The BSON types other than ObjectId, and EJSON: compiled only when a call needs them.
 const PRELUDE_EXTRAS: &str = include_str!("prelude_extras.js");
 
-/// `utils`, `Buffer`, `TextEncoder`/`TextDecoder`, `crypto`, `setTimeout`, `require`: compiled
+/// `utils`, `Buffer`, `TextEncoder`/`TextDecoder`, `crypto`, `setTimeout`: compiled
 /// only when a call touches one of them.
 const PRELUDE_NODE: &str = include_str!("prelude_node.js");
 

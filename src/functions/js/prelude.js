@@ -102,14 +102,14 @@ for (const name of __EXTRA_TYPES) {
 }
 Object.defineProperty(globalThis, "EJSON", { get: () => __extras().EJSON, configurable: true, enumerable: false });
 
-// utils, Buffer, TextEncoder/TextDecoder, crypto, timers and require: compiled on first use
+// utils, Buffer, TextEncoder/TextDecoder, crypto and timers: compiled on first use
 // (prelude_node.js). Assigning one of these names replaces it for the call, as for any global.
 let __loadedNode = null;
 function __node() {
   if (__loadedNode === null) __loadedNode = __eval(__nodeSource());
   return __loadedNode;
 }
-const __NODE_GLOBALS = ["utils", "Buffer", "TextEncoder", "TextDecoder", "crypto", "setTimeout", "clearTimeout", "setImmediate", "setInterval", "clearInterval", "require"];
+const __NODE_GLOBALS = ["utils", "Buffer", "TextEncoder", "TextDecoder", "crypto", "setTimeout", "clearTimeout", "setImmediate", "setInterval", "clearInterval"];
 for (const name of __NODE_GLOBALS) {
   Object.defineProperty(globalThis, name, {
     get: () => __node()[name],

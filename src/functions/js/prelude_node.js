@@ -1,5 +1,5 @@
 // utils (crypto, jwt), Buffer, TextEncoder/TextDecoder, crypto (randomUUID, randomBytes,
-// createHash, createHmac), timers and require: the App Services globals and the Node subset
+// createHash, createHmac) and timers: the App Services globals and the Node subset
 // Expanse offers, compiled the first time a call touches one of them (see prelude.js). An
 // expression: evaluated, it gives the object the globals read from.
 //
@@ -377,24 +377,8 @@ function __timerFire() {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// require: the modules above; any other one is refused by name.
-
-const __MODULES = {
-  buffer: () => ({ Buffer }),
-  crypto: () => crypto,
-  util: () => ({ TextEncoder, TextDecoder }),
-  timers: () => ({ setTimeout, clearTimeout, setImmediate }),
-};
-
-function require(name) {
-  const key = String(name).replace(/^node:/, "");
-  if (__hasOwn(__MODULES, key)) return __MODULES[key]();
-  throw new Error(`require("${name}"): the module is not available in Expanse functions (available: ${Object.keys(__MODULES).join(", ")}; globals: utils, Buffer, crypto, TextEncoder, TextDecoder, setTimeout)`);
-}
-
 return {
   utils, Buffer, TextEncoder, TextDecoder, crypto, setTimeout, clearTimeout, setImmediate,
-  setInterval, clearInterval, require, __timerDue, __timerFire,
+  setInterval, clearInterval, __timerDue, __timerFire,
 };
 })()
