@@ -1,15 +1,16 @@
 //! One JavaScript call in a fresh context of a pooled runtime: the host functions the prelude
-//! uses, the prelude and the function's source loaded, and the steps of the call (run the
+//! uses, the prelude (from bytecode) and the function's source loaded, and the steps of the call (run the
 //! script's jobs, then wait for the host, a timer, or nothing).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use bson::Bson;
-use rquickjs::{Context as JsContext, Function as JsFunction};
+use rquickjs::{Context as JsContext, Function as JsFunction, Module};
 
 use super::engine::Engine;
-use super::{bridge, native, PRELUDE, PRELUDE_EXTRAS, PRELUDE_NODE};
+use super::compiled::PRELUDE_MODULE;
+use super::{bridge, native, PRELUDE_EXTRAS, PRELUDE_NODE};
 use crate::functions::CallTree;
 use crate::limits::{MAX_DEPTH, MAX_DOCUMENT_SIZE};
 
@@ -71,11 +72,9 @@ impl Call {
         };
         let started = call.context.with(|js| {
             install_host(&js, &call.shared)?;
-            let evaluate = |code: &str, what: &str| -> Result<(), String> {
-                js.eval::<(), _>(code)
-                    .map_err(|_| describe_exception(&js.catch(), what))
-            };
-            evaluate(PRELUDE, "the prelude")?;
+            Module::import(&js, PRELUDE_MODULE)
+                .and_then(|loading| loading.finish::<rquickjs::Value>())
+                .map_err(|_| describe_exception(&js.catch(), "the prelude"))?;
             // Named as the app names it, so errors and stacks say functions/<name>.js:line:col.
             let mut options = rquickjs::context::EvalOptions::default();
             options.filename = Some(file.to_owned());

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use rquickjs::Runtime;
 
+use super::compiled::compiled;
 use super::heap::Meter;
 use crate::functions::CallTree;
 
@@ -47,6 +48,8 @@ impl Engine {
         let runtime = Runtime::new_with_alloc(meter.allocator())
             .map_err(|e| format!("cannot start QuickJS: {e}"))?;
         runtime.set_max_stack_size(MAX_STACK_SIZE);
+        let prelude = compiled()?;
+        runtime.set_loader(prelude, prelude);
         Ok(Engine { runtime, meter })
     }
 

@@ -23,6 +23,7 @@
 
 mod bridge;
 mod call;
+mod compiled;
 mod engine;
 // The one place with unsafe code: QuickJS calls its allocator through a raw-pointer trait.
 #[allow(unsafe_code)]

@@ -1,4 +1,6 @@
-// The globals App Services functions rely on, built for one call.
+// The globals App Services functions rely on, built for one call. A module (compiled once per
+// process to bytecode, see compiled.rs): what the function's code, prelude_extras.js,
+// prelude_node.js and the host reach by name is put on the global object at the end.
 // Host functions provided by Expanse: __enqueue(id, request), __done(ok, payload), __log(line),
 // __newObjectId(), __extrasSource() (the text of prelude_extras.js), __nodeSource() (the text of
 // prelude_node.js), __native(op, a, b, c, d) (crypto, JWT, randomness: see native.rs). Constants: __MAX_DEPTH (MongoDB's 100 levels), __MAX_RESULT_SIZE (16 MiB).
@@ -6,7 +8,6 @@
 // Values cross to and from the host in the bridge's encoding (src/functions/js/bridge.rs): JSON, with
 // Int32 as a JSON integer and every other BSON type as {"\u0000": [type, ...payload]}. A BSON
 // field name can never be "\u0000", so no document is ever mistaken for a tagged value.
-var exports = undefined;
 
 const __TAG = "\u0000";
 const __toBridge = Symbol("toBridge");
@@ -478,13 +479,26 @@ function __message(error) {
 // the message of whatever went wrong (the result's conversion included).
 function __start(infoText, argsText) {
   globalThis.context = __makeContext(__fromHost(infoText));
-  if (typeof exports !== "function") {
+  const main = globalThis.exports;
+  if (typeof main !== "function") {
     __done(false, "the source does not assign a function to exports");
     return;
   }
   const args = __fromHost(argsText);
   Promise.resolve()
-    .then(() => exports(...args))
+    .then(() => main(...args))
     .then((value) => __toHost(value === undefined ? null : value, "result", __MAX_RESULT_SIZE))
     .then((text) => __done(true, text), (error) => __done(false, __message(error)));
+}
+
+const __isExtrasBinary = (v) => __loadedExtras !== null && v instanceof __loadedExtras.Binary;
+
+// What is reached by global name, as the declarations of a script would have been.
+const __GLOBALS = {
+  exports: undefined, console, BSON, BSONValue, ObjectId, __toBridge, __tagged, __hasOwn, __hex,
+  __unhex, __I64_MIN, __I64_MAX, __doubleText, __extras, __makeRegExp, __message, __start,
+  __resolve, __timerDue, __timerFire, __pending, __isExtrasBinary,
+};
+for (const name of Object.keys(__GLOBALS)) {
+  Object.defineProperty(globalThis, name, { value: __GLOBALS[name], writable: true, configurable: true, enumerable: false });
 }

@@ -7,7 +7,7 @@
 // "+result" or "-error message".
 (() => {
 const __Binary = () => __extras().Binary;
-const __isBinary = (v) => v instanceof BSONValue && __loadedExtras !== null && v instanceof __loadedExtras.Binary;
+const __isBinary = (v) => v instanceof BSONValue && __isExtrasBinary(v);
 
 function __nativeCall(op, a = "", b = "", c = "", d = "") {
   const out = __native(op, String(a), String(b), String(c), String(d));
