@@ -1,5 +1,5 @@
-//! QuickJS runtimes kept between calls, one idle runtime per thread, each call in a fresh
-//! context.
+//! QuickJS runtimes kept between calls, one idle runtime per thread (at most
+//! [`MAX_IDLE_ENGINES`] in the process), each call in a fresh context.
 //!
 //! What a call can reach lives in its context: the global object, every prototype and
 //! constructor, `context`, the prelude's state, the promise and timer closures. A fresh context
@@ -17,6 +17,7 @@
 //! The interrupt handler and the memory limit are set for each call.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rquickjs::Runtime;
@@ -31,9 +32,41 @@ const MAX_STACK_SIZE: usize = 1024 * 1024;
 /// A runtime holding more than this once its call is over is dropped rather than kept.
 pub const MAX_IDLE_HEAP: usize = 4 * 1024 * 1024;
 
+/// The most runtimes kept idle in the whole process (tokio may run hundreds of blocking
+/// threads; those past this many drop their runtime after each call, as before the pool).
+pub const MAX_IDLE_ENGINES: usize = 32;
+
+/// Runtimes kept idle now, all threads together.
+static IDLE_ENGINES: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
     /// The runtime this thread keeps for its next call.
-    static IDLE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    static IDLE: RefCell<Option<Idle>> = const { RefCell::new(None) };
+}
+
+/// A runtime kept idle, counted in [`IDLE_ENGINES`] until it is taken or its thread ends.
+struct Idle(Option<Engine>);
+
+impl Idle {
+    /// Keeps `engine` if fewer than [`MAX_IDLE_ENGINES`] are kept.
+    fn keep(engine: Engine) -> Option<Idle> {
+        let kept = IDLE_ENGINES.fetch_add(1, Ordering::AcqRel);
+        if kept >= MAX_IDLE_ENGINES {
+            IDLE_ENGINES.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Idle(Some(engine)))
+    }
+
+    fn take(mut self) -> Option<Engine> {
+        self.0.take()
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        IDLE_ENGINES.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A QuickJS runtime and the meter of its heap.
@@ -61,7 +94,8 @@ impl Engine {
         memory_limit: usize,
         slice_end: Option<Instant>,
     ) -> Result<Engine, String> {
-        let engine = match IDLE.with(|idle| idle.borrow_mut().take()) {
+        let idle = IDLE.with(|idle| idle.borrow_mut().take());
+        let engine = match idle.and_then(Idle::take) {
             Some(engine) => engine,
             None => Engine::new()?,
         };
@@ -101,6 +135,8 @@ impl Engine {
         if self.runtime.is_job_pending() || self.meter.in_use() > MAX_IDLE_HEAP {
             return;
         }
-        IDLE.with(|idle| *idle.borrow_mut() = Some(self));
+        if let Some(kept) = Idle::keep(self) {
+            IDLE.with(|idle| *idle.borrow_mut() = Some(kept));
+        }
     }
 }
