@@ -65,7 +65,8 @@ fn main() {
             let mut calls = tokio::task::JoinSet::new();
             for i in 0..1000 {
                 let (functions, alice) = (functions.clone(), alice.clone());
-                calls.spawn(async move { functions.call(&alice, name, vec![bson!(i)], None).await });
+                calls
+                    .spawn(async move { functions.call(&alice, name, vec![bson!(i)], None).await });
             }
             while let Some(result) = calls.join_next().await {
                 result.unwrap().unwrap();

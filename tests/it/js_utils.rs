@@ -176,7 +176,10 @@ async fn what_expanse_does_not_offer_is_refused_by_name() {
     let err = call(r#"exports = () => utils.jwt.encode("none", {}, "k");"#)
         .await
         .unwrap_err();
-    assert!(err.contains("signing method") && err.contains("none"), "{err}");
+    assert!(
+        err.contains("signing method") && err.contains("none"),
+        "{err}"
+    );
     let err = call(r#"exports = () => setInterval(() => {}, 1);"#)
         .await
         .unwrap_err();

@@ -8,8 +8,8 @@ use std::rc::Rc;
 use bson::Bson;
 use rquickjs::{Context as JsContext, Function as JsFunction, Module};
 
-use super::engine::Engine;
 use super::compiled::PRELUDE_MODULE;
+use super::engine::Engine;
 use super::{bridge, native, PRELUDE_EXTRAS, PRELUDE_NODE};
 use crate::functions::CallTree;
 use crate::limits::{MAX_DEPTH, MAX_DOCUMENT_SIZE};

@@ -109,11 +109,9 @@ impl Engine {
         }
         engine.runtime.set_memory_limit(memory_limit);
         let stop = tree.clone();
-        engine
-            .runtime
-            .set_interrupt_handler(Some(Box::new(move || {
-                stop.stopped() || slice_end.is_some_and(|end| Instant::now() >= end)
-            })));
+        engine.runtime.set_interrupt_handler(Some(Box::new(move || {
+            stop.stopped() || slice_end.is_some_and(|end| Instant::now() >= end)
+        })));
         Ok(engine)
     }
 

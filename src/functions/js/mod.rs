@@ -131,7 +131,10 @@ struct Prepared {
     arguments: String,
 }
 
-fn prepare<S: Store + Clone + 'static>(ctx: &Context<S>, args: Vec<Bson>) -> Result<Prepared, String> {
+fn prepare<S: Store + Clone + 'static>(
+    ctx: &Context<S>,
+    args: Vec<Bson>,
+) -> Result<Prepared, String> {
     Ok(Prepared {
         arguments: bridge::to_js_text(&Bson::Array(args), "arguments")
             .map_err(|e| e.to_string())?,
@@ -166,7 +169,13 @@ fn start(
         &prepared.info,
         &prepared.arguments,
     )
-    .map_err(|e| if tree.stopped() { stop_message(tree, &e) } else { e })
+    .map_err(|e| {
+        if tree.stopped() {
+            stop_message(tree, &e)
+        } else {
+            e
+        }
+    })
 }
 
 /// The outcome of a finished call, as the call tree explains it.

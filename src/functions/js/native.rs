@@ -96,9 +96,7 @@ fn unhex(text: &str) -> Result<Vec<u8>, NativeError> {
 /// `len` random bytes from the operating system.
 pub fn random(len: usize) -> Result<Vec<u8>, NativeError> {
     if len > 65_536 {
-        return Err(invalid(
-            "crypto.randomBytes: at most 65536 bytes at a time",
-        ));
+        return Err(invalid("crypto.randomBytes: at most 65536 bytes at a time"));
     }
     let mut out = vec![0; len];
     SystemRandom::new()
@@ -215,8 +213,11 @@ fn rsa_algorithm(scheme: &str, what: &'static str) -> Result<Algorithm, NativeEr
 
 fn rsa_sign(message: &[u8], private_key: &str, scheme: &str) -> Result<Vec<u8>, NativeError> {
     let algorithm = rsa_algorithm(scheme, "utils.crypto.sign: the scheme")?;
-    let key = EncodingKey::from_rsa_pem(private_key.as_bytes())
-        .map_err(|e| invalid(format!("utils.crypto.sign: the private key (PEM, PKCS#1 or PKCS#8): {e}")))?;
+    let key = EncodingKey::from_rsa_pem(private_key.as_bytes()).map_err(|e| {
+        invalid(format!(
+            "utils.crypto.sign: the private key (PEM, PKCS#1 or PKCS#8): {e}"
+        ))
+    })?;
     let signature = jsonwebtoken::crypto::sign(message, &key, algorithm)
         .map_err(|e| invalid(format!("utils.crypto.sign: {e}")))?;
     URL_SAFE_NO_PAD
@@ -291,7 +292,11 @@ fn jwt_encode(
     let mut header = match serde_json::from_str::<Value>(custom_header) {
         Ok(Value::Object(fields)) => fields,
         Ok(Value::Null) => Map::new(),
-        _ => return Err(invalid("utils.jwt.encode: customHeaderFields must be an object")),
+        _ => {
+            return Err(invalid(
+                "utils.jwt.encode: customHeaderFields must be an object",
+            ))
+        }
     };
     header.insert("alg".into(), Value::String(method.to_owned()));
     header
@@ -418,7 +423,8 @@ mod tests {
     #[test]
     fn jwts_round_trip_with_custom_header_fields() {
         let token = jwt_encode("HS256", r#"{"sub":"a"}"#, "s3cret", r#"{"kid":"k1"}"#).unwrap();
-        let decoded: Value = serde_json::from_str(&jwt_decode(&token, "s3cret", "null").unwrap()).unwrap();
+        let decoded: Value =
+            serde_json::from_str(&jwt_decode(&token, "s3cret", "null").unwrap()).unwrap();
         assert_eq!(decoded["payload"]["sub"], "a");
         assert_eq!(decoded["header"]["kid"], "k1");
         assert!(jwt_decode(&token, "wrong", "null").is_err());
