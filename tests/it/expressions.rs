@@ -1,4 +1,4 @@
-//! Rule-expression behaviour: every documented example of the reference (§1.7), and each
+//! Rule-expression behaviour: every documented example of App Services' rule-expression documentation, and each
 //! decision of the design pinned by a test.
 
 use bson::{bson, doc, oid::ObjectId, Bson, Document};
@@ -37,7 +37,7 @@ impl FunctionCaller for TestFunctions {
     }
 }
 
-// ---- §1.7 documented patterns ----
+// ---- documented patterns ----
 
 #[test]
 fn owner_pattern() {
