@@ -3,7 +3,7 @@
 //!
 //! The crate is layered one way: [`json`] reads located JSON and Extended JSON, [`query`] holds
 //! MongoDB's matching semantics, and [`expr`] compiles App Services rule expressions into an
-//! AST that evaluates (and explains itself) against a [`expr::Context`].
+//! AST that evaluates (and explains itself) against a [`expr::Bindings`].
 
 pub mod diagnostic;
 pub mod expr;
@@ -31,3 +31,4 @@ pub mod rules;
 pub mod store;
 pub mod update;
 mod user;
+pub mod users;

@@ -61,7 +61,7 @@ impl<S: Store> GuardedCollection<'_, S> {
                 let decision = self
                     .decide_settled(|| decider.check_insert(doc, self.explain))
                     .await?;
-                self.check(decision)?;
+                self.enforce(decision)?;
             }
         }
         let ids = documents
@@ -77,7 +77,9 @@ impl<S: Store> GuardedCollection<'_, S> {
         Ok(ids)
     }
 
-    fn check(&self, decision: Result<(), Box<Denial>>) -> Result<(), GuardError> {
+    /// Turns a decision into the write's outcome: a denial is logged (`expanse::decisions`),
+    /// recorded for explanations, and returned as [`GuardError::Denied`].
+    fn enforce(&self, decision: Result<(), Box<Denial>>) -> Result<(), GuardError> {
         match decision {
             Ok(()) => Ok(()),
             Err(denial) => {
@@ -104,10 +106,10 @@ impl<S: Store> GuardedCollection<'_, S> {
         }
     }
 
-    /// [`Self::check`] for a selected document: a denial names its `_id`, and the field it
+    /// [`Self::enforce`] for a selected document: a denial names its `_id`, and the field it
     /// refuses, only when the caller may read them.
     fn check_seen(&self, decision: Result<(), Box<Denial>>, seen: &Seen) -> Result<(), GuardError> {
-        self.check(decision.map_err(|mut denial| {
+        self.enforce(decision.map_err(|mut denial| {
             if !seen.visible.contains_key("_id") {
                 denial.id = None;
             }
@@ -163,7 +165,7 @@ impl<S: Store> GuardedCollection<'_, S> {
             at: role.map(|r| r.at.clone()),
             trace: Vec::new(),
         };
-        match self.check(Err(Box::new(denial))) {
+        match self.enforce(Err(Box::new(denial))) {
             Err(e) => e,
             Ok(()) => error.into(),
         }
@@ -504,7 +506,7 @@ impl<S: Store> GuardedCollection<'_, S> {
                 let decision = self
                     .decide_settled(|| decider.check_insert(&inserted, self.explain))
                     .await?;
-                self.check(decision)?;
+                self.enforce(decision)?;
             }
             let result = UpdateResult {
                 matched_count: 0,

@@ -38,3 +38,4 @@ mod store_parity;
 mod tokens;
 mod update_differential;
 mod update_semantics;
+mod users;
