@@ -30,11 +30,20 @@ fn bench(c: &mut Criterion) {
     );
     write(
         "functions/config.json",
-        r#"[{"name": "jsTrivial"}, {"name": "jsFindOne"}, {"name": "rustTrivial"}, {"name": "rustFindOne"}]"#,
+        r#"[{"name": "jsTrivial"}, {"name": "jsFindOne"}, {"name": "rustTrivial"}, {"name": "rustFindOne"}, {"name": "jsUtils"}, {"name": "jsLong"}]"#,
     );
     write(
         "functions/jsTrivial.js",
         "exports = function (a) { return a + 1; };",
+    );
+    // The same trivial work, touching the lazily compiled parts of the prelude.
+    write(
+        "functions/jsUtils.js",
+        r#"exports = function (a) { return utils.crypto.hash("sha256", String(a)).length() + a; };"#,
+    );
+    write(
+        "functions/jsLong.js",
+        "exports = function (a) { return BSON.Long.fromNumber(a).add(1).toNumber(); };",
     );
     write(
         "functions/jsFindOne.js",
@@ -76,7 +85,14 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let alice = User::new("alice");
     let mut group = c.benchmark_group("function call");
-    for name in ["rustTrivial", "jsTrivial", "rustFindOne", "jsFindOne"] {
+    for name in [
+        "rustTrivial",
+        "jsTrivial",
+        "rustFindOne",
+        "jsFindOne",
+        "jsUtils",
+        "jsLong",
+    ] {
         group.bench_function(name, |b| {
             b.iter(|| {
                 runtime

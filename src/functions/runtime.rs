@@ -192,12 +192,12 @@ impl<S: Store + Clone + 'static> Builder<S> {
             };
             match &config.source {
                 Some(source) => {
-                    let js = crate::functions::js::JsSource {
-                        name: name.clone(),
-                        source: source.clone(),
-                        time_limit: self.time_limit,
-                        memory_limit: self.memory_limit,
-                    };
+                    let js = crate::functions::js::JsSource::new(
+                        name.clone(),
+                        source.clone(),
+                        self.time_limit,
+                        self.memory_limit,
+                    );
                     self.implementations.insert(name.clone(), Arc::new(js));
                 }
                 None => errors.push(diagnostic(format!(
@@ -404,12 +404,12 @@ impl<S: Store + Clone + 'static> Functions<S> {
         } else {
             format!("exports = ({script});")
         };
-        let js = crate::functions::js::JsSource {
-            name: format!("{} (run_as_user_id_script_source)", config.name),
-            source: source.into(),
-            time_limit: self.0.time_limit,
-            memory_limit: self.0.memory_limit,
-        };
+        let js = crate::functions::js::JsSource::new(
+            format!("{} (run_as_user_id_script_source)", config.name),
+            source.into(),
+            self.0.time_limit,
+            self.0.memory_limit,
+        );
         let tree = tree.child();
         let _cancel = CancelOnDrop(tree.clone());
         let ctx = Context::new(self.clone(), User::system(), User::system(), 0, None, tree);

@@ -24,6 +24,8 @@ mod faults;
 mod functions;
 mod fuzz;
 mod js_functions;
+mod js_isolation;
+mod js_utils;
 mod mongo_conformance;
 mod operations;
 mod pushdown_property;

@@ -1,15 +1,22 @@
-//! The allocator of a call's QuickJS heap: Rust's allocator (through rquickjs's
-//! [`RustAllocator`]), with every byte counted against the call tree's [`MemoryBudget`]. An
-//! allocation the budget cannot cover fails, and QuickJS throws "out of memory" in the
+//! The allocator of a QuickJS heap: Rust's allocator (through rquickjs's [`RustAllocator`]),
+//! with every byte counted against the [`MemoryBudget`] of the call tree the heap is serving.
+//! An allocation the budget cannot cover fails, and QuickJS throws "out of memory" in the
 //! function that asked for it; so the heaps of one client call never hold more than the budget
 //! together, however deeply they nest.
+//!
+//! A heap outlives its calls (the engine pool reuses runtimes), so the budget is bound per call
+//! through a [`Meter`]: binding charges the call tree for everything the heap holds at that
+//! moment (the runtime's own tables included), every allocation of the call is charged as it
+//! happens, and unbinding gives it all back. Between calls the heap is charged to nobody.
 //!
 //! Each heap takes from the shared budget in chunks of [`CHUNK`] bytes and serves its
 //! allocations from what it holds, so most allocations touch no shared counter. What a heap
 //! holds counts against the budget whether it is in use or not: the bound is exact, and a heap
 //! may be refused at most one chunk early.
 
+use std::cell::RefCell;
 use std::ptr;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use rquickjs::allocator::{Allocator, RustAllocator};
@@ -23,52 +30,55 @@ const CHUNK: usize = 256 * 1024;
 /// slack an allocation reports, and exact sizes cost it more reallocations.
 const GRANULE: usize = 16;
 
-/// Allocates for one QuickJS runtime from a call tree's budget.
-pub struct BudgetAllocator {
-    budget: Arc<MemoryBudget>,
-    /// Taken from the budget and not in use.
-    spare: usize,
-    /// Taken from the budget in all (in use and spare), given back when the heap is dropped.
+/// What one heap holds, and which budget pays for it.
+#[derive(Default)]
+struct Account {
+    /// The call tree's budget while a call runs.
+    budget: Option<Arc<MemoryBudget>>,
+    /// Bytes QuickJS holds (usable sizes).
+    in_use: usize,
+    /// Taken from the budget (in use and spare), given back when unbound.
     held: usize,
+    /// Whether an allocation was refused since the last bind.
+    refused: bool,
 }
 
-impl BudgetAllocator {
-    /// An allocator charging `budget`.
-    pub fn new(budget: Arc<MemoryBudget>) -> BudgetAllocator {
-        BudgetAllocator {
-            budget,
-            spare: 0,
-            held: 0,
-        }
-    }
-
+impl Account {
     /// Sets `bytes` aside for an allocation, taking more from the budget if needed.
     fn charge(&mut self, bytes: usize) -> bool {
-        if bytes > self.spare {
-            let wanted = (bytes - self.spare).max(CHUNK);
-            let missing = bytes - self.spare;
-            let taken = if self.budget.try_take(wanted) {
-                wanted
-            } else if self.budget.try_take(missing) {
-                missing
-            } else {
-                return false;
-            };
-            self.spare += taken;
-            self.held += taken;
+        let Some(needed) = self.in_use.checked_add(bytes) else {
+            self.refused = true;
+            return false;
+        };
+        if let Some(budget) = &self.budget {
+            if needed > self.held {
+                let missing = needed - self.held;
+                let wanted = missing.max(CHUNK);
+                let taken = if budget.try_take(wanted) {
+                    wanted
+                } else if budget.try_take(missing) {
+                    missing
+                } else {
+                    self.refused = true;
+                    return false;
+                };
+                self.held += taken;
+            }
         }
-        self.spare -= bytes;
+        self.in_use = needed;
         true
     }
 
     /// Returns `bytes` no longer in use, giving spare chunks back to the budget.
     fn credit(&mut self, bytes: usize) {
-        self.spare += bytes;
-        if self.spare > 2 * CHUNK {
-            let surplus = self.spare - CHUNK;
-            self.spare -= surplus;
-            self.held -= surplus;
-            self.budget.give(surplus);
+        self.in_use = self.in_use.saturating_sub(bytes);
+        if let Some(budget) = &self.budget {
+            let spare = self.held.saturating_sub(self.in_use);
+            if spare > 2 * CHUNK {
+                let surplus = spare - CHUNK;
+                self.held -= surplus;
+                budget.give(surplus);
+            }
         }
     }
 
@@ -77,19 +87,102 @@ impl BudgetAllocator {
     /// past the budget.
     fn settle(&mut self, charged: usize, actual: usize) {
         if actual > charged {
-            if !self.charge(actual - charged) {
-                self.budget.take(actual - charged);
-                self.held += actual - charged;
+            let extra = actual - charged;
+            if !self.charge(extra) {
+                self.in_use += extra;
+                if let Some(budget) = &self.budget {
+                    let missing = self.in_use.saturating_sub(self.held);
+                    budget.take(missing);
+                    self.held += missing;
+                }
             }
         } else {
             self.credit(charged - actual);
         }
     }
+
+    fn unbind(&mut self) {
+        if let Some(budget) = self.budget.take() {
+            budget.give(self.held);
+        }
+        self.held = 0;
+    }
 }
 
-impl Drop for BudgetAllocator {
+impl Drop for Account {
     fn drop(&mut self) {
-        self.budget.give(self.held);
+        self.unbind();
+    }
+}
+
+/// The handle the engine keeps on its heap's account, to bind it to a call's budget.
+#[derive(Clone, Default)]
+pub struct Meter(Rc<RefCell<Account>>);
+
+/// A heap that cannot join a call's budget: it already holds more than the budget has left.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the engine's heap holds {held} bytes, more than is left of the call's budget")]
+pub struct BindError {
+    /// What the heap holds.
+    pub held: usize,
+}
+
+impl Meter {
+    /// The allocator for a new runtime, counting on this meter.
+    pub fn allocator(&self) -> BudgetAllocator {
+        BudgetAllocator {
+            account: self.0.clone(),
+        }
+    }
+
+    /// Charges `budget` for what the heap holds now, and for everything it allocates until
+    /// [`Meter::unbind`].
+    pub fn bind(&self, budget: Arc<MemoryBudget>) -> Result<(), BindError> {
+        let mut account = self.0.borrow_mut();
+        account.unbind();
+        if !budget.try_take(account.in_use) {
+            return Err(BindError {
+                held: account.in_use,
+            });
+        }
+        account.held = account.in_use;
+        account.budget = Some(budget);
+        account.refused = false;
+        Ok(())
+    }
+
+    /// Gives back everything the bound budget was charged.
+    pub fn unbind(&self) {
+        self.0.borrow_mut().unbind();
+    }
+
+    /// Whether an allocation was refused since the last bind (QuickJS threw "out of memory").
+    pub fn refused(&self) -> bool {
+        self.0.borrow().refused
+    }
+
+    /// The bytes the heap holds.
+    pub fn in_use(&self) -> usize {
+        self.0.borrow().in_use
+    }
+}
+
+/// Allocates for one QuickJS runtime, counting on a [`Meter`].
+pub struct BudgetAllocator {
+    account: Rc<RefCell<Account>>,
+}
+
+impl BudgetAllocator {
+    fn charge(&mut self, bytes: usize) -> bool {
+        self.account.borrow_mut().charge(bytes)
+    }
+
+    fn credit(&mut self, bytes: usize) {
+        self.account.borrow_mut().credit(bytes);
+    }
+
+    fn settle(&mut self, charged: usize, actual: usize) {
+        self.account.borrow_mut().settle(charged, actual);
     }
 }
 
@@ -177,12 +270,15 @@ mod tests {
     fn heaps_take_and_give_back_whole_chunks_within_the_budget() {
         let tree = crate::functions::CallTree::new(Duration::from_secs(1), 3 * CHUNK);
         let budget = tree.memory().clone();
-        let mut a = BudgetAllocator::new(budget.clone());
+        let (ma, mb) = (Meter::default(), Meter::default());
+        let (mut a, mut b) = (ma.allocator(), mb.allocator());
+        ma.bind(budget.clone()).unwrap();
+        mb.bind(budget.clone()).unwrap();
         let p = a.alloc(100);
         assert!(!p.is_null());
         assert_eq!(budget.used(), CHUNK);
-        let mut b = BudgetAllocator::new(budget.clone());
         assert!(b.alloc(2 * CHUNK + 1).is_null(), "past the budget");
+        assert!(mb.refused());
         let q = b.alloc(2 * CHUNK - 64);
         assert!(!q.is_null(), "what is left, even less than a chunk");
         // SAFETY: both pointers come from these allocators.
@@ -190,8 +286,28 @@ mod tests {
             a.dealloc(p);
             b.dealloc(q);
         }
-        drop(a);
-        drop(b);
+        ma.unbind();
+        mb.unbind();
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn binding_charges_what_the_heap_already_holds() {
+        let meter = Meter::default();
+        let mut heap = meter.allocator();
+        let p = heap.alloc(1000);
+        let held = meter.in_use();
+        assert!(held >= 1000);
+        let small = crate::functions::CallTree::new(Duration::from_secs(1), held - 1);
+        assert!(meter.bind(small.memory().clone()).is_err());
+        assert_eq!(small.memory().used(), 0);
+        let tree = crate::functions::CallTree::new(Duration::from_secs(1), CHUNK);
+        meter.bind(tree.memory().clone()).unwrap();
+        assert_eq!(tree.memory().used(), held);
+        // SAFETY: the pointer comes from this allocator.
+        unsafe { heap.dealloc(p) };
+        meter.unbind();
+        assert_eq!(tree.memory().used(), 0);
+        assert_eq!(meter.in_use(), 0);
     }
 }

@@ -1,6 +1,13 @@
 //! Running App Services JavaScript functions unchanged (`exports = async function (…) {…}`) in
-//! QuickJS (through `rquickjs`): small, fast to start, no JIT, a fresh isolated runtime per
-//! call.
+//! QuickJS (through `rquickjs`): small, fast to start, no JIT.
+//!
+//! Each call runs in a fresh context of a QuickJS runtime the thread keeps between calls
+//! ([`engine`](self): what a reused runtime can and cannot carry from one call to the next, and
+//! when it is dropped instead). A call that needs no host (no database, no nested function, no
+//! waiting timer) runs on the caller's thread for at most [`INLINE_SLICE`]; one that needs more
+//! is run again, from the start, on a blocking thread (nothing it did could be seen: it had
+//! sent nothing to the host, and its log is dropped), and the function is sent there directly
+//! from then on.
 //!
 //! Calls into the host (`context.services…collection(…).find(…)`, `context.functions.execute`)
 //! return Promises that Expanse settles by running the operation through the same guarded
@@ -11,35 +18,45 @@
 //!
 //! Limits: the call tree's deadline (QuickJS's interrupt handler stops the script when it
 //! passes or when a caller is cancelled), the call tree's memory budget (every heap of one
-//! client call allocates from it), MongoDB's 100 levels of nesting and 16 MiB for a result.
+//! client call allocates from it while it serves the call), MongoDB's 100 levels of nesting and
+//! 16 MiB for a result.
 
 mod bridge;
+mod call;
+mod compiled;
+mod engine;
 // The one place with unsafe code: QuickJS calls its allocator through a raw-pointer trait.
 #[allow(unsafe_code)]
 mod heap;
 mod host;
+mod native;
 mod syntax;
 
 pub use bridge::{BridgeError, Problem, JS_DATE_LIMIT_MS};
 pub use syntax::{syntax_error, SyntaxError};
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bson::{doc, Bson};
-use rquickjs::{Context as JsContext, Function as JsFunction, Runtime};
 
 use crate::auth::BoxFuture;
 use crate::functions::{CallTree, CancelOnDrop, Context, Function};
-use crate::limits::{MAX_DEPTH, MAX_DOCUMENT_SIZE};
 use crate::store::Store;
+
+use call::{Call, Step};
+use engine::Engine;
 
 const PRELUDE: &str = include_str!("prelude.js");
 
 /// The BSON types other than ObjectId, and EJSON: compiled only when a call needs them.
 const PRELUDE_EXTRAS: &str = include_str!("prelude_extras.js");
+
+/// `utils`, `Buffer`, `TextEncoder`/`TextDecoder`, `crypto`, `setTimeout`: compiled
+/// only when a call touches one of them.
+const PRELUDE_NODE: &str = include_str!("prelude_node.js");
 
 /// Default memory limit of one client call's JavaScript heaps (the call and every call it
 /// makes, together).
@@ -48,8 +65,8 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
 /// How often a call waiting for the host checks whether it must stop.
 const STOP_POLL: Duration = Duration::from_millis(10);
 
-/// The largest stack a script may use.
-const MAX_STACK_SIZE: usize = 1024 * 1024;
+/// The longest a call runs on the caller's thread before it is moved to a blocking thread.
+pub const INLINE_SLICE: Duration = Duration::from_millis(2);
 
 /// A JavaScript function source.
 #[derive(Debug, Clone)]
@@ -57,11 +74,32 @@ pub struct JsSource {
     /// The function's name.
     pub name: String,
     /// The source (`exports = function …`).
-    pub source: std::sync::Arc<str>,
+    pub source: Arc<str>,
     /// The most one call may take; the call tree's deadline usually comes first.
     pub time_limit: Duration,
     /// The most one call's heap may hold; the call tree's budget usually comes first.
     pub memory_limit: usize,
+    /// Set once a call of this function needed the host or more than [`INLINE_SLICE`]: its
+    /// calls then go to a blocking thread directly.
+    pub needs_thread: Arc<AtomicBool>,
+}
+
+impl JsSource {
+    /// A source with no history.
+    pub fn new(
+        name: String,
+        source: Arc<str>,
+        time_limit: Duration,
+        memory_limit: usize,
+    ) -> JsSource {
+        JsSource {
+            name,
+            source,
+            time_limit,
+            memory_limit,
+            needs_thread: Arc::new(AtomicBool::new(false)),
+        }
+    }
 }
 
 impl<S: Store + Clone + 'static> Function<S> for JsSource {
@@ -72,23 +110,36 @@ impl<S: Store + Clone + 'static> Function<S> for JsSource {
             // The script stops when this future is dropped (its caller timed out or went away).
             let _cancel = CancelOnDrop(tree.clone());
             let ctx = ctx.with_tree(tree);
+            let prepared = prepare(&ctx, args)?;
+            if !source.needs_thread.load(Ordering::Relaxed) {
+                match run_inline(&source, &ctx, &prepared) {
+                    Some(result) => return result,
+                    None => source.needs_thread.store(true, Ordering::Relaxed),
+                }
+            }
             let handle = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || run(&source, ctx, args, handle))
+            tokio::task::spawn_blocking(move || run(&source, ctx, &prepared, handle))
                 .await
                 .map_err(|e| format!("the JavaScript call did not finish: {e}"))?
         })
     }
 }
 
-/// What the script hands the host while it runs.
-#[derive(Default)]
-struct Shared {
-    /// Host calls: `(id, request)`.
-    requests: RefCell<Vec<(u32, String)>>,
-    /// The result (`Ok`, in the bridge's encoding) or the error message.
-    outcome: RefCell<Option<Result<String, String>>>,
-    /// `console.log` lines.
-    logs: RefCell<Vec<String>>,
+/// The call's `context` and arguments, in the bridge's encoding.
+struct Prepared {
+    info: String,
+    arguments: String,
+}
+
+fn prepare<S: Store + Clone + 'static>(
+    ctx: &Context<S>,
+    args: Vec<Bson>,
+) -> Result<Prepared, String> {
+    Ok(Prepared {
+        arguments: bridge::to_js_text(&Bson::Array(args), "arguments")
+            .map_err(|e| e.to_string())?,
+        info: context_info(ctx)?,
+    })
 }
 
 /// Why the call tree stopped this call, for `what`.
@@ -103,192 +154,146 @@ fn stop_message(tree: &CallTree, what: &str) -> String {
     }
 }
 
-/// A QuickJS runtime allocating from the call tree's budget, stopped by the call tree.
-fn start_runtime(source: &JsSource, tree: &CallTree) -> Result<Runtime, String> {
-    let allocator = heap::BudgetAllocator::new(tree.memory().clone());
-    let runtime = Runtime::new_with_alloc(allocator).map_err(|e| {
-        let budget = tree.memory();
-        format!(
-            "cannot start QuickJS: {e} ({} of the call's {} MiB of JavaScript memory in use)",
-            budget.used(),
-            budget.limit() / (1024 * 1024)
-        )
-    })?;
-    runtime.set_memory_limit(source.memory_limit);
-    runtime.set_max_stack_size(MAX_STACK_SIZE);
-    let stop = tree.clone();
-    runtime.set_interrupt_handler(Some(Box::new(move || stop.stopped())));
-    Ok(runtime)
-}
-
-fn install<'js>(
-    globals: &rquickjs::Object<'js>,
-    name: &str,
-    f: rquickjs::Result<JsFunction<'js>>,
-) -> Result<(), String> {
-    globals
-        .set(name, f.map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())
-}
-
-/// The host functions and constants the prelude uses.
-fn install_host(js: &rquickjs::Ctx<'_>, shared: &Rc<Shared>) -> Result<(), String> {
-    let globals = js.globals();
-    let (r, o, l) = (shared.clone(), shared.clone(), shared.clone());
-    install(
-        &globals,
-        "__enqueue",
-        JsFunction::new(js.clone(), move |id: u32, body: String| {
-            r.requests.borrow_mut().push((id, body));
-        }),
-    )?;
-    install(
-        &globals,
-        "__done",
-        JsFunction::new(js.clone(), move |ok: bool, payload: String| {
-            *o.outcome.borrow_mut() = Some(if ok { Ok(payload) } else { Err(payload) });
-        }),
-    )?;
-    install(
-        &globals,
-        "__log",
-        JsFunction::new(js.clone(), move |line: String| {
-            l.logs.borrow_mut().push(line);
-        }),
-    )?;
-    install(
-        &globals,
-        "__extrasSource",
-        JsFunction::new(js.clone(), || PRELUDE_EXTRAS),
-    )?;
-    install(
-        &globals,
-        "__newObjectId",
-        JsFunction::new(js.clone(), || bson::oid::ObjectId::new().to_hex()),
-    )?;
-    let constants = [
-        ("__MAX_DEPTH", MAX_DEPTH),
-        ("__MAX_RESULT_SIZE", MAX_DOCUMENT_SIZE),
-    ];
-    for (name, value) in constants {
-        let value = u32::try_from(value).map_err(|e| e.to_string())?;
-        globals.set(name, value).map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
-/// Loads the prelude and the source, and starts the call.
-fn start_call(
-    js: &rquickjs::Ctx<'_>,
+/// Starts a call of `source` on `engine`, naming a failure to start as the call tree says.
+fn start(
+    engine: Engine,
     source: &JsSource,
-    info: &str,
-    arguments: &str,
-) -> Result<(), String> {
-    let evaluate = |code: &str, what: &str| -> Result<(), String> {
-        js.eval::<(), _>(code)
-            .map_err(|_| describe_exception(&js.catch(), what))
+    prepared: &Prepared,
+    tree: &CallTree,
+) -> Result<Call, String> {
+    Call::start(
+        engine,
+        &source.source,
+        &source_file(&source.name),
+        &format!("function {}", source.name),
+        &prepared.info,
+        &prepared.arguments,
+    )
+    .map_err(|e| {
+        if tree.stopped() {
+            stop_message(tree, &e)
+        } else {
+            e
+        }
+    })
+}
+
+/// The outcome of a finished call, as the call tree explains it.
+fn finished(call: Call, tree: &CallTree, outcome: Result<Bson, String>) -> Result<Bson, String> {
+    let mut call = call;
+    let stopped = tree.stopped();
+    if stopped {
+        call.taint();
+    }
+    call.finish();
+    match outcome {
+        Err(_) if stopped => Err(stop_message(tree, "the function")),
+        other => other,
+    }
+}
+
+/// Runs a call on this thread if it needs nothing but [`INLINE_SLICE`] of computing: `None`
+/// when it needs more (the host, a waiting timer, more time), having let nothing out.
+fn run_inline<S: Store + Clone + 'static>(
+    source: &JsSource,
+    ctx: &Context<S>,
+    prepared: &Prepared,
+) -> Option<Result<Bson, String>> {
+    let tree = ctx.tree();
+    let slice_end = Instant::now() + INLINE_SLICE;
+    let engine = match Engine::checkout(tree, source.memory_limit, Some(slice_end)) {
+        Ok(engine) => engine,
+        Err(e) => return Some(Err(e)),
     };
-    evaluate(PRELUDE, "the prelude")?;
-    // Named as the app names it, so errors and stacks say functions/<name>.js:line:col.
-    let mut options = rquickjs::context::EvalOptions::default();
-    options.filename = Some(source_file(&source.name));
-    js.eval_with_options::<(), _>(&*source.source, options)
-        .map_err(|_| describe_exception(&js.catch(), &format!("function {}", source.name)))?;
-    let start: JsFunction = js.globals().get("__start").map_err(|e| e.to_string())?;
-    start
-        .call::<_, ()>((info, arguments))
-        .map_err(|_| describe_exception(&js.catch(), "the call"))
+    let out_of_slice = || Instant::now() >= slice_end && !tree.stopped();
+    let mut call = match start(engine, source, prepared, tree) {
+        Ok(call) => call,
+        Err(_) if out_of_slice() => return None,
+        Err(e) => return Some(Err(e)),
+    };
+    loop {
+        match call.advance(tree) {
+            // Stopped at the end of the slice (a result that was reached stands).
+            Step::Finished(Err(_)) if out_of_slice() => break,
+            Step::Finished(outcome) => {
+                for line in call.take_logs() {
+                    log(ctx, line);
+                }
+                return Some(finished(call, tree, outcome));
+            }
+            Step::Timer(0) => {
+                if call.fire_timer().is_err() && out_of_slice() {
+                    break;
+                }
+            }
+            Step::Host(_) | Step::Timer(_) => break,
+        }
+    }
+    if out_of_slice() {
+        call.taint();
+    }
+    call.finish();
+    None
 }
 
 /// Runs one call to completion on the current (blocking) thread.
 fn run<S: Store + Clone + 'static>(
     source: &JsSource,
     ctx: Context<S>,
-    args: Vec<Bson>,
+    prepared: &Prepared,
     handle: tokio::runtime::Handle,
 ) -> Result<Bson, String> {
     let tree = ctx.tree().clone();
-    let arguments =
-        bridge::to_js_text(&Bson::Array(args), "arguments").map_err(|e| e.to_string())?;
-    let info = context_info(&ctx)?;
-    let runtime = start_runtime(source, &tree)?;
-    let js = JsContext::full(&runtime).map_err(|e| format!("cannot start QuickJS: {e}"))?;
-    let shared = Rc::new(Shared::default());
-    js.with(|js| {
-        install_host(&js, &shared)?;
-        start_call(&js, source, &info, &arguments)
-    })
-    .map_err(|e| {
-        if tree.stopped() {
-            stop_message(&tree, &e)
-        } else {
-            e
-        }
-    })?;
-
+    let engine = Engine::checkout(&tree, source.memory_limit, None)?;
+    let mut call = start(engine, source, prepared, &tree)?;
     loop {
-        let failure = run_jobs(&runtime, &tree);
-        flush_logs(&ctx, &shared);
-        if let Some(outcome) = shared.outcome.borrow_mut().take() {
-            return match outcome {
-                Ok(text) => bridge::from_js_text(&text, "result").map_err(|e| e.to_string()),
-                Err(_) if tree.stopped() => Err(stop_message(&tree, "the function")),
-                Err(message) => Err(message),
-            };
+        let step = call.advance(&tree);
+        for line in call.take_logs() {
+            log(&ctx, line);
         }
         if tree.stopped() {
+            call.taint();
+            call.finish();
             return Err(stop_message(&tree, "the function"));
         }
-        let pending: Vec<(u32, String)> = shared.requests.borrow_mut().drain(..).collect();
-        if pending.is_empty() {
-            return Err(failure.unwrap_or_else(|| "the function's promise never settled".into()));
-        }
-        let answers: Vec<(u32, Result<Bson, String>)> = pending
-            .into_iter()
-            .map(|(id, body)| (id, perform_blocking(&handle, &ctx, &tree, &body)))
-            .collect();
-        js.with(|js| deliver(&js, answers))?;
-    }
-}
-
-/// Runs the script's pending jobs; the message of the first exception a job let escape.
-fn run_jobs(runtime: &Runtime, tree: &CallTree) -> Option<String> {
-    let mut failure = None;
-    loop {
-        match runtime.execute_pending_job() {
-            Ok(true) => {}
-            Ok(false) => return failure,
-            Err(exception) => {
-                if tree.stopped() {
-                    return failure;
+        match step {
+            Step::Finished(outcome) => return finished(call, &tree, outcome),
+            Step::Host(pending) => {
+                let answers: Vec<(u32, Result<Bson, String>)> = pending
+                    .into_iter()
+                    .map(|(id, body)| (id, perform_blocking(&handle, &ctx, &tree, &body)))
+                    .collect();
+                if let Err(e) = call.deliver(answers) {
+                    return finished(call, &tree, Err(e));
                 }
-                let message = exception
-                    .0
-                    .with(|js| describe_exception(&js.catch(), "the function"));
-                failure.get_or_insert(message);
+            }
+            Step::Timer(ms) => {
+                if let Err(e) = wait(&tree, Duration::from_millis(ms)) {
+                    call.taint();
+                    call.finish();
+                    return Err(e);
+                }
+                if let Err(e) = call.fire_timer() {
+                    return finished(call, &tree, Err(e));
+                }
             }
         }
     }
 }
 
-/// Settles the script's pending host calls.
-fn deliver(
-    js: &rquickjs::Ctx<'_>,
-    answers: Vec<(u32, Result<Bson, String>)>,
-) -> Result<(), String> {
-    let resolve: JsFunction = js.globals().get("__resolve").map_err(|e| e.to_string())?;
-    for (id, answer) in answers {
-        let (ok, payload) = match answer
-            .and_then(|value| bridge::to_js_text(&value, "answer").map_err(|e| e.to_string()))
-        {
-            Ok(text) => (true, text),
-            Err(message) => (false, message),
-        };
-        resolve
-            .call::<_, ()>((id, ok, payload))
-            .map_err(|_| describe_exception(&js.catch(), "resolving a host call"))?;
+/// Sleeps `delay` unless the call tree stops first.
+fn wait(tree: &CallTree, delay: Duration) -> Result<(), String> {
+    let until = Instant::now() + delay;
+    loop {
+        if tree.stopped() {
+            return Err(stop_message(tree, "the function"));
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        std::thread::sleep((until - now).min(STOP_POLL));
     }
-    Ok(())
 }
 
 /// Performs one host call on the tokio runtime and waits for it on this (blocking) thread,
@@ -332,46 +337,9 @@ fn source_file(name: &str) -> String {
     format!("functions/{name}.js")
 }
 
-/// An exception's message, where the function's source threw it (`functions/<name>.js:line:col`,
-/// from QuickJS's stack), and the stack's frames in the function's own source.
-fn describe_exception(value: &rquickjs::Value<'_>, what: &str) -> String {
-    if let Some(exception) = value.as_exception() {
-        let message = exception.message().unwrap_or_default();
-        if message == "interrupted" {
-            return format!("{what} was interrupted");
-        }
-        let frames: Vec<String> = exception
-            .stack()
-            .unwrap_or_default()
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.contains("functions/"))
-            .map(str::to_owned)
-            .collect();
-        let at = frames
-            .first()
-            .and_then(|frame| frame.split_whitespace().last())
-            .map(|place| place.trim_matches(|c| c == '(' || c == ')'))
-            .map(|place| format!(" (at {place})"))
-            .unwrap_or_default();
-        let stack = if frames.len() > 1 {
-            format!("\n  {}", frames.join("\n  "))
-        } else {
-            String::new()
-        };
-        return format!("{what}: {message}{at}{stack}");
-    }
-    if let Some(text) = value.as_string().and_then(|s| s.to_string().ok()) {
-        return format!("{what}: {text}");
-    }
-    format!("{what} failed")
-}
-
-fn flush_logs<S: Store + Clone + 'static>(ctx: &Context<S>, shared: &Shared) {
-    for line in shared.logs.borrow_mut().drain(..) {
-        tracing::info!(target: "expanse::functions::log", caller = %ctx.user().id, "{line}");
-        ctx.log(line);
-    }
+fn log<S: Store + Clone + 'static>(ctx: &Context<S>, line: String) {
+    tracing::info!(target: "expanse::functions::log", caller = %ctx.user().id, "{line}");
+    ctx.log(line);
 }
 
 /// What the script's `context` holds, in the bridge's encoding.

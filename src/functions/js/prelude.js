@@ -1,11 +1,13 @@
-// The globals App Services functions rely on, built for one call.
+// The globals App Services functions rely on, built for one call. A module (compiled once per
+// process to bytecode, see compiled.rs): what the function's code, prelude_extras.js,
+// prelude_node.js and the host reach by name is put on the global object at the end.
 // Host functions provided by Expanse: __enqueue(id, request), __done(ok, payload), __log(line),
-// __newObjectId(), __extrasSource() (the text of prelude_extras.js). Constants: __MAX_DEPTH (MongoDB's 100 levels), __MAX_RESULT_SIZE (16 MiB).
+// __newObjectId(), __extrasSource() (the text of prelude_extras.js), __nodeSource() (the text of
+// prelude_node.js), __native(op, a, b, c, d) (crypto, JWT, randomness: see native.rs). Constants: __MAX_DEPTH (MongoDB's 100 levels), __MAX_RESULT_SIZE (16 MiB).
 //
 // Values cross to and from the host in the bridge's encoding (src/functions/js/bridge.rs): JSON, with
 // Int32 as a JSON integer and every other BSON type as {"\u0000": [type, ...payload]}. A BSON
 // field name can never be "\u0000", so no document is ever mistaken for a tagged value.
-var exports = undefined;
 
 const __TAG = "\u0000";
 const __toBridge = Symbol("toBridge");
@@ -100,6 +102,28 @@ for (const name of __EXTRA_TYPES) {
   Object.defineProperty(BSON, name, { get: () => __extras()[name], enumerable: true });
 }
 Object.defineProperty(globalThis, "EJSON", { get: () => __extras().EJSON, configurable: true, enumerable: false });
+
+// utils, Buffer, TextEncoder/TextDecoder, crypto and timers: compiled on first use
+// (prelude_node.js). Assigning one of these names replaces it for the call, as for any global.
+let __loadedNode = null;
+function __node() {
+  if (__loadedNode === null) __loadedNode = __eval(__nodeSource());
+  return __loadedNode;
+}
+const __NODE_GLOBALS = ["utils", "Buffer", "TextEncoder", "TextDecoder", "crypto", "setTimeout", "clearTimeout", "setImmediate", "setInterval", "clearInterval"];
+for (const name of __NODE_GLOBALS) {
+  Object.defineProperty(globalThis, name, {
+    get: () => __node()[name],
+    set: (value) => Object.defineProperty(globalThis, name, { value, writable: true, configurable: true }),
+    configurable: true,
+    enumerable: false,
+  });
+}
+
+// The host's view of the timers: milliseconds until the next one is due (-1: none), and
+// running the earliest due one.
+function __timerDue() { return __loadedNode === null ? -1 : __loadedNode.__timerDue(); }
+function __timerFire() { __loadedNode.__timerFire(); }
 
 // A BSON regular expression as a native RegExp when JavaScript gives back the same pattern and
 // flags; otherwise as a BSONRegExp, so that nothing is rewritten on the way.
@@ -404,6 +428,12 @@ function __collection(service, db, coll) {
   return methods;
 }
 
+// context.http: Expanse has no HTTP client; every method refuses, saying so.
+const __HTTP = {};
+for (const method of ["get", "post", "put", "patch", "delete", "head"]) {
+  __HTTP[method] = () => Promise.reject(new Error(`context.http.${method} is not available in Expanse: it has no HTTP client (App Services' context.http is not reproduced); make the request from a Rust function registered with Functions::builder().register, or from the application`));
+}
+
 function __makeContext(info) {
   return {
     user: info.user,
@@ -421,7 +451,7 @@ function __makeContext(info) {
           ? { db: (db) => ({ collection: (coll) => __collection(name, db, coll) }) }
           : undefined,
     },
-    http: undefined,
+    http: __HTTP,
   };
 }
 
@@ -449,13 +479,26 @@ function __message(error) {
 // the message of whatever went wrong (the result's conversion included).
 function __start(infoText, argsText) {
   globalThis.context = __makeContext(__fromHost(infoText));
-  if (typeof exports !== "function") {
+  const main = globalThis.exports;
+  if (typeof main !== "function") {
     __done(false, "the source does not assign a function to exports");
     return;
   }
   const args = __fromHost(argsText);
   Promise.resolve()
-    .then(() => exports(...args))
+    .then(() => main(...args))
     .then((value) => __toHost(value === undefined ? null : value, "result", __MAX_RESULT_SIZE))
     .then((text) => __done(true, text), (error) => __done(false, __message(error)));
+}
+
+const __isExtrasBinary = (v) => __loadedExtras !== null && v instanceof __loadedExtras.Binary;
+
+// What is reached by global name, as the declarations of a script would have been.
+const __GLOBALS = {
+  exports: undefined, console, BSON, BSONValue, ObjectId, __toBridge, __tagged, __hasOwn, __hex,
+  __unhex, __I64_MIN, __I64_MAX, __doubleText, __extras, __makeRegExp, __message, __start,
+  __resolve, __timerDue, __timerFire, __pending, __isExtrasBinary,
+};
+for (const name of Object.keys(__GLOBALS)) {
+  Object.defineProperty(globalThis, name, { value: __GLOBALS[name], writable: true, configurable: true, enumerable: false });
 }

@@ -1,0 +1,361 @@
+//! JavaScript calls share QuickJS runtimes (one idle runtime per thread), never what a call can
+//! reach: each test has one call try to leave something behind — globals, `Object.prototype`
+//! and `Array.prototype` changes, a changed `context`, closures kept in a timer, a promise or a
+//! `FinalizationRegistry`, a function source's top-level state — and later calls, by another
+//! user or of another app, look for it. The calls run one after the other on one thread, so
+//! they do reuse the runtime. The time and memory limits stop a runaway call without harming
+//! the next one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bson::{bson, doc, Bson};
+use expanse::functions::Functions;
+use expanse::store::MemoryStore;
+use expanse::{App, User};
+
+use crate::common::apps::write_app;
+
+/// Leaves everything it can behind: its argument is the secret.
+const POLLUTE: &str = r#"
+exports = function (secret) {
+  globalThis.secret = secret;
+  Object.prototype.polluted = secret;
+  Array.prototype.polluted = secret;
+  Object.defineProperty(Object.prototype, "hidden", { value: secret, enumerable: false, configurable: false });
+  const parse = JSON.parse;
+  JSON.parse = (text) => ({ hijacked: secret });
+  Math.random = () => 0.42;
+  Date.now = () => 42;
+  String.prototype.trim = function () { return secret; };
+  Promise.prototype.then = function () { return secret; };
+  BSON.ObjectId = function () { return secret; };
+  console.log = () => {};
+  context.user.id = secret;
+  context.user.custom_data = { stolen: secret };
+  context.values.get = () => secret;
+  context.functions.execute = () => secret;
+  context.services.get = () => secret;
+  Object.freeze(Object.prototype);
+  return "polluted";
+};
+"#;
+
+/// Leaves closures behind: in timers, in promises that never settle or settle later, in a
+/// finalization registry; each logs the secret (and bumps a global counter) when it runs. Some
+/// do run before this call ends (the microtasks, the finalizers of what this call collected):
+/// their lines belong to this call's log. None may run in a later call.
+const LINGER: &str = r#"
+exports = function (secret) {
+  const leak = () => { console.log("leak " + secret); globalThis.ran = (globalThis.ran || 0) + 1; };
+  setTimeout(leak, 0);
+  setTimeout(leak, 5);
+  setImmediate(leak);
+  new Promise(() => {}).then(leak);
+  let resolveLater;
+  new Promise((r) => { resolveLater = r; }).then(leak);
+  globalThis.resolveLater = resolveLater;
+  const registry = new FinalizationRegistry(leak);
+  for (let i = 0; i < 100; i++) registry.register({ big: "x".repeat(1000) }, i);
+  globalThis.registry = registry;
+  Promise.resolve().then(() => Promise.resolve().then(() => Promise.resolve().then(leak)));
+  return "lingering";
+};
+"#;
+
+/// Reports what it can see of earlier calls.
+const PROBE: &str = r#"
+exports = function () {
+  const seen = [];
+  const look = (what, value) => { if (value !== undefined && value !== false) seen.push(what + "=" + String(value)); };
+  look("globalThis.secret", globalThis.secret);
+  look("Object.prototype.polluted", ({}).polluted);
+  look("Array.prototype.polluted", [].polluted);
+  look("Object.prototype.hidden", ({}).hidden);
+  look("frozen Object.prototype", Object.isFrozen(Object.prototype));
+  look("JSON.parse", JSON.parse('{"a":1}').hijacked);
+  look("Math.random", Math.random() === 0.42);
+  look("Date.now", Date.now() === 42);
+  look("String.prototype.trim", " x ".trim() !== "x" ? " x ".trim() : undefined);
+  look("Promise.prototype.then", typeof Promise.resolve(1).then(() => 1) !== "object" ? "replaced" : undefined);
+  look("BSON.ObjectId", typeof new BSON.ObjectId() !== "object" ? "replaced" : undefined);
+  look("context.values.get", context.values.get("greeting") !== "hi" ? context.values.get("greeting") : undefined);
+  look("context.functions.execute", typeof context.functions.execute("x") === "string" ? "replaced" : undefined);
+  look("context.services.get", typeof context.services.get("mongodb-atlas") === "string" ? "replaced" : undefined);
+  look("custom_data", context.user.custom_data && context.user.custom_data.stolen);
+  look("resolveLater", globalThis.resolveLater);
+  look("registry", globalThis.registry);
+  look("ran", globalThis.ran);
+  for (const key of Object.getOwnPropertyNames(globalThis)) {
+    if (/secret|leak|polluted|hidden/i.test(key)) seen.push("global " + key);
+  }
+  return { user: context.user.id, seen };
+};
+"#;
+
+/// A source with top-level state: every call must see it fresh.
+const COUNTER: &str = r#"
+let calls = 0;
+var total = 0;
+const memo = [];
+exports = function () {
+  calls += 1;
+  total += 1;
+  memo.push(calls);
+  return [calls, total, memo.length];
+};
+"#;
+
+/// Waits for the host first (a guarded read), then pollutes: the call runs on a blocking
+/// thread, whose runtime is reused too.
+const POLLUTE_AFTER_IO: &str = r#"
+exports = async function (secret) {
+  await context.services.get("mongodb-atlas").db("db").collection("notes").findOne({});
+  globalThis.secret = secret;
+  Object.prototype.polluted = secret;
+  Array.prototype.polluted = secret;
+  context.user.id = secret;
+  setTimeout(() => { globalThis.ran = 1; console.log("leak " + secret); }, 0);
+  new Promise(() => {}).then(() => console.log("leak " + secret));
+  return "polluted";
+};
+"#;
+
+const PROBE_AFTER_IO: &str = r#"
+exports = async function () {
+  await context.services.get("mongodb-atlas").db("db").collection("notes").findOne({});
+  const seen = [];
+  if (globalThis.secret !== undefined) seen.push("globalThis.secret");
+  if (({}).polluted !== undefined) seen.push("Object.prototype.polluted");
+  if ([].polluted !== undefined) seen.push("Array.prototype.polluted");
+  if (globalThis.ran !== undefined) seen.push("ran");
+  return { user: context.user.id, seen };
+};
+"#;
+
+const SPIN: &str = "exports = () => { while (true) {} };";
+const BOMB: &str =
+    "exports = () => { const a = []; while (true) a.push('x'.repeat(1024) + a.length); };";
+/// Holds `mib` MiB at once.
+const HOLD: &str = "exports = (mib) => 'x'.repeat(mib * 1024 * 1024).length;";
+
+const SOURCES: &[(&str, &str)] = &[
+    ("pollute", POLLUTE),
+    ("linger", LINGER),
+    ("probe", PROBE),
+    ("counter", COUNTER),
+    ("polluteAfterIo", POLLUTE_AFTER_IO),
+    ("probeAfterIo", PROBE_AFTER_IO),
+    ("spin", SPIN),
+    ("bomb", BOMB),
+    ("hold", HOLD),
+];
+
+fn app(name: &str, greeting: &str) -> (tempfile::TempDir, Arc<App>) {
+    let config: Vec<String> = SOURCES
+        .iter()
+        .map(|(name, _)| format!(r#"{{"name": "{name}"}}"#))
+        .collect();
+    let mut files: Vec<(String, String)> = vec![
+        ("root_config.json".into(), format!(r#"{{"name": "{name}"}}"#)),
+        ("functions/config.json".into(), format!("[{}]", config.join(","))),
+        (
+            "data_sources/mongodb-atlas/config.json".into(),
+            r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#.into(),
+        ),
+        (
+            "data_sources/mongodb-atlas/db/notes/rules.json".into(),
+            r#"{"database": "db", "collection": "notes", "roles": [{"name": "all", "apply_when": {}, "read": true, "write": true}]}"#.into(),
+        ),
+        (
+            "values/greeting.json".into(),
+            format!(r#"{{"name": "greeting", "value": "{greeting}"}}"#),
+        ),
+    ];
+    for (name, source) in SOURCES {
+        files.push((format!("functions/{name}.js"), (*source).to_owned()));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let dir = write_app(&refs);
+    let app = Arc::new(App::load(dir.path()).unwrap().app);
+    (dir, app)
+}
+
+fn functions(app: Arc<App>) -> Functions<MemoryStore> {
+    functions_within(app, Duration::from_millis(1500))
+}
+
+fn functions_within(app: Arc<App>, time_limit: Duration) -> Functions<MemoryStore> {
+    let store = MemoryStore::new();
+    store
+        .seed(&doc! {"db.notes": [{"_id": 1, "title": "a"}]})
+        .unwrap();
+    Functions::builder(app, store)
+        .time_limit(time_limit)
+        .memory_limit(16 * 1024 * 1024)
+        .build()
+        .unwrap()
+        .0
+}
+
+fn clean_probe(user: &str) -> Bson {
+    bson!({"user": user, "seen": []})
+}
+
+async fn no_leak_lines(f: &Functions<MemoryStore>) {
+    let log = f.take_log();
+    assert!(
+        !log.iter().any(|l| l.contains("leak")),
+        "a closure of an earlier call ran: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn globals_prototypes_and_context_do_not_survive_a_call() {
+    let (_d, app) = app("one", "hi");
+    let f = functions(app);
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    for round in 0..5 {
+        let secret = format!("alice-secret-{round}");
+        assert_eq!(
+            f.call(&alice, "pollute", vec![bson!(secret)], None)
+                .await
+                .unwrap(),
+            bson!("polluted")
+        );
+        assert_eq!(
+            f.call(&bob, "probe", vec![], None).await.unwrap(),
+            clean_probe("bob"),
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn closures_in_timers_promises_and_finalizers_never_run_in_a_later_call() {
+    let (_d, app) = app("one", "hi");
+    let f = functions(app);
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    for _ in 0..5 {
+        assert_eq!(
+            f.call(&alice, "linger", vec![bson!("alice-secret")], None)
+                .await
+                .unwrap(),
+            bson!("lingering")
+        );
+        // What ran within the call is the call's own.
+        f.take_log();
+        assert_eq!(
+            f.call(&bob, "probe", vec![], None).await.unwrap(),
+            clean_probe("bob")
+        );
+        no_leak_lines(&f).await;
+    }
+    // Give a timer of the first call time to come due, then call again.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        f.call(&bob, "probe", vec![], None).await.unwrap(),
+        clean_probe("bob")
+    );
+    no_leak_lines(&f).await;
+}
+
+#[tokio::test]
+async fn a_sources_top_level_state_starts_fresh_each_call() {
+    let (_d, app) = app("one", "hi");
+    let f = functions(app);
+    let alice = User::new("alice");
+    for _ in 0..5 {
+        assert_eq!(
+            f.call(&alice, "counter", vec![], None).await.unwrap(),
+            bson!([1, 1, 1])
+        );
+    }
+}
+
+#[tokio::test]
+async fn nothing_crosses_between_apps() {
+    let (_d1, one) = app("one", "hi");
+    let (_d2, two) = app("two", "hi");
+    let (f1, f2) = (functions(one), functions(two));
+    let alice = User::new("alice");
+    for _ in 0..3 {
+        f1.call(&alice, "pollute", vec![bson!("from-app-one")], None)
+            .await
+            .unwrap();
+        f1.call(&alice, "linger", vec![bson!("from-app-one")], None)
+            .await
+            .unwrap();
+        f1.take_log();
+        assert_eq!(
+            f2.call(&alice, "probe", vec![], None).await.unwrap(),
+            clean_probe("alice")
+        );
+        no_leak_lines(&f2).await;
+    }
+}
+
+#[test]
+fn calls_that_wait_for_the_host_share_nothing_either() {
+    // A multi-threaded runtime: these calls run on blocking threads, whose runtimes are kept
+    // too.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_d, app) = app("one", "hi");
+    let f = functions(app);
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    rt.block_on(async {
+        for round in 0..10 {
+            assert_eq!(
+                f.call(&alice, "polluteAfterIo", vec![bson!("alice-secret")], None)
+                    .await
+                    .unwrap(),
+                bson!("polluted")
+            );
+            assert_eq!(
+                f.call(&bob, "probeAfterIo", vec![], None).await.unwrap(),
+                clean_probe("bob"),
+                "round {round}"
+            );
+            assert_eq!(
+                f.call(&bob, "probe", vec![], None).await.unwrap(),
+                clean_probe("bob"),
+                "round {round}"
+            );
+            no_leak_lines(&f).await;
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_runaway_call_is_stopped_and_the_next_call_is_whole() {
+    let (_d, app) = app("one", "hi");
+    let (f, quick) = (
+        functions(app.clone()),
+        functions_within(app, Duration::from_millis(300)),
+    );
+    let alice = User::new("alice");
+    for _ in 0..2 {
+        let started = Instant::now();
+        let err = quick.call(&alice, "spin", vec![], None).await.unwrap_err();
+        assert!(err.to_string().contains("time limit"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let err = f.call(&alice, "bomb", vec![], None).await.unwrap_err();
+        assert!(err.to_string().contains("out of memory"), "{err}");
+        // The next call has the whole budget and the whole time limit.
+        assert_eq!(
+            f.call(&alice, "hold", vec![bson!(6)], None).await.unwrap(),
+            bson!(6 * 1024 * 1024)
+        );
+        assert_eq!(
+            f.call(&alice, "probe", vec![], None).await.unwrap(),
+            clean_probe("alice")
+        );
+    }
+}
