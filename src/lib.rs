@@ -25,5 +25,6 @@ pub mod guard;
 pub mod limits;
 pub mod rules;
 pub mod store;
+pub mod triggers;
 pub mod update;
 mod user;

@@ -5,6 +5,7 @@ mod eval;
 mod run;
 mod test;
 mod token;
+mod triggers;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Run an app function (system by default, or as a user) on the embedded store or MongoDB.
     Run(run::RunArgs),
+    /// Run an app's database and scheduled triggers on MongoDB (`status`, `resume` subcommands).
+    Triggers(triggers::TriggersArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -44,6 +47,7 @@ pub fn run() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Token(args) => token::run(args),
         Command::Run(args) => run::run(args),
+        Command::Triggers(args) => triggers::run(args),
     }
 }
 

@@ -6,6 +6,7 @@
 //! on a document can never be applied to a different version of it.
 
 mod aggregate;
+mod changes;
 mod field_guard;
 mod memory;
 mod mongo;
@@ -18,6 +19,7 @@ use bson::{Bson, Document};
 
 pub(crate) use aggregate::Pipeline;
 pub use aggregate::{run_pipeline, SUPPORTED_STAGES};
+pub use changes::{ChangeStream, ChangeStreams, WatchError, WatchOptions, MEMORY_LOG_CAPACITY};
 pub use memory::MemoryStore;
 pub(crate) use mongo::map_error as mongo_error;
 pub use mongo::{MongoStore, WriteGuard};
