@@ -32,5 +32,6 @@ mod rules;
 mod security;
 mod store_parity;
 mod tokens;
+mod triggers;
 mod update_differential;
 mod update_semantics;
