@@ -102,9 +102,7 @@ fn invalid(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn load(dir: &std::path::Path) -> Result<Arc<App>, ExitCode> {
-    App::load(dir)
-        .map(|l| Arc::new(l.app))
-        .map_err(|e| invalid(e))
+    App::load(dir).map(|l| Arc::new(l.app)).map_err(invalid)
 }
 
 async fn connect(uri: &str) -> Result<MongoStore, ExitCode> {
@@ -123,12 +121,20 @@ fn seconds(value: f64, name: &str) -> Result<Duration, ExitCode> {
 
 async fn serve(args: RunArgs) -> ExitCode {
     let Some(dir) = args.app else {
-        return invalid("expanse triggers: give the app directory (expanse triggers APP_DIR --mongodb URI)");
+        return invalid(
+            "expanse triggers: give the app directory (expanse triggers APP_DIR --mongodb URI)",
+        );
     };
     let Some(uri) = args.mongodb else {
-        return invalid("expanse triggers: --mongodb URI is required (triggers watch MongoDB change streams)");
+        return invalid(
+            "expanse triggers: --mongodb URI is required (triggers watch MongoDB change streams)",
+        );
     };
-    let (app, lease_ttl, poll) = match (load(&dir), seconds(args.lease_ttl, "lease-ttl"), seconds(args.poll, "poll")) {
+    let (app, lease_ttl, poll) = match (
+        load(&dir),
+        seconds(args.lease_ttl, "lease-ttl"),
+        seconds(args.poll, "poll"),
+    ) {
         (Ok(a), Ok(l), Ok(p)) => (a, l, p),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e,
     };
@@ -203,14 +209,18 @@ async fn show_status(args: StatusArgs) -> ExitCode {
         let items: Vec<serde_json::Value> = statuses
             .iter()
             .map(|s| {
-                let mut d = bson::doc! {"name": &s.name, "type": &s.kind, "condition": s.condition()};
+                let mut d =
+                    bson::doc! {"name": &s.name, "type": &s.kind, "condition": s.condition()};
                 if let Some(state) = &s.state {
                     d.insert("suspended", state.suspended.clone());
                     d.insert("events_processed", state.events_processed);
                     d.insert("errors", state.errors);
                     d.insert("last_event", state.last_event.clone());
                     d.insert("last_error", state.last_error.clone());
-                    d.insert("last_tick", state.last_tick.map(bson::DateTime::from_millis));
+                    d.insert(
+                        "last_tick",
+                        state.last_tick.map(bson::DateTime::from_millis),
+                    );
                     d.insert("heartbeat", state.heartbeat);
                 }
                 if let Some((holder, until)) = &s.lease {
@@ -233,10 +243,16 @@ async fn show_status(args: StatusArgs) -> ExitCode {
                 state.events_processed, state.errors
             );
             if let Some(e) = &state.last_event {
-                println!("  last event: {}", bson::Bson::Document(e.clone()).into_relaxed_extjson());
+                println!(
+                    "  last event: {}",
+                    bson::Bson::Document(e.clone()).into_relaxed_extjson()
+                );
             }
             if let Some(e) = &state.last_error {
-                println!("  last error: {}", bson::Bson::Document(e.clone()).into_relaxed_extjson());
+                println!(
+                    "  last error: {}",
+                    bson::Bson::Document(e.clone()).into_relaxed_extjson()
+                );
             }
         }
         if let Some((holder, until)) = &s.lease {

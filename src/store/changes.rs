@@ -130,8 +130,7 @@ fn watch_error(e: DriverError, resuming: bool) -> WatchError {
     if let ErrorKind::Command(c) = e.kind.as_ref() {
         if c.code == 286
             || c.code == 280
-            || (resuming
-                && (RESUME_CODES.contains(&c.code) || c.message.contains("resume token")))
+            || (resuming && (RESUME_CODES.contains(&c.code) || c.message.contains("resume token")))
         {
             return WatchError::Resume(format!("{} (code {})", c.message, c.code));
         }
@@ -349,7 +348,10 @@ impl MemoryCursor {
             };
             self.position += 1;
             let Some(mut event) = raw else { continue };
-            let op = event.get_str("operationType").unwrap_or_default().to_owned();
+            let op = event
+                .get_str("operationType")
+                .unwrap_or_default()
+                .to_owned();
             if op == "update" && !self.options.full_document {
                 event.remove("fullDocument");
             }

@@ -226,15 +226,24 @@ mod tests {
         assert_eq!(s.next_after(JAN1), Some(JAN1 + 7 * 3_600_000));
         let s = Schedule::parse("30 0 * FEB SUN").unwrap();
         // 2024-02-04 is the first Sunday of February.
-        assert_eq!(s.next_after(JAN1), Some(JAN1 + 34 * DAY_MS + 30 * MINUTE_MS));
+        assert_eq!(
+            s.next_after(JAN1),
+            Some(JAN1 + 34 * DAY_MS + 30 * MINUTE_MS)
+        );
         let s = Schedule::parse("0 0 * * 7").unwrap();
         assert_eq!(s.next_after(JAN1), Some(JAN1 + 6 * DAY_MS));
         let s = Schedule::parse("10/20 * * * *").unwrap();
         assert_eq!(s.next_after(JAN1), Some(JAN1 + 10 * MINUTE_MS));
-        assert_eq!(s.next_after(JAN1 + 10 * MINUTE_MS), Some(JAN1 + 30 * MINUTE_MS));
+        assert_eq!(
+            s.next_after(JAN1 + 10 * MINUTE_MS),
+            Some(JAN1 + 30 * MINUTE_MS)
+        );
         let s = Schedule::parse("0 0 29 2 *").unwrap();
         assert_eq!(s.next_after(JAN1), Some(JAN1 + 59 * DAY_MS));
-        assert_eq!(Schedule::parse("0 0 31 2 *").unwrap().next_after(JAN1), None);
+        assert_eq!(
+            Schedule::parse("0 0 31 2 *").unwrap().next_after(JAN1),
+            None
+        );
     }
 
     #[test]
@@ -254,7 +263,14 @@ mod tests {
 
     #[test]
     fn errors() {
-        for bad in ["* * * *", "60 * * * *", "* 24 * * *", "*/0 * * * *", "5-1 * * * *", "* * * FOO *"] {
+        for bad in [
+            "* * * *",
+            "60 * * * *",
+            "* 24 * * *",
+            "*/0 * * * *",
+            "5-1 * * * *",
+            "* * * FOO *",
+        ] {
             assert!(Schedule::parse(bad).is_err(), "{bad}");
         }
     }

@@ -28,7 +28,14 @@ pub(crate) async fn run<S: ChangeStreams + Clone + 'static>(
     lease: &Lease,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Outcome, TriggerError> {
-    let load = || StateHandle::load(shared.store.clone(), &shared.app_key, &trigger.name, "DATABASE");
+    let load = || {
+        StateHandle::load(
+            shared.store.clone(),
+            &shared.app_key,
+            &trigger.name,
+            "DATABASE",
+        )
+    };
     let mut handle = load().await?;
     while handle.state.suspended.is_some() {
         if pause(shared.options.poll_interval, stop).await {
@@ -53,7 +60,11 @@ pub(crate) async fn run<S: ChangeStreams + Clone + 'static>(
         resume_after: token.clone(),
         max_await: Some(shared.options.poll_interval.min(MAX_WAIT)),
     };
-    let mut stream = match shared.store.watch(&trigger.namespace, options.clone()).await {
+    let mut stream = match shared
+        .store
+        .watch(&trigger.namespace, options.clone())
+        .await
+    {
         Ok(s) => s,
         Err(WatchError::Resume(reason)) if trigger.tolerate_resume_errors => {
             handle.state.error(format!(
@@ -151,8 +162,11 @@ async fn ordered<S: ChangeStreams + Clone + 'static>(
                 continue;
             }
             Err(WatchError::Resume(reason)) => {
-                return suspend(handle, format!("the change stream's history was lost: {reason}"))
-                    .await
+                return suspend(
+                    handle,
+                    format!("the change stream's history was lost: {reason}"),
+                )
+                .await
             }
             Err(e) => return Err(e.into()),
         };
@@ -237,15 +251,20 @@ async fn unordered<S: ChangeStreams + Clone + 'static>(
         let event = match stream.next().await {
             Ok(Some(event)) => event,
             Ok(None) => {
-                if window.is_empty() && !heartbeat(shared, handle, stream.resume_token(), &mut beat).await? {
+                if window.is_empty()
+                    && !heartbeat(shared, handle, stream.resume_token(), &mut beat).await?
+                {
                     break Outcome::LeaseLost;
                 }
                 continue;
             }
             Err(WatchError::Resume(reason)) => {
                 drain(&mut tasks, &mut window, first_seq).await;
-                return suspend(handle, format!("the change stream's history was lost: {reason}"))
-                    .await;
+                return suspend(
+                    handle,
+                    format!("the change stream's history was lost: {reason}"),
+                )
+                .await;
             }
             Err(e) => {
                 drain(&mut tasks, &mut window, first_seq).await;
@@ -270,7 +289,14 @@ async fn unordered<S: ChangeStreams + Clone + 'static>(
             trigger.error_handler.clone(),
         );
         tasks.spawn(async move {
-            let r = fire(&shared.functions, &name, &function, handler.as_deref(), Some(event)).await;
+            let r = fire(
+                &shared.functions,
+                &name,
+                &function,
+                handler.as_deref(),
+                Some(event),
+            )
+            .await;
             (seq, r)
         });
     };

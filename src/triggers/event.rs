@@ -37,8 +37,7 @@ pub fn pipeline(trigger: &DatabaseTrigger) -> Vec<Document> {
     if !trigger.match_filter.is_empty() {
         wanted = doc! {"$and": [wanted, trigger.match_filter.clone()]};
     }
-    let mut stages =
-        vec![doc! {"$match": {"$or": [{"operationType": {"$in": ending}}, wanted]}}];
+    let mut stages = vec![doc! {"$match": {"$or": [{"operationType": {"$in": ending}}, wanted]}}];
     if !trigger.project.is_empty() {
         let mut project = trigger.project.clone();
         let inclusion = project.values().any(|v| match v {

@@ -29,7 +29,11 @@ fn now_ms() -> i64 {
 /// Reads a lease document.
 pub async fn read<S: Store>(store: &S, id: &str) -> Result<Option<Document>, StoreError> {
     Ok(store
-        .find(&lease_namespace(), &doc! {"_id": id}, &FindOptions::default())
+        .find(
+            &lease_namespace(),
+            &doc! {"_id": id},
+            &FindOptions::default(),
+        )
         .await?
         .into_iter()
         .next())

@@ -93,7 +93,11 @@ fn default_holder() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "host".into());
-    format!("{host}-{}-{}", std::process::id(), bson::oid::ObjectId::new())
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        bson::oid::ObjectId::new()
+    )
 }
 
 /// The name an app's trigger state and leases are kept under: the app's `name`, else its
@@ -246,12 +250,18 @@ async fn supervise<S: ChangeStreams + Clone + 'static>(
                 lease.release().await;
                 match outcome {
                     Ok(Outcome::Stopped) => break,
-                    Ok(other) => tracing::info!(trigger = %trigger.name(), outcome = ?other, "runner paused"),
-                    Err(e) => tracing::warn!(trigger = %trigger.name(), error = %e, "trigger runner failed; retrying"),
+                    Ok(other) => {
+                        tracing::info!(trigger = %trigger.name(), outcome = ?other, "runner paused")
+                    }
+                    Err(e) => {
+                        tracing::warn!(trigger = %trigger.name(), error = %e, "trigger runner failed; retrying")
+                    }
                 }
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(trigger = %trigger.name(), error = %e, "cannot take the trigger's lease"),
+            Err(e) => {
+                tracing::warn!(trigger = %trigger.name(), error = %e, "cannot take the trigger's lease")
+            }
         }
         if pause(options.poll_interval, &mut stop).await {
             break;
@@ -298,7 +308,11 @@ pub(crate) async fn fire<S: ChangeStreams + Clone + 'static>(
 }
 
 /// Counts a finished function in the state.
-pub(crate) fn record(state: &mut TriggerState, event: Option<&Document>, result: &Result<(), String>) {
+pub(crate) fn record(
+    state: &mut TriggerState,
+    event: Option<&Document>,
+    result: &Result<(), String>,
+) {
     state.events_processed += 1;
     let mut last = Document::new();
     if let Some(e) = event {

@@ -153,14 +153,16 @@ pub fn parse(app: &App, config: &TriggerConfig) -> Result<Option<Trigger>, Confi
             })))
         }
         "SCHEDULED" => {
-            let text = string(c, "schedule").ok_or_else(|| fail("config.schedule is missing".into()))?;
+            let text =
+                string(c, "schedule").ok_or_else(|| fail("config.schedule is missing".into()))?;
             let schedule = Schedule::parse(&text).map_err(|e| fail(e.to_string()))?;
             Ok(Some(Trigger::Scheduled(ScheduledTrigger {
                 name: config.name.clone(),
                 function: function()?,
                 error_handler: error_handler(config),
                 schedule,
-                skip_catchup_events: flag(c, "skip_catchup_events") || flag(c, "skip_catchup_event"),
+                skip_catchup_events: flag(c, "skip_catchup_events")
+                    || flag(c, "skip_catchup_event"),
             })))
         }
         _ => Ok(None),
@@ -168,7 +170,10 @@ pub fn parse(app: &App, config: &TriggerConfig) -> Result<Option<Trigger>, Confi
 }
 
 fn string(c: &Document, key: &str) -> Option<String> {
-    c.get_str(key).ok().filter(|s| !s.is_empty()).map(str::to_owned)
+    c.get_str(key)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 fn flag(c: &Document, key: &str) -> bool {

@@ -30,9 +30,13 @@ pub(crate) async fn run<S: ChangeStreams + Clone + 'static>(
     lease: &Lease,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Outcome, TriggerError> {
-    let mut handle =
-        StateHandle::load(shared.store.clone(), &shared.app_key, &trigger.name, "SCHEDULED")
-            .await?;
+    let mut handle = StateHandle::load(
+        shared.store.clone(),
+        &shared.app_key,
+        &trigger.name,
+        "SCHEDULED",
+    )
+    .await?;
     let from_now =
         handle.state.skip_to_now || (handle.state.disabled && trigger.skip_catchup_events);
     if handle.state.last_tick.is_none() || from_now {
@@ -54,7 +58,11 @@ pub(crate) async fn run<S: ChangeStreams + Clone + 'static>(
             return Ok(Outcome::LeaseLost);
         }
         let now = now_ms();
-        let last = handle.state.last_tick.unwrap_or(now).max(now - LOOK_BACK_MS);
+        let last = handle
+            .state
+            .last_tick
+            .unwrap_or(now)
+            .max(now - LOOK_BACK_MS);
         if let Some(tick) = trigger.schedule.last_in(last, now) {
             if trigger.skip_catchup_events && now - tick > MISSED_AFTER_MS {
                 tracing::info!(trigger = %trigger.name, "missed runs skipped (skip_catchup_events)");

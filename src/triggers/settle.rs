@@ -63,7 +63,9 @@ impl<S: ChangeStreams + Clone + 'static> Settler<S> {
     ) -> Result<Settler<S>, TriggerError> {
         let mut streams = Vec::new();
         for trigger in runnable(app).0 {
-            let Trigger::Database(t) = trigger else { continue };
+            let Trigger::Database(t) = trigger else {
+                continue;
+            };
             let options = WatchOptions {
                 pipeline: pipeline(&t),
                 full_document: t.full_document,

@@ -85,7 +85,10 @@ impl TriggerState {
             trigger: d.get_str("trigger").unwrap_or_default().to_owned(),
             kind: d.get_str("type").unwrap_or_default().to_owned(),
             resume_token: sub("resume_token"),
-            last_tick: d.get_datetime("last_tick").ok().map(|t| t.timestamp_millis()),
+            last_tick: d
+                .get_datetime("last_tick")
+                .ok()
+                .map(|t| t.timestamp_millis()),
             suspended: d.get_str("suspended").ok().map(str::to_owned),
             disabled: d.get_bool("disabled").unwrap_or(false),
             skip_to_now: d.get_bool("skip_to_now").unwrap_or(false),
@@ -189,7 +192,11 @@ impl<S: Store> StateHandle<S> {
 /// One stored state document.
 pub async fn read<S: Store>(store: &S, id: &str) -> Result<Option<Document>, StoreError> {
     Ok(store
-        .find(&state_namespace(), &doc! {"_id": id}, &FindOptions::default())
+        .find(
+            &state_namespace(),
+            &doc! {"_id": id},
+            &FindOptions::default(),
+        )
         .await?
         .into_iter()
         .next())

@@ -8,6 +8,10 @@ use expanse::triggers::{self, Triggers};
 
 use super::{app, quick, recorders, store, wait_for, wait_started, Log};
 
+/// (function, document key, start, end) of each run.
+type Spans =
+    std::sync::Arc<std::sync::Mutex<Vec<(String, i32, std::time::Instant, std::time::Instant)>>>;
+
 fn trigger(name: &str, function: &str, config: &str) -> (String, String) {
     (
         name.to_owned(),
@@ -21,9 +25,11 @@ fn trigger(name: &str, function: &str, config: &str) -> (String, String) {
 async fn enable_pre_images(store: &MongoStore, ns: &Namespace) {
     let db = store.client().database(&store.database_name(ns));
     db.create_collection(&ns.collection).await.unwrap();
-    db.run_command(doc! {"collMod": &ns.collection, "changeStreamPreAndPostImages": {"enabled": true}})
-        .await
-        .unwrap();
+    db.run_command(
+        doc! {"collMod": &ns.collection, "changeStreamPreAndPostImages": {"enabled": true}},
+    )
+    .await
+    .unwrap();
 }
 
 fn events(log: &Log, function: &str) -> Vec<Document> {
@@ -63,19 +69,43 @@ async fn each_operation_type_with_documents_before_and_after() {
         &["onAll", "onBare"],
     );
     let log = Log::default();
-    let functions = recorders(app.clone(), store.clone(), &["onAll", "onBare"], &log, Duration::ZERO);
+    let functions = recorders(
+        app.clone(),
+        store.clone(),
+        &["onAll", "onBare"],
+        &log,
+        Duration::ZERO,
+    );
     let running = Triggers::start(app.clone(), store.clone(), functions, quick());
     wait_started(&app, &store, &["all", "bare"]).await;
 
-    let items = store.client().database(&store.database_name(&ns)).collection::<Document>("items");
+    let items = store
+        .client()
+        .database(&store.database_name(&ns))
+        .collection::<Document>("items");
     // An update's fullDocument is looked up when the event is read (MongoDB's updateLookup): a
     // later write would show through, so each write waits for its event.
     items.insert_one(doc! {"_id": 1, "n": 1}).await.unwrap();
-    wait_for("the insert", Duration::from_secs(20), || count(&log, "onAll", 1)).await;
-    items.update_one(doc! {"_id": 1}, doc! {"$set": {"n": 2}}).await.unwrap();
-    wait_for("the update", Duration::from_secs(20), || count(&log, "onAll", 2)).await;
-    items.replace_one(doc! {"_id": 1}, doc! {"n": 3}).await.unwrap();
-    wait_for("the replace", Duration::from_secs(20), || count(&log, "onAll", 3)).await;
+    wait_for("the insert", Duration::from_secs(20), || {
+        count(&log, "onAll", 1)
+    })
+    .await;
+    items
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"n": 2}})
+        .await
+        .unwrap();
+    wait_for("the update", Duration::from_secs(20), || {
+        count(&log, "onAll", 2)
+    })
+    .await;
+    items
+        .replace_one(doc! {"_id": 1}, doc! {"n": 3})
+        .await
+        .unwrap();
+    wait_for("the replace", Duration::from_secs(20), || {
+        count(&log, "onAll", 3)
+    })
+    .await;
     items.delete_one(doc! {"_id": 1}).await.unwrap();
     wait_for("4 + 2 events", Duration::from_secs(20), || async {
         count(&log, "onAll", 4).await && count(&log, "onBare", 2).await
@@ -84,38 +114,88 @@ async fn each_operation_type_with_documents_before_and_after() {
     running.stop().await;
 
     let all = events(&log, "onAll");
-    let ops: Vec<&str> = all.iter().map(|e| e.get_str("operationType").unwrap()).collect();
+    let ops: Vec<&str> = all
+        .iter()
+        .map(|e| e.get_str("operationType").unwrap())
+        .collect();
     assert_eq!(ops, ["insert", "update", "replace", "delete"]);
     for e in &all {
         // The reference's event: resume token, namespace (the app's database name), key, time.
         assert!(e.get_document("_id").is_ok(), "{e}");
-        assert_eq!(e.get_document("ns").unwrap(), &doc! {"db": "shop", "coll": "items"});
+        assert_eq!(
+            e.get_document("ns").unwrap(),
+            &doc! {"db": "shop", "coll": "items"}
+        );
         assert_eq!(e.get_document("documentKey").unwrap(), &doc! {"_id": 1});
-        assert!(matches!(e.get("clusterTime"), Some(Bson::Timestamp(_))), "{e}");
+        assert!(
+            matches!(e.get("clusterTime"), Some(Bson::Timestamp(_))),
+            "{e}"
+        );
     }
-    assert_eq!(all[0].get_document("fullDocument").unwrap(), &doc! {"_id": 1, "n": 1});
-    // full_document: the update's post-image.
-    assert_eq!(all[1].get_document("fullDocument").unwrap(), &doc! {"_id": 1, "n": 2});
     assert_eq!(
-        all[1].get_document("updateDescription").unwrap().get_document("updatedFields").unwrap(),
+        all[0].get_document("fullDocument").unwrap(),
+        &doc! {"_id": 1, "n": 1}
+    );
+    // full_document: the update's post-image.
+    assert_eq!(
+        all[1].get_document("fullDocument").unwrap(),
+        &doc! {"_id": 1, "n": 2}
+    );
+    assert_eq!(
+        all[1]
+            .get_document("updateDescription")
+            .unwrap()
+            .get_document("updatedFields")
+            .unwrap(),
         &doc! {"n": 2}
     );
-    assert_eq!(all[2].get_document("fullDocument").unwrap(), &doc! {"_id": 1, "n": 3});
+    assert_eq!(
+        all[2].get_document("fullDocument").unwrap(),
+        &doc! {"_id": 1, "n": 3}
+    );
     // full_document_before_change: the pre-images.
-    assert_eq!(all[1].get_document("fullDocumentBeforeChange").unwrap(), &doc! {"_id": 1, "n": 1});
-    assert_eq!(all[2].get_document("fullDocumentBeforeChange").unwrap(), &doc! {"_id": 1, "n": 2});
-    assert_eq!(all[3].get_document("fullDocumentBeforeChange").unwrap(), &doc! {"_id": 1, "n": 3});
+    assert_eq!(
+        all[1].get_document("fullDocumentBeforeChange").unwrap(),
+        &doc! {"_id": 1, "n": 1}
+    );
+    assert_eq!(
+        all[2].get_document("fullDocumentBeforeChange").unwrap(),
+        &doc! {"_id": 1, "n": 2}
+    );
+    assert_eq!(
+        all[3].get_document("fullDocumentBeforeChange").unwrap(),
+        &doc! {"_id": 1, "n": 3}
+    );
     assert!(!all[3].contains_key("fullDocument"));
     // Cluster-time order.
-    let times: Vec<bson::Timestamp> = all.iter().map(|e| e.get_timestamp("clusterTime").unwrap()).collect();
-    assert!(times.windows(2).all(|w| (w[0].time, w[0].increment) < (w[1].time, w[1].increment)), "{times:?}");
+    let times: Vec<bson::Timestamp> = all
+        .iter()
+        .map(|e| e.get_timestamp("clusterTime").unwrap())
+        .collect();
+    assert!(
+        times
+            .windows(2)
+            .all(|w| (w[0].time, w[0].increment) < (w[1].time, w[1].increment)),
+        "{times:?}"
+    );
 
     let bare = events(&log, "onBare");
-    let ops: Vec<&str> = bare.iter().map(|e| e.get_str("operationType").unwrap()).collect();
+    let ops: Vec<&str> = bare
+        .iter()
+        .map(|e| e.get_str("operationType").unwrap())
+        .collect();
     assert_eq!(ops, ["update", "delete"]);
     // Without full_document an update carries no document (MongoDB may send a null).
-    assert!(matches!(bare[0].get("fullDocument"), None | Some(Bson::Null)), "{}", bare[0]);
-    assert!(!bare[0].contains_key("fullDocumentBeforeChange"), "{}", bare[0]);
+    assert!(
+        matches!(bare[0].get("fullDocument"), None | Some(Bson::Null)),
+        "{}",
+        bare[0]
+    );
+    assert!(
+        !bare[0].contains_key("fullDocumentBeforeChange"),
+        "{}",
+        bare[0]
+    );
     store.drop_prefixed_databases().await.unwrap();
 }
 
@@ -138,25 +218,66 @@ async fn match_and_project_over_the_change_event() {
     wait_started(&app, &store, &["big"]).await;
     let ns = Namespace::new("shop", "orders");
     for (id, total) in [(1, 50), (2, 150), (3, 99), (4, 500)] {
-        store.apply(&ns, vec![Write::Insert(doc! {"_id": id, "total": total, "secret": "x"})]).await.unwrap();
+        store
+            .apply(
+                &ns,
+                vec![Write::Insert(
+                    doc! {"_id": id, "total": total, "secret": "x"},
+                )],
+            )
+            .await
+            .unwrap();
     }
-    let orders = store.client().database(&store.database_name(&ns)).collection::<Document>("orders");
-    orders.update_one(doc! {"_id": 1}, doc! {"$set": {"total": 101}}).await.unwrap();
+    let orders = store
+        .client()
+        .database(&store.database_name(&ns))
+        .collection::<Document>("orders");
+    orders
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"total": 101}})
+        .await
+        .unwrap();
     orders.delete_one(doc! {"_id": 4}).await.unwrap();
-    wait_for("3 matching events", Duration::from_secs(20), || count(&log, "onBig", 3)).await;
+    wait_for("3 matching events", Duration::from_secs(20), || {
+        count(&log, "onBig", 3)
+    })
+    .await;
     // Nothing else arrives: a last matching insert comes right after the three.
-    store.apply(&ns, vec![Write::Insert(doc! {"_id": 9, "total": 900})]).await.unwrap();
-    wait_for("the sentinel", Duration::from_secs(20), || count(&log, "onBig", 4)).await;
+    store
+        .apply(&ns, vec![Write::Insert(doc! {"_id": 9, "total": 900})])
+        .await
+        .unwrap();
+    wait_for("the sentinel", Duration::from_secs(20), || {
+        count(&log, "onBig", 4)
+    })
+    .await;
     running.stop().await;
     let got = events(&log, "onBig");
-    let keys: Vec<i32> = got.iter().map(|e| e.get_document("documentKey").unwrap().get_i32("_id").unwrap()).collect();
+    let keys: Vec<i32> = got
+        .iter()
+        .map(|e| {
+            e.get_document("documentKey")
+                .unwrap()
+                .get_i32("_id")
+                .unwrap()
+        })
+        .collect();
     assert_eq!(keys, [2, 4, 1, 9]);
     for e in &got {
         // project: only the projected fields (operationType always kept, the token as _id).
         let mut fields: Vec<&str> = e.keys().map(String::as_str).collect();
         fields.sort();
-        assert_eq!(fields, ["_id", "documentKey", "fullDocument", "operationType"], "{e}");
-        assert_eq!(e.get_document("fullDocument").unwrap().keys().collect::<Vec<_>>(), ["total"]);
+        assert_eq!(
+            fields,
+            ["_id", "documentKey", "fullDocument", "operationType"],
+            "{e}"
+        );
+        assert_eq!(
+            e.get_document("fullDocument")
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["total"]
+        );
     }
     store.drop_prefixed_databases().await.unwrap();
 }
@@ -172,51 +293,89 @@ async fn ordered_runs_one_at_a_time_unordered_runs_concurrently() {
         )
     };
     let (_dir, app) = app(
-        &[trigger("inOrder", "slowOrdered", &config(false)), trigger("anyOrder", "slowUnordered", &config(true))],
+        &[
+            trigger("inOrder", "slowOrdered", &config(false)),
+            trigger("anyOrder", "slowUnordered", &config(true)),
+        ],
         &["slowOrdered", "slowUnordered"],
     );
     // Each function records when it starts and ends.
-    let spans: std::sync::Arc<std::sync::Mutex<Vec<(String, i32, std::time::Instant, std::time::Instant)>>> = Default::default();
+    let spans: Spans = Default::default();
     let mut builder = expanse::functions::Functions::builder(app.clone(), store.clone());
     for name in ["slowOrdered", "slowUnordered"] {
         let spans = spans.clone();
-        builder = builder.register(name, move |_ctx: expanse::functions::Context<MongoStore>, args: Vec<Bson>| {
-            let spans = spans.clone();
-            async move {
-                let n = match args.first() {
-                    Some(Bson::Document(e)) => e.get_document("documentKey").and_then(|k| k.get_i32("_id")).unwrap_or(-1),
-                    _ => -1,
-                };
-                let start = std::time::Instant::now();
-                // Later documents finish sooner, so an unordered trigger finishes out of order.
-                tokio::time::sleep(Duration::from_millis(300 - 25 * n as u64)).await;
-                spans.lock().unwrap().push((name.to_owned(), n, start, std::time::Instant::now()));
-                Ok(Bson::Null)
-            }
-        });
+        builder = builder.register(
+            name,
+            move |_ctx: expanse::functions::Context<MongoStore>, args: Vec<Bson>| {
+                let spans = spans.clone();
+                async move {
+                    let n = match args.first() {
+                        Some(Bson::Document(e)) => e
+                            .get_document("documentKey")
+                            .and_then(|k| k.get_i32("_id"))
+                            .unwrap_or(-1),
+                        _ => -1,
+                    };
+                    let start = std::time::Instant::now();
+                    // Later documents finish sooner, so an unordered trigger finishes out of order.
+                    tokio::time::sleep(Duration::from_millis(300 - 25 * n as u64)).await;
+                    spans.lock().unwrap().push((
+                        name.to_owned(),
+                        n,
+                        start,
+                        std::time::Instant::now(),
+                    ));
+                    Ok(Bson::Null)
+                }
+            },
+        );
     }
     let functions = builder.build().unwrap().0;
     let running = Triggers::start(app.clone(), store.clone(), functions, quick());
     wait_started(&app, &store, &["inOrder", "anyOrder"]).await;
     let ns = Namespace::new("shop", "jobs");
     let docs: Vec<Document> = (0..8).map(|i| doc! {"_id": i}).collect();
-    let jobs = store.client().database(&store.database_name(&ns)).collection::<Document>("jobs");
+    let jobs = store
+        .client()
+        .database(&store.database_name(&ns))
+        .collection::<Document>("jobs");
     jobs.insert_many(docs).await.unwrap();
-    wait_for("16 runs", Duration::from_secs(30), || async { spans.lock().unwrap().len() >= 16 }).await;
+    wait_for("16 runs", Duration::from_secs(30), || async {
+        spans.lock().unwrap().len() >= 16
+    })
+    .await;
     running.stop().await;
     let spans = spans.lock().unwrap().clone();
     let of = |name: &str| -> Vec<(i32, std::time::Instant, std::time::Instant)> {
-        spans.iter().filter(|s| s.0 == name).map(|s| (s.1, s.2, s.3)).collect()
+        spans
+            .iter()
+            .filter(|s| s.0 == name)
+            .map(|s| (s.1, s.2, s.3))
+            .collect()
     };
     let ordered = of("slowOrdered");
-    assert_eq!(ordered.iter().map(|s| s.0).collect::<Vec<_>>(), (0..8).collect::<Vec<_>>());
-    assert!(ordered.windows(2).all(|w| w[1].1 >= w[0].2), "an ordered run started before the previous one ended");
+    assert_eq!(
+        ordered.iter().map(|s| s.0).collect::<Vec<_>>(),
+        (0..8).collect::<Vec<_>>()
+    );
+    assert!(
+        ordered.windows(2).all(|w| w[1].1 >= w[0].2),
+        "an ordered run started before the previous one ended"
+    );
     let unordered = of("slowUnordered");
     let mut ids: Vec<i32> = unordered.iter().map(|s| s.0).collect();
-    assert_ne!(ids, (0..8).collect::<Vec<_>>(), "unordered runs all finished in order");
+    assert_ne!(
+        ids,
+        (0..8).collect::<Vec<_>>(),
+        "unordered runs all finished in order"
+    );
     ids.sort();
     assert_eq!(ids, (0..8).collect::<Vec<_>>());
-    let overlapping = unordered.iter().any(|a| unordered.iter().any(|b| a.0 != b.0 && b.1 < a.2 && a.1 < b.2));
+    let overlapping = unordered.iter().any(|a| {
+        unordered
+            .iter()
+            .any(|b| a.0 != b.0 && b.1 < a.2 && a.1 < b.2)
+    });
     assert!(overlapping, "unordered runs never overlapped");
     // The unordered trigger's token ends after the last event once all finished.
     let status = triggers::status(&app, &store).await.unwrap();
@@ -232,7 +391,11 @@ async fn a_restart_resumes_after_the_last_finished_event() {
         return;
     };
     let (_dir, app) = app(
-        &[trigger("t", "rec", r#"{"service_name": "mongodb-atlas", "database": "shop", "collection": "log", "operation_types": ["INSERT"]}"#)],
+        &[trigger(
+            "t",
+            "rec",
+            r#"{"service_name": "mongodb-atlas", "database": "shop", "collection": "log", "operation_types": ["INSERT"]}"#,
+        )],
         &["rec"],
     );
     let ns = Namespace::new("shop", "log");
@@ -244,23 +407,51 @@ async fn a_restart_resumes_after_the_last_finished_event() {
     let running = start();
     wait_started(&app, &store, &["t"]).await;
     for i in 0..5 {
-        store.apply(&ns, vec![Write::Insert(doc! {"_id": i})]).await.unwrap();
+        store
+            .apply(&ns, vec![Write::Insert(doc! {"_id": i})])
+            .await
+            .unwrap();
     }
-    wait_for("5 events", Duration::from_secs(20), || count(&log, "rec", 5)).await;
+    wait_for("5 events", Duration::from_secs(20), || {
+        count(&log, "rec", 5)
+    })
+    .await;
     running.stop().await;
     // Written while nothing runs.
     for i in 5..10 {
-        store.apply(&ns, vec![Write::Insert(doc! {"_id": i})]).await.unwrap();
+        store
+            .apply(&ns, vec![Write::Insert(doc! {"_id": i})])
+            .await
+            .unwrap();
     }
     let running = start();
-    wait_for("10 events", Duration::from_secs(20), || count(&log, "rec", 10)).await;
+    wait_for("10 events", Duration::from_secs(20), || {
+        count(&log, "rec", 10)
+    })
+    .await;
     running.stop().await;
-    let keys: Vec<i32> = events(&log, "rec").iter().map(|e| e.get_document("documentKey").unwrap().get_i32("_id").unwrap()).collect();
-    assert_eq!(keys, (0..10).collect::<Vec<_>>(), "each event once, in order, across a stop");
+    let keys: Vec<i32> = events(&log, "rec")
+        .iter()
+        .map(|e| {
+            e.get_document("documentKey")
+                .unwrap()
+                .get_i32("_id")
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        (0..10).collect::<Vec<_>>(),
+        "each event once, in order, across a stop"
+    );
     let status = triggers::status(&app, &store).await.unwrap();
     let state = status[0].state.clone().unwrap();
     assert_eq!(state.events_processed, 10);
-    assert_eq!(status[0].condition(), "stopped", "a stopped runner gives its lease back");
+    assert_eq!(
+        status[0].condition(),
+        "stopped",
+        "a stopped runner gives its lease back"
+    );
     store.drop_prefixed_databases().await.unwrap();
 }
 
@@ -272,9 +463,17 @@ async fn lost_history_suspends_until_resumed_and_tolerate_resume_errors_goes_on(
         return;
     };
     let config = |tolerate: bool| {
-        format!(r#"{{"service_name": "mongodb-atlas", "database": "shop", "collection": "c", "operation_types": ["INSERT"], "tolerate_resume_errors": {tolerate}}}"#)
+        format!(
+            r#"{{"service_name": "mongodb-atlas", "database": "shop", "collection": "c", "operation_types": ["INSERT"], "tolerate_resume_errors": {tolerate}}}"#
+        )
     };
-    let (_dir, app) = app(&[trigger("strict", "rec", &config(false)), trigger("lenient", "rec2", &config(true))], &["rec", "rec2"]);
+    let (_dir, app) = app(
+        &[
+            trigger("strict", "rec", &config(false)),
+            trigger("lenient", "rec2", &config(true)),
+        ],
+        &["rec", "rec2"],
+    );
     let key = expanse::triggers::app_key(&app);
     let state_ns = expanse::triggers::state_namespace();
     for name in ["strict", "lenient"] {
@@ -284,39 +483,94 @@ async fn lost_history_suspends_until_resumed_and_tolerate_resume_errors_goes_on(
             .unwrap();
     }
     let log = Log::default();
-    let functions = recorders(app.clone(), store.clone(), &["rec", "rec2"], &log, Duration::ZERO);
+    let functions = recorders(
+        app.clone(),
+        store.clone(),
+        &["rec", "rec2"],
+        &log,
+        Duration::ZERO,
+    );
     let running = Triggers::start(app.clone(), store.clone(), functions, quick());
     let status_of = |name: &'static str| {
         let (app, store) = (app.clone(), store.clone());
         async move {
-            triggers::status(&app, &store).await.unwrap().into_iter().find(|s| s.name == name).unwrap()
+            triggers::status(&app, &store)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|s| s.name == name)
+                .unwrap()
         }
     };
-    wait_for("the strict trigger to be suspended", Duration::from_secs(20), || async {
-        status_of("strict").await.condition() == "suspended"
-    })
+    wait_for(
+        "the strict trigger to be suspended",
+        Duration::from_secs(20),
+        || async { status_of("strict").await.condition() == "suspended" },
+    )
     .await;
     let reason = status_of("strict").await.state.unwrap().suspended.unwrap();
-    assert!(reason.contains("cannot resume from the stored token"), "{reason}");
+    assert!(
+        reason.contains("cannot resume from the stored token"),
+        "{reason}"
+    );
     assert!(reason.contains("expanse triggers resume"), "{reason}");
-    wait_for("the lenient trigger to go on", Duration::from_secs(20), || async {
-        status_of("lenient").await.state.is_some_and(|s| s.last_error.is_some() && s.suspended.is_none())
-    })
+    wait_for(
+        "the lenient trigger to go on",
+        Duration::from_secs(20),
+        || async {
+            status_of("lenient")
+                .await
+                .state
+                .is_some_and(|s| s.last_error.is_some() && s.suspended.is_none())
+        },
+    )
     .await;
     let ns = Namespace::new("shop", "c");
-    store.apply(&ns, vec![Write::Insert(doc! {"_id": 1})]).await.unwrap();
-    wait_for("the lenient trigger's event", Duration::from_secs(20), || count(&log, "rec2", 1)).await;
+    store
+        .apply(&ns, vec![Write::Insert(doc! {"_id": 1})])
+        .await
+        .unwrap();
+    wait_for(
+        "the lenient trigger's event",
+        Duration::from_secs(20),
+        || count(&log, "rec2", 1),
+    )
+    .await;
     assert!(events(&log, "rec").is_empty(), "a suspended trigger fired");
     // Resumed without its token (the CLI's `resume --without-token`): it starts at the present.
-    triggers::resume(&app, &store, "strict", false).await.unwrap();
-    wait_for("the strict trigger to run again", Duration::from_secs(20), || async {
-        let s = status_of("strict").await;
-        s.condition() == "running" && s.state.is_some_and(|st| !st.skip_to_now && st.suspended.is_none())
-    })
+    triggers::resume(&app, &store, "strict", false)
+        .await
+        .unwrap();
+    wait_for(
+        "the strict trigger to run again",
+        Duration::from_secs(20),
+        || async {
+            let s = status_of("strict").await;
+            s.condition() == "running"
+                && s.state
+                    .is_some_and(|st| !st.skip_to_now && st.suspended.is_none())
+        },
+    )
     .await;
-    store.apply(&ns, vec![Write::Insert(doc! {"_id": 2})]).await.unwrap();
-    wait_for("the strict trigger's event", Duration::from_secs(20), || count(&log, "rec", 1)).await;
-    let keys: Vec<i32> = events(&log, "rec").iter().map(|e| e.get_document("documentKey").unwrap().get_i32("_id").unwrap()).collect();
+    store
+        .apply(&ns, vec![Write::Insert(doc! {"_id": 2})])
+        .await
+        .unwrap();
+    wait_for(
+        "the strict trigger's event",
+        Duration::from_secs(20),
+        || count(&log, "rec", 1),
+    )
+    .await;
+    let keys: Vec<i32> = events(&log, "rec")
+        .iter()
+        .map(|e| {
+            e.get_document("documentKey")
+                .unwrap()
+                .get_i32("_id")
+                .unwrap()
+        })
+        .collect();
     assert_eq!(keys, [2]);
     running.stop().await;
     store.drop_prefixed_databases().await.unwrap();
@@ -328,7 +582,11 @@ async fn a_dropped_collection_suspends_with_the_reason() {
         return;
     };
     let (_dir, app) = app(
-        &[trigger("t", "rec", r#"{"service_name": "mongodb-atlas", "database": "shop", "collection": "gone", "operation_types": ["INSERT"]}"#)],
+        &[trigger(
+            "t",
+            "rec",
+            r#"{"service_name": "mongodb-atlas", "database": "shop", "collection": "gone", "operation_types": ["INSERT"]}"#,
+        )],
         &["rec"],
     );
     let log = Log::default();
@@ -336,14 +594,31 @@ async fn a_dropped_collection_suspends_with_the_reason() {
     let running = Triggers::start(app.clone(), store.clone(), functions, quick());
     wait_started(&app, &store, &["t"]).await;
     let ns = Namespace::new("shop", "gone");
-    store.apply(&ns, vec![Write::Insert(doc! {"_id": 1})]).await.unwrap();
-    wait_for("the event", Duration::from_secs(20), || count(&log, "rec", 1)).await;
-    store.client().database(&store.database_name(&ns)).collection::<Document>("gone").drop().await.unwrap();
+    store
+        .apply(&ns, vec![Write::Insert(doc! {"_id": 1})])
+        .await
+        .unwrap();
+    wait_for("the event", Duration::from_secs(20), || {
+        count(&log, "rec", 1)
+    })
+    .await;
+    store
+        .client()
+        .database(&store.database_name(&ns))
+        .collection::<Document>("gone")
+        .drop()
+        .await
+        .unwrap();
     wait_for("suspension", Duration::from_secs(20), || async {
         triggers::status(&app, &store).await.unwrap()[0].condition() == "suspended"
     })
     .await;
-    let reason = triggers::status(&app, &store).await.unwrap()[0].state.clone().unwrap().suspended.unwrap();
+    let reason = triggers::status(&app, &store).await.unwrap()[0]
+        .state
+        .clone()
+        .unwrap()
+        .suspended
+        .unwrap();
     assert!(reason.contains("\"drop\" event"), "{reason}");
     running.stop().await;
     store.drop_prefixed_databases().await.unwrap();
@@ -364,37 +639,87 @@ async fn a_failing_function_calls_the_error_handler_and_shows_in_the_status() {
     let handled: std::sync::Arc<std::sync::Mutex<Vec<Vec<Bson>>>> = Default::default();
     let seen = handled.clone();
     let functions = expanse::functions::Functions::builder(app.clone(), store.clone())
-        .register("fails", |_ctx: expanse::functions::Context<MongoStore>, _args: Vec<Bson>| async move {
-            Err::<Bson, String>("kaput".into())
-        })
-        .register("handler", move |_ctx: expanse::functions::Context<MongoStore>, args: Vec<Bson>| {
-            let seen = seen.clone();
-            async move {
-                seen.lock().unwrap().push(args);
-                Ok(Bson::Null)
-            }
-        })
+        .register(
+            "fails",
+            |_ctx: expanse::functions::Context<MongoStore>, _args: Vec<Bson>| async move {
+                Err::<Bson, String>("kaput".into())
+            },
+        )
+        .register(
+            "handler",
+            move |_ctx: expanse::functions::Context<MongoStore>, args: Vec<Bson>| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock().unwrap().push(args);
+                    Ok(Bson::Null)
+                }
+            },
+        )
         .build()
         .unwrap()
         .0;
     let running = Triggers::start(app.clone(), store.clone(), functions, quick());
     wait_started(&app, &store, &["t"]).await;
-    store.apply(&Namespace::new("shop", "c"), vec![Write::Insert(doc! {"_id": 7})]).await.unwrap();
-    wait_for("the error handler", Duration::from_secs(20), || async { !handled.lock().unwrap().is_empty() }).await;
+    store
+        .apply(
+            &Namespace::new("shop", "c"),
+            vec![Write::Insert(doc! {"_id": 7})],
+        )
+        .await
+        .unwrap();
+    wait_for("the error handler", Duration::from_secs(20), || async {
+        !handled.lock().unwrap().is_empty()
+    })
+    .await;
     wait_for("the status", Duration::from_secs(20), || async {
-        triggers::status(&app, &store).await.unwrap()[0].state.as_ref().is_some_and(|s| s.errors == 1)
+        triggers::status(&app, &store).await.unwrap()[0]
+            .state
+            .as_ref()
+            .is_some_and(|s| s.errors == 1)
     })
     .await;
     running.stop().await;
     let args = handled.lock().unwrap()[0].clone();
     let error = args[0].as_document().unwrap();
-    assert_eq!(error.get_str("message").unwrap(), "function 'fails' failed: kaput");
+    assert_eq!(
+        error.get_str("message").unwrap(),
+        "function 'fails' failed: kaput"
+    );
     assert_eq!(error.get_str("code").unwrap(), "FunctionExecutionError");
-    assert_eq!(args[1].as_document().unwrap().get_document("documentKey").unwrap(), &doc! {"_id": 7});
-    let state = triggers::status(&app, &store).await.unwrap()[0].state.clone().unwrap();
+    assert_eq!(
+        args[1]
+            .as_document()
+            .unwrap()
+            .get_document("documentKey")
+            .unwrap(),
+        &doc! {"_id": 7}
+    );
+    let state = triggers::status(&app, &store).await.unwrap()[0]
+        .state
+        .clone()
+        .unwrap();
     assert_eq!((state.events_processed, state.errors), (1, 1));
-    assert!(state.last_error.unwrap().get_str("message").unwrap().contains("kaput"));
-    assert_eq!(state.last_event.unwrap().get_document("documentKey").unwrap(), &doc! {"_id": 7});
-    let _ = store.find(&Namespace::new("shop", "c"), &doc! {}, &FindOptions::default()).await.unwrap();
+    assert!(state
+        .last_error
+        .unwrap()
+        .get_str("message")
+        .unwrap()
+        .contains("kaput"));
+    assert_eq!(
+        state
+            .last_event
+            .unwrap()
+            .get_document("documentKey")
+            .unwrap(),
+        &doc! {"_id": 7}
+    );
+    let _ = store
+        .find(
+            &Namespace::new("shop", "c"),
+            &doc! {},
+            &FindOptions::default(),
+        )
+        .await
+        .unwrap();
     store.drop_prefixed_databases().await.unwrap();
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use bson::doc;
 use expanse::auth::{Auth, TokenConfig, TokenIssuer};
 use expanse::functions::Functions;
-use expanse::store::{ChangeStreams, FindOptions, MemoryStore, Namespace, Store, WatchOptions, Write};
+use expanse::store::{
+    ChangeStreams, FindOptions, MemoryStore, Namespace, Store, WatchOptions, Write,
+};
 use expanse::triggers::Settler;
 use expanse::{App, User};
 
@@ -25,28 +27,69 @@ async fn the_embedded_store_emits_change_events_and_resumes_from_their_tokens() 
         ..WatchOptions::default()
     };
     let mut stream = store.watch(&ns, watch(None)).await.unwrap();
-    store.apply(&ns, vec![Write::Insert(doc! {"_id": 1, "a": 1})]).await.unwrap();
     store
-        .apply(&ns, vec![Write::Replace { pre: doc! {"_id": 1, "a": 1}, post: doc! {"_id": 1, "a": 2, "b": 1} }])
+        .apply(&ns, vec![Write::Insert(doc! {"_id": 1, "a": 1})])
         .await
         .unwrap();
-    store.apply(&Namespace::new("db", "other"), vec![Write::Insert(doc! {"_id": 5})]).await.unwrap();
-    store.apply(&ns, vec![Write::Delete { pre: doc! {"_id": 1, "a": 2, "b": 1} }]).await.unwrap();
+    store
+        .apply(
+            &ns,
+            vec![Write::Replace {
+                pre: doc! {"_id": 1, "a": 1},
+                post: doc! {"_id": 1, "a": 2, "b": 1},
+            }],
+        )
+        .await
+        .unwrap();
+    store
+        .apply(
+            &Namespace::new("db", "other"),
+            vec![Write::Insert(doc! {"_id": 5})],
+        )
+        .await
+        .unwrap();
+    store
+        .apply(
+            &ns,
+            vec![Write::Delete {
+                pre: doc! {"_id": 1, "a": 2, "b": 1},
+            }],
+        )
+        .await
+        .unwrap();
     let mut got = Vec::new();
     while let Some(e) = stream.next().await.unwrap() {
         got.push(e);
     }
-    let ops: Vec<&str> = got.iter().map(|e| e.get_str("operationType").unwrap()).collect();
+    let ops: Vec<&str> = got
+        .iter()
+        .map(|e| e.get_str("operationType").unwrap())
+        .collect();
     assert_eq!(ops, ["insert", "update", "delete"]);
-    assert_eq!(got[0].get_document("fullDocument").unwrap(), &doc! {"_id": 1, "a": 1});
-    assert_eq!(got[1].get_document("fullDocument").unwrap(), &doc! {"_id": 1, "a": 2, "b": 1});
-    assert_eq!(got[1].get_document("fullDocumentBeforeChange").unwrap(), &doc! {"_id": 1, "a": 1});
+    assert_eq!(
+        got[0].get_document("fullDocument").unwrap(),
+        &doc! {"_id": 1, "a": 1}
+    );
+    assert_eq!(
+        got[1].get_document("fullDocument").unwrap(),
+        &doc! {"_id": 1, "a": 2, "b": 1}
+    );
+    assert_eq!(
+        got[1].get_document("fullDocumentBeforeChange").unwrap(),
+        &doc! {"_id": 1, "a": 1}
+    );
     assert_eq!(
         got[1].get_document("updateDescription").unwrap(),
         &doc! {"updatedFields": {"a": 2, "b": 1}, "removedFields": [], "truncatedArrays": []}
     );
-    assert_eq!(got[2].get_document("fullDocumentBeforeChange").unwrap(), &doc! {"_id": 1, "a": 2, "b": 1});
-    assert_eq!(got[2].get_document("ns").unwrap(), &doc! {"db": "db", "coll": "c"});
+    assert_eq!(
+        got[2].get_document("fullDocumentBeforeChange").unwrap(),
+        &doc! {"_id": 1, "a": 2, "b": 1}
+    );
+    assert_eq!(
+        got[2].get_document("ns").unwrap(),
+        &doc! {"db": "db", "coll": "c"}
+    );
     // Resuming after the first event gives the rest.
     let token = got[0].get_document("_id").unwrap().clone();
     let mut resumed = store.watch(&ns, watch(Some(token))).await.unwrap();
@@ -56,14 +99,19 @@ async fn the_embedded_store_emits_change_events_and_resumes_from_their_tokens() 
     }
     assert_eq!(rest, ["update", "delete"]);
     // A token the store never gave is refused as a resume error.
-    let bad = store.watch(&ns, watch(Some(doc! {"_data": "ffffffffffffffff"}))).await;
+    let bad = store
+        .watch(&ns, watch(Some(doc! {"_data": "ffffffffffffffff"})))
+        .await;
     assert!(matches!(bad, Err(expanse::store::WatchError::Resume(_))));
 }
 
 fn notes_app() -> (tempfile::TempDir, Arc<App>) {
     let dir = write_app(&[
         ("root_config.json", r#"{"name": "notes"}"#),
-        ("data_sources/mongodb-atlas/config.json", r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#),
+        (
+            "data_sources/mongodb-atlas/config.json",
+            r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+        ),
         (
             "data_sources/mongodb-atlas/notes_app/notes/rules.json",
             r#"{"database": "notes_app", "collection": "notes", "roles": [{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "insert": true, "read": true, "write": true, "delete": true}], "filters": []}"#,
@@ -72,7 +120,10 @@ fn notes_app() -> (tempfile::TempDir, Arc<App>) {
             "auth/custom_user_data.json",
             r#"{"enabled": true, "mongo_service_name": "mongodb-atlas", "database_name": "notes_app", "collection_name": "users", "user_id_field": "user_id"}"#,
         ),
-        ("functions/config.json", r#"[{"name": "countNotes", "private": true}]"#),
+        (
+            "functions/config.json",
+            r#"[{"name": "countNotes", "private": true}]"#,
+        ),
         (
             "functions/countNotes.js",
             r#"exports = async function (event) {
@@ -97,24 +148,55 @@ fn notes_app() -> (tempfile::TempDir, Arc<App>) {
 async fn a_database_trigger_keeps_custom_user_data_current_for_the_next_token() {
     let (_dir, app) = notes_app();
     let store = MemoryStore::new();
-    store.seed(&doc! {"notes_app.users": [{"_id": "d1", "user_id": "u1", "note_count": 0}]}).unwrap();
-    let (functions, _) = Functions::builder(app.clone(), store.clone()).build().unwrap();
+    store
+        .seed(&doc! {"notes_app.users": [{"_id": "d1", "user_id": "u1", "note_count": 0}]})
+        .unwrap();
+    let (functions, _) = Functions::builder(app.clone(), store.clone())
+        .build()
+        .unwrap();
     let mut settler = Settler::open(&app, &store, functions).await.unwrap();
-    let issuer = || TokenIssuer::new(TokenConfig::hs256(b"trigger-test-secret-trigger-test-secret".to_vec()).unwrap()).unwrap();
+    let issuer = || {
+        TokenIssuer::new(
+            TokenConfig::hs256(b"trigger-test-secret-trigger-test-secret".to_vec()).unwrap(),
+        )
+        .unwrap()
+    };
     let auth = Auth::new(app.clone(), store.clone(), issuer());
     let before = auth.login(User::new("u1")).await.unwrap();
     // The user writes a note through the rules, as a client would.
     let alice = User::new("u1");
-    let notes = app.collection(&store, &alice, "notes_app", "notes").unwrap();
-    notes.insert_one(doc! {"_id": "n1", "owner_id": "u1", "title": "hello"}).await.unwrap();
+    let notes = app
+        .collection(&store, &alice, "notes_app", "notes")
+        .unwrap();
+    notes
+        .insert_one(doc! {"_id": "n1", "owner_id": "u1", "title": "hello"})
+        .await
+        .unwrap();
     let settled = settler.settle().await.unwrap();
-    assert_eq!((settled.runs, settled.errors.clone()), (1, Vec::<String>::new()));
-    let users = store.find(&Namespace::new("notes_app", "users"), &doc! {}, &FindOptions::default()).await.unwrap();
+    assert_eq!(
+        (settled.runs, settled.errors.clone()),
+        (1, Vec::<String>::new())
+    );
+    let users = store
+        .find(
+            &Namespace::new("notes_app", "users"),
+            &doc! {},
+            &FindOptions::default(),
+        )
+        .await
+        .unwrap();
     assert_eq!(count(&users[0]), Some(1));
     // The next token carries it (in its user_data claim); the one issued before does not.
     let next = auth.login(User::new("u1")).await.unwrap();
     let claims = issuer().verify_access(&next.tokens.access_token).unwrap();
-    assert_eq!(claims.user_data.as_ref().and_then(|d| d.get("note_count")).and_then(|c| c.as_i64()), Some(1));
+    assert_eq!(
+        claims
+            .user_data
+            .as_ref()
+            .and_then(|d| d.get("note_count"))
+            .and_then(|c| c.as_i64()),
+        Some(1)
+    );
     let verified = auth.verify(&next.tokens.access_token).await.unwrap();
     assert_eq!(count(&verified.custom_data), Some(1));
     let old = auth.verify(&before.tokens.access_token).await.unwrap();
@@ -122,5 +204,8 @@ async fn a_database_trigger_keeps_custom_user_data_current_for_the_next_token() 
 }
 
 fn count(d: &bson::Document) -> Option<i64> {
-    d.get_i64("note_count").ok().or(d.get_i32("note_count").ok().map(i64::from)).or(d.get_f64("note_count").ok().map(|f| f as i64))
+    d.get_i64("note_count")
+        .ok()
+        .or(d.get_i32("note_count").ok().map(i64::from))
+        .or(d.get_f64("note_count").ok().map(|f| f as i64))
 }

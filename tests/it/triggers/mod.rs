@@ -47,7 +47,10 @@ pub fn app(triggers: &[(String, String)], functions: &[&str]) -> (tempfile::Temp
         .collect();
     let config = format!("[{}]", config.join(","));
     let mut files: Vec<(String, String)> = vec![
-        ("root_config.json".into(), format!(r#"{{"name": "app_{}"}}"#, ObjectId::new().to_hex())),
+        (
+            "root_config.json".into(),
+            format!(r#"{{"name": "app_{}"}}"#, ObjectId::new().to_hex()),
+        ),
         (
             "data_sources/mongodb-atlas/config.json".into(),
             r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#.into(),
@@ -57,7 +60,10 @@ pub fn app(triggers: &[(String, String)], functions: &[&str]) -> (tempfile::Temp
     for (name, json) in triggers {
         files.push((format!("triggers/{name}.json"), json.clone()));
     }
-    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let dir = write_app(&refs);
     let app = App::load(dir.path()).unwrap_or_else(|e| panic!("{e}")).app;
     (dir, Arc::new(app))

@@ -38,8 +38,14 @@ impl Setup {
         );
         let dir = write_app(&[
             ("root_config.json", &format!(r#"{{"name": "{app_name}"}}"#)),
-            ("data_sources/mongodb-atlas/config.json", r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#),
-            ("functions/config.json", r#"[{"name": "record", "private": true}]"#),
+            (
+                "data_sources/mongodb-atlas/config.json",
+                r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+            ),
+            (
+                "functions/config.json",
+                r#"[{"name": "record", "private": true}]"#,
+            ),
             ("functions/record.js", &function),
             ("triggers/record.json", &trigger),
         ]);
@@ -56,7 +62,16 @@ impl Setup {
 
     fn spawn(&self, lease_ttl: &str) -> Child {
         Command::new(env!("CARGO_BIN_EXE_expanse"))
-            .args(["triggers", &self.app_dir, "--mongodb", &self.uri, "--lease-ttl", lease_ttl, "--poll", "0.1"])
+            .args([
+                "triggers",
+                &self.app_dir,
+                "--mongodb",
+                &self.uri,
+                "--lease-ttl",
+                lease_ttl,
+                "--poll",
+                "0.1",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -72,13 +87,17 @@ impl Setup {
     }
 
     async fn started(&self) {
-        wait_for("a process to open the stream", Duration::from_secs(30), || async {
-            self.meta("triggers")
-                .find_one(doc! {"_id": &self.key, "heartbeat": {"$ne": null}})
-                .await
-                .unwrap()
-                .is_some()
-        })
+        wait_for(
+            "a process to open the stream",
+            Duration::from_secs(30),
+            || async {
+                self.meta("triggers")
+                    .find_one(doc! {"_id": &self.key, "heartbeat": {"$ne": null}})
+                    .await
+                    .unwrap()
+                    .is_some()
+            },
+        )
         .await;
     }
 
@@ -94,7 +113,12 @@ impl Setup {
             .await
             .unwrap();
         docs.iter()
-            .map(|d| d.get_i64("n").or_else(|_| d.get_i32("n").map(i64::from)).or_else(|_| d.get_f64("n").map(|f| f as i64)).unwrap())
+            .map(|d| {
+                d.get_i64("n")
+                    .or_else(|_| d.get_i32("n").map(i64::from))
+                    .or_else(|_| d.get_f64("n").map(|f| f as i64))
+                    .unwrap()
+            })
             .collect()
     }
 
@@ -116,7 +140,10 @@ impl Setup {
     async fn clean(&self) {
         self.client.database(&self.db).drop().await.unwrap();
         for c in ["triggers", "trigger_leases"] {
-            self.meta(c).delete_one(doc! {"_id": &self.key}).await.unwrap();
+            self.meta(c)
+                .delete_one(doc! {"_id": &self.key})
+                .await
+                .unwrap();
         }
     }
 
@@ -134,11 +161,14 @@ impl Setup {
 
 /// The pid in a lease holder's name (`host-pid-objectid`).
 fn pid_of(holder: &str) -> u32 {
-    holder.rsplitn(3, '-').nth(1).unwrap().parse().unwrap()
+    holder.rsplit('-').nth(1).unwrap().parse().unwrap()
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -160,9 +190,16 @@ fn check_ordered(runs: &[i64], total: i64, restarts: usize) -> usize {
             first_order.push(*n);
         }
     }
-    assert_eq!(first_order, (0..total).collect::<Vec<_>>(), "an event was skipped or ran out of order");
+    assert_eq!(
+        first_order,
+        (0..total).collect::<Vec<_>>(),
+        "an event was skipped or ran out of order"
+    );
     let back_steps = runs.windows(2).filter(|w| w[1] <= w[0]).count();
-    assert!(back_steps <= restarts, "{back_steps} replays for {restarts} restarts: {runs:?}");
+    assert!(
+        back_steps <= restarts,
+        "{back_steps} replays for {restarts} restarts: {runs:?}"
+    );
     let forward_ok = runs.windows(2).all(|w| w[1] == w[0] + 1 || w[1] <= w[0]);
     assert!(forward_ok, "an ordered trigger jumped ahead: {runs:?}");
     runs.len() - total as usize
@@ -177,7 +214,10 @@ async fn sigkill_mid_stream_then_restart_skips_nothing() {
     let first = setup.spawn("1");
     setup.started().await;
     let writer = setup.write(0..total, Duration::from_millis(5));
-    wait_for("100 runs", Duration::from_secs(60), || async { setup.runs().await.len() >= 100 }).await;
+    wait_for("100 runs", Duration::from_secs(60), || async {
+        setup.runs().await.len() >= 100
+    })
+    .await;
     let mut first = first;
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
@@ -186,7 +226,10 @@ async fn sigkill_mid_stream_then_restart_skips_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let second = setup.spawn("1");
     writer.await.unwrap();
-    wait_for("every event to run", Duration::from_secs(90), || async { setup.distinct().await == total as usize }).await;
+    wait_for("every event to run", Duration::from_secs(90), || async {
+        setup.distinct().await == total as usize
+    })
+    .await;
     stop(second);
     let runs = setup.runs().await;
     let duplicates = check_ordered(&runs, total, 1);
@@ -209,25 +252,41 @@ async fn two_processes_fire_once_and_the_survivor_takes_over_within_the_bound() 
     let b = setup.spawn("1.5");
     setup.started().await;
     setup.write(0..100, Duration::from_millis(5)).await.unwrap();
-    wait_for("100 runs", Duration::from_secs(60), || async { setup.distinct().await == 100 }).await;
+    wait_for("100 runs", Duration::from_secs(60), || async {
+        setup.distinct().await == 100
+    })
+    .await;
     // Both live: each event once.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(setup.runs().await.len(), 100, "an event ran twice while both processes lived");
+    assert_eq!(
+        setup.runs().await.len(),
+        100,
+        "an event ran twice while both processes lived"
+    );
 
     let holder = setup.holder().await.unwrap();
-    let (mut victim, survivor) = if pid_of(&holder) == a.id() { (a, b) } else { (b, a) };
+    let (mut victim, survivor) = if pid_of(&holder) == a.id() {
+        (a, b)
+    } else {
+        (b, a)
+    };
     assert_eq!(pid_of(&holder), victim.id());
     let writer = setup.write(100..200, Duration::from_millis(5));
     victim.kill().unwrap(); // SIGKILL: the lease is not given back
     let killed = Instant::now();
     victim.wait().unwrap();
-    wait_for("the survivor to take the lease", Duration::from_secs(30), || async {
-        setup.holder().await.is_some_and(|h| h != holder)
-    })
+    wait_for(
+        "the survivor to take the lease",
+        Duration::from_secs(30),
+        || async { setup.holder().await.is_some_and(|h| h != holder) },
+    )
     .await;
     let takeover = killed.elapsed();
     writer.await.unwrap();
-    wait_for("every event to run", Duration::from_secs(90), || async { setup.distinct().await == 200 }).await;
+    wait_for("every event to run", Duration::from_secs(90), || async {
+        setup.distinct().await == 200
+    })
+    .await;
     stop(survivor);
     let runs = setup.runs().await;
     let duplicates = check_ordered(&runs, 200, 1);
@@ -237,7 +296,10 @@ async fn two_processes_fire_once_and_the_survivor_takes_over_within_the_bound() 
         runs.len()
     );
     // The documented bound, plus one second for process scheduling on a loaded test machine.
-    assert!(takeover.as_secs_f64() <= ttl + poll + 1.0, "takeover took {takeover:?}");
+    assert!(
+        takeover.as_secs_f64() <= ttl + poll + 1.0,
+        "takeover took {takeover:?}"
+    );
     assert!(duplicates <= 1, "{duplicates} duplicates");
     setup.clean().await;
 }

@@ -44,16 +44,29 @@ async fn missed_runs_fire_once_or_are_skipped() {
             .unwrap();
     }
     let log = Log::default();
-    let functions = recorders(app.clone(), store.clone(), &["onHour", "onHourSkip", "onYear"], &log, Duration::ZERO);
+    let functions = recorders(
+        app.clone(),
+        store.clone(),
+        &["onHour", "onHourSkip", "onYear"],
+        &log,
+        Duration::ZERO,
+    );
     let started_at = DateTime::now().timestamp_millis();
     let running = Triggers::start(app.clone(), store.clone(), functions, quick());
     let latest_hour = DateTime::now().timestamp_millis() / 3_600_000 * 3_600_000;
-    wait_for("every trigger to catch up", Duration::from_secs(20), || async {
-        let status = triggers::status(&app, &store).await.unwrap();
-        ["hourly", "hourlySkip"].iter().all(|n| {
-            status.iter().any(|s| &s.name == n && s.state.as_ref().and_then(|st| st.last_tick) == Some(latest_hour))
-        })
-    })
+    wait_for(
+        "every trigger to catch up",
+        Duration::from_secs(20),
+        || async {
+            let status = triggers::status(&app, &store).await.unwrap();
+            ["hourly", "hourlySkip"].iter().all(|n| {
+                status.iter().any(|s| {
+                    &s.name == n
+                        && s.state.as_ref().and_then(|st| st.last_tick) == Some(latest_hour)
+                })
+            })
+        },
+    )
     .await;
     // Let a wrongly repeated catch-up show.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -61,16 +74,37 @@ async fn missed_runs_fire_once_or_are_skipped() {
     let runs: Vec<String> = log.lock().unwrap().iter().map(|(f, _)| f.clone()).collect();
     // Within the hour's first minute its tick is not missed yet: the skipping trigger runs it.
     let on_time = started_at - latest_hour <= 60_000;
-    let expected: &[&str] = if on_time { &["onHour", "onHourSkip"] } else { &["onHour"] };
+    let expected: &[&str] = if on_time {
+        &["onHour", "onHourSkip"]
+    } else {
+        &["onHour"]
+    };
     let mut sorted = runs.clone();
     sorted.sort();
-    assert_eq!(sorted, expected, "one catch-up run, none when skipping, none for a tick not missed");
+    assert_eq!(
+        sorted, expected,
+        "one catch-up run, none when skipping, none for a tick not missed"
+    );
     // The function got no arguments.
     assert!(log.lock().unwrap().iter().all(|(_, args)| args.is_none()));
     let status = triggers::status(&app, &store).await.unwrap();
-    let hourly = status.iter().find(|s| s.name == "hourly").unwrap().state.clone().unwrap();
+    let hourly = status
+        .iter()
+        .find(|s| s.name == "hourly")
+        .unwrap()
+        .state
+        .clone()
+        .unwrap();
     assert_eq!(hourly.events_processed, 1);
-    assert_eq!(hourly.last_event.unwrap().get_datetime("tick").unwrap().timestamp_millis(), latest_hour);
+    assert_eq!(
+        hourly
+            .last_event
+            .unwrap()
+            .get_datetime("tick")
+            .unwrap()
+            .timestamp_millis(),
+        latest_hour
+    );
     store.drop_prefixed_databases().await.unwrap();
 }
 
@@ -79,12 +113,17 @@ async fn a_first_start_owes_no_earlier_runs() {
     let Some(store) = store("first_start").await else {
         return;
     };
-    let (_dir, app) = app(&[scheduled("minutely", "tick", "* * * * *", false)], &["tick"]);
+    let (_dir, app) = app(
+        &[scheduled("minutely", "tick", "* * * * *", false)],
+        &["tick"],
+    );
     let log = Log::default();
     let functions = recorders(app.clone(), store.clone(), &["tick"], &log, Duration::ZERO);
     let running = Triggers::start(app.clone(), store.clone(), functions, quick());
     wait_for("the trigger to start", Duration::from_secs(20), || async {
-        triggers::status(&app, &store).await.unwrap()[0].state.is_some()
+        triggers::status(&app, &store).await.unwrap()[0]
+            .state
+            .is_some()
     })
     .await;
     let started = DateTime::now().timestamp_millis();
