@@ -105,41 +105,50 @@ async fn the_embedded_store_emits_change_events_and_resumes_from_their_tokens() 
     assert!(matches!(bad, Err(expanse::store::WatchError::Resume(_))));
 }
 
-fn notes_app() -> (tempfile::TempDir, Arc<App>) {
-    let dir = write_app(&[
-        ("root_config.json", r#"{"name": "notes"}"#),
-        (
-            "data_sources/mongodb-atlas/config.json",
-            r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
-        ),
-        (
-            "data_sources/mongodb-atlas/notes_app/notes/rules.json",
-            r#"{"database": "notes_app", "collection": "notes", "roles": [{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "insert": true, "read": true, "write": true, "delete": true}], "filters": []}"#,
-        ),
-        (
-            "auth/custom_user_data.json",
-            r#"{"enabled": true, "mongo_service_name": "mongodb-atlas", "database_name": "notes_app", "collection_name": "users", "user_id_field": "user_id"}"#,
-        ),
-        (
-            "functions/config.json",
-            r#"[{"name": "countNotes", "private": true}]"#,
-        ),
-        (
-            "functions/countNotes.js",
-            r#"exports = async function (event) {
+const NOTES_APP: &[(&str, &str)] = &[
+    ("root_config.json", r#"{"name": "notes"}"#),
+    (
+        "data_sources/mongodb-atlas/config.json",
+        r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+    ),
+    (
+        "data_sources/mongodb-atlas/notes_app/notes/rules.json",
+        r#"{"database": "notes_app", "collection": "notes", "roles": [{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "insert": true, "read": true, "write": true, "delete": true}], "filters": []}"#,
+    ),
+    (
+        "auth/custom_user_data.json",
+        r#"{"enabled": true, "mongo_service_name": "mongodb-atlas", "database_name": "notes_app", "collection_name": "users", "user_id_field": "user_id"}"#,
+    ),
+    (
+        "functions/config.json",
+        r#"[{"name": "countNotes", "private": true}, {"name": "addNote"}]"#,
+    ),
+    (
+        "functions/addNote.js",
+        r#"exports = async function (title) {
+  const notes = context.services.get("mongodb-atlas").db("notes_app").collection("notes");
+  return await notes.insertOne({ owner_id: context.user.id, title });
+};"#,
+    ),
+    (
+        "functions/countNotes.js",
+        r#"exports = async function (event) {
   const users = context.services.get("mongodb-atlas").db("notes_app").collection("users");
   const owner = event.fullDocument.owner_id;
   const count = await context.services.get("mongodb-atlas").db("notes_app").collection("notes").count({ owner_id: owner });
   await users.updateOne({ user_id: owner }, { $set: { note_count: count } });
 };"#,
-        ),
-        (
-            "triggers/countNotes.json",
-            r#"{"name": "countNotes", "type": "DATABASE", "disabled": false,
+    ),
+    (
+        "triggers/countNotes.json",
+        r#"{"name": "countNotes", "type": "DATABASE", "disabled": false,
   "config": {"service_name": "mongodb-atlas", "database": "notes_app", "collection": "notes", "operation_types": ["INSERT", "DELETE"], "full_document": true, "full_document_before_change": true},
   "event_processors": {"FUNCTION": {"config": {"function_name": "countNotes"}}}}"#,
-        ),
-    ]);
+    ),
+];
+
+fn notes_app() -> (tempfile::TempDir, Arc<App>) {
+    let dir = write_app(NOTES_APP);
     let app = App::load(dir.path()).unwrap_or_else(|e| panic!("{e}")).app;
     (dir, Arc::new(app))
 }
@@ -208,4 +217,44 @@ fn count(d: &bson::Document) -> Option<i64> {
         .ok()
         .or(d.get_i32("note_count").ok().map(i64::from))
         .or(d.get_f64("note_count").ok().map(|f| f as i64))
+}
+
+/// A fixture: a note inserted through the rules, and one inserted by a function, with the
+/// users collection checked after the trigger settled.
+const COUNTING_FIXTURE: &str = r#"{
+  "app": "app",
+  "data": {"notes_app.users": [{"_id": "d1", "user_id": "u1", "note_count": 0}],
+           "notes_app.notes": [{"_id": "n0", "owner_id": "u1", "title": "old"}]},
+  "users": {"alice": {"id": "u1"}},
+  "tests": [
+    {"name": "alice inserts a note through the rules", "as": "alice", "op": "insertOne",
+     "ns": "notes_app.notes", "document": {"_id": "n1", "owner_id": "u1", "title": "new"},
+     "expect": {"ids": ["n1"], "data": [{"_id": "n0", "owner_id": "u1", "title": "old"}, {"_id": "n1", "owner_id": "u1", "title": "new"}]}},
+    {"name": "the trigger keeps her note count current", "as": "alice", "op": "call",
+     "function": "addNote", "args": ["from a function"], "ns": "notes_app.users",
+     "expect": {"data": [{"_id": "d1", "user_id": "u1", "note_count": 2}]}}
+  ]
+}"#;
+
+/// `expanse test`: after an operation the app's database triggers settle, so a fixture sees
+/// what they wrote in another namespace.
+#[test]
+fn fixtures_see_what_database_triggers_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let app_files: Vec<(String, &str)> = NOTES_APP
+        .iter()
+        .map(|(p, t)| (format!("app/{p}"), *t))
+        .collect();
+    let mut files: Vec<(&str, &str)> = app_files.iter().map(|(p, t)| (p.as_str(), *t)).collect();
+    files.push(("counting.test.json", COUNTING_FIXTURE));
+    crate::common::apps::write_files(dir.path(), &files);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .args(["test", "counting.test.json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("2 passed, 0 failed"), "{text}");
 }
