@@ -723,3 +723,129 @@ async fn a_failing_function_calls_the_error_handler_and_shows_in_the_status() {
         .unwrap();
     store.drop_prefixed_databases().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_catchup_events_skips_what_happened_while_disabled() {
+    let Some(store) = store("skip_catchup").await else {
+        return;
+    };
+    let config = |skip: bool| {
+        format!(
+            r#"{{"service_name": "mongodb-atlas", "database": "shop", "collection": "c", "operation_types": ["INSERT"], "skip_catchup_events": {skip}}}"#
+        )
+    };
+    let (dir, app) = app(
+        &[
+            trigger("skip", "onSkip", &config(true)),
+            trigger("keep", "onKeep", &config(false)),
+        ],
+        &["onSkip", "onKeep"],
+    );
+    let ns = Namespace::new("shop", "c");
+    let log = Log::default();
+    let run = |app: std::sync::Arc<expanse::App>| {
+        let functions = recorders(
+            app.clone(),
+            store.clone(),
+            &["onSkip", "onKeep"],
+            &log,
+            Duration::ZERO,
+        );
+        Triggers::start(app, store.clone(), functions, quick())
+    };
+    // Enabled: one event each.
+    let running = run(app.clone());
+    wait_started(&app, &store, &["skip", "keep"]).await;
+    store
+        .apply(&ns, vec![Write::Insert(doc! {"_id": 0})])
+        .await
+        .unwrap();
+    wait_for("event 0", Duration::from_secs(20), || async {
+        count(&log, "onSkip", 1).await && count(&log, "onKeep", 1).await
+    })
+    .await;
+    running.stop().await;
+    // Disabled (the same app with both triggers disabled): events 1 and 2 happen meanwhile.
+    let reload = |disabled: bool| {
+        for name in ["skip", "keep"] {
+            let path = dir.path().join(format!("triggers/{name}.json"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text.replace(
+                r#""type": "DATABASE""#,
+                &format!(r#""type": "DATABASE", "disabled": {disabled}"#),
+            );
+            let text = text.replace(&format!(r#""disabled": {}, "#, !disabled), "");
+            std::fs::write(&path, text).unwrap();
+        }
+        std::sync::Arc::new(expanse::App::load(dir.path()).unwrap().app)
+    };
+    let disabled = reload(true);
+    assert!(disabled.triggers.values().all(|t| t.disabled));
+    let running = run(disabled.clone());
+    wait_for(
+        "the triggers to be recorded as disabled",
+        Duration::from_secs(20),
+        || async {
+            triggers::status(&app, &store)
+                .await
+                .unwrap()
+                .iter()
+                .all(|s| s.state.as_ref().is_some_and(|st| st.disabled))
+        },
+    )
+    .await;
+    for i in 1..3 {
+        store
+            .apply(&ns, vec![Write::Insert(doc! {"_id": i})])
+            .await
+            .unwrap();
+    }
+    running.stop().await;
+    // Enabled again.
+    let enabled = reload(false);
+    assert!(enabled.triggers.values().all(|t| !t.disabled));
+    let running = run(enabled.clone());
+    wait_for(
+        "both triggers running again",
+        Duration::from_secs(20),
+        || async {
+            triggers::status(&enabled, &store)
+                .await
+                .unwrap()
+                .iter()
+                .all(|s| s.state.as_ref().is_some_and(|st| !st.disabled))
+        },
+    )
+    .await;
+    store
+        .apply(&ns, vec![Write::Insert(doc! {"_id": 3})])
+        .await
+        .unwrap();
+    wait_for("event 3", Duration::from_secs(20), || async {
+        count(&log, "onSkip", 2).await && count(&log, "onKeep", 4).await
+    })
+    .await;
+    running.stop().await;
+    let keys = |f: &str| -> Vec<i32> {
+        events(&log, f)
+            .iter()
+            .map(|e| {
+                e.get_document("documentKey")
+                    .unwrap()
+                    .get_i32("_id")
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(
+        keys("onSkip"),
+        [0, 3],
+        "skip_catchup_events fired what happened while disabled"
+    );
+    assert_eq!(
+        keys("onKeep"),
+        [0, 1, 2, 3],
+        "a trigger without skip_catchup_events skipped events"
+    );
+    store.drop_prefixed_databases().await.unwrap();
+}

@@ -159,6 +159,13 @@ impl Setup {
     }
 }
 
+/// Runs the killed process finished but never counted: its state is written after each
+/// function, so at most the one run whose count the kill interrupted.
+fn killed_runs_lost(runs: &[i64]) -> i64 {
+    let back_steps = runs.windows(2).filter(|w| w[1] <= w[0]).count();
+    back_steps as i64
+}
+
 /// The pid in a lease holder's name (`host-pid-objectid`).
 fn pid_of(holder: &str) -> u32 {
     holder.rsplit('-').nth(1).unwrap().parse().unwrap()
@@ -239,6 +246,58 @@ async fn sigkill_mid_stream_then_restart_skips_nothing() {
     );
     // Ordered: only the event whose function finished as the process died can run twice.
     assert!(duplicates <= 1, "{duplicates} duplicates");
+    // The status the CLI shows: every run counted (duplicates included), no process running.
+    let out = Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .args([
+            "triggers",
+            "status",
+            &setup.app_dir,
+            "--mongodb",
+            &setup.uri,
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let record = &status[0];
+    assert_eq!(record["name"], "record");
+    assert_eq!(record["condition"], "stopped", "{record}");
+    assert_eq!(
+        record["events_processed"].as_i64(),
+        Some(runs.len() as i64 - killed_runs_lost(&runs)),
+        "{record}"
+    );
+    let human = Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .args([
+            "triggers",
+            "status",
+            &setup.app_dir,
+            "--mongodb",
+            &setup.uri,
+        ])
+        .output()
+        .unwrap();
+    let human = String::from_utf8_lossy(&human.stdout).into_owned();
+    assert!(human.starts_with("record (DATABASE): stopped"), "{human}");
+    let unknown = Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .args([
+            "triggers",
+            "resume",
+            &setup.app_dir,
+            "nope",
+            "--mongodb",
+            &setup.uri,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no trigger named \"nope\""));
     setup.clean().await;
 }
 
