@@ -137,7 +137,8 @@ pub struct Triggers;
 impl Triggers {
     /// Starts a runner for each enabled database and scheduled trigger of `app` (functions run
     /// through `functions`, as the system user). Triggers that cannot run are listed in
-    /// [`Running::problems`] and logged.
+    /// [`Running::problems`] and logged. Call it within a Tokio runtime (the runners are tasks on
+    /// it); stop them with [`Running::stop`] (dropping [`Running`] leaves them running).
     pub fn start<S: ChangeStreams + Clone + 'static>(
         app: Arc<App>,
         store: S,
