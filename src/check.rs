@@ -1,7 +1,7 @@
 //! `expanse check`: load an app and look for what App Services users commonly got wrong.
 
 use crate::app::{App, LoadError};
-use crate::expr::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::query::Projection;
 use crate::rules::{CollectionRules, Permission, Role};
 
@@ -92,7 +92,7 @@ fn lint_rules(rules: &CollectionRules, strict: bool, report: &mut Report) {
                 );
             }
         }
-        for expression in role_expressions(role) {
+        for expression in role.expressions() {
             extensions(expression, strict, report);
         }
     }
@@ -163,33 +163,6 @@ fn writes_freely(role: &Role, field: &str) -> bool {
         rule.and_then(|r| r.write.as_ref()),
         Some(Permission::Fixed(true))
     )
-}
-
-fn role_expressions(role: &Role) -> Vec<&crate::expr::Expression> {
-    let mut out = vec![&role.apply_when];
-    if let Some(f) = &role.document_filters {
-        out.extend(f.read.iter().chain(f.write.iter()));
-    }
-    for p in [&role.read, &role.write].into_iter().flatten().chain([
-        &role.insert,
-        &role.delete,
-        &role.search,
-    ]) {
-        if let Permission::Expr(e) = p {
-            out.push(e);
-        }
-    }
-    let mut stack: Vec<&crate::rules::FieldRule> = role.fields.iter().map(|(_, r)| r).collect();
-    stack.extend(role.additional_fields.iter());
-    while let Some(rule) = stack.pop() {
-        for p in [&rule.read, &rule.write].into_iter().flatten() {
-            if let Permission::Expr(e) = p {
-                out.push(e);
-            }
-        }
-        stack.extend(rule.fields.iter().map(|(_, r)| r));
-    }
-    out
 }
 
 fn extensions(expression: &crate::expr::Expression, strict: bool, report: &mut Report) {

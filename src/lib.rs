@@ -5,13 +5,16 @@
 //! MongoDB's matching semantics, and [`expr`] compiles App Services rule expressions into an
 //! AST that evaluates (and explains itself) against a [`expr::Context`].
 
+pub mod diagnostic;
 pub mod expr;
 mod grammar;
 pub mod json;
 mod location;
 pub mod query;
+pub mod suggest;
 
 pub use app::{App, LoadError, Loaded, NoMatchingRule};
+pub use diagnostic::Diagnostic;
 pub use location::Location;
 pub use user::{User, UserType};
 pub mod app;

@@ -9,34 +9,28 @@ use super::config::{
     environment_document, CustomUserDataConfig, DataSourceConfig, FunctionConfig, TriggerConfig,
 };
 use super::{App, DataSource, LoadError, Loaded};
-use crate::expr::{Diagnostic, ExprKind, Expression};
+use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
+use crate::expr::{ExprKind, Expression};
 use crate::json::{self, Json, JsonKind};
 use crate::rules::{flexible_sync_role, Reader};
 use crate::Location;
 
 struct Loader {
     dir: PathBuf,
-    errors: Vec<Diagnostic>,
-    warnings: Vec<Diagnostic>,
+    found: Diagnostics,
 }
 
 pub(super) fn load(dir: PathBuf) -> Result<Loaded, LoadError> {
     let mut loader = Loader {
         dir,
-        errors: Vec::new(),
-        warnings: Vec::new(),
+        found: Diagnostics::default(),
     };
     let app = loader.app();
-    if loader.errors.is_empty() {
-        Ok(Loaded {
-            app,
-            warnings: loader.warnings,
-        })
+    let Diagnostics { errors, warnings } = loader.found;
+    if errors.is_empty() {
+        Ok(Loaded { app, warnings })
     } else {
-        Err(LoadError {
-            errors: loader.errors,
-            warnings: loader.warnings,
-        })
+        Err(LoadError { errors, warnings })
     }
 }
 
@@ -55,19 +49,11 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 
 impl Loader {
     fn error(&mut self, at: Location, message: impl Into<String>) {
-        self.errors.push(Diagnostic {
-            at,
-            message: message.into(),
-            hint: None,
-        });
+        self.found.error(&at, message, None);
     }
 
     fn warn(&mut self, at: Location, message: impl Into<String>) {
-        self.warnings.push(Diagnostic {
-            at,
-            message: message.into(),
-            hint: None,
-        });
+        self.found.warn(&at, message, None);
     }
 
     /// Reads and parses a JSON file; `None` (with an error) if unreadable or invalid.
@@ -94,8 +80,7 @@ impl Loader {
 
     fn reader(&mut self) -> Reader<'_> {
         Reader {
-            errors: &mut self.errors,
-            warnings: &mut self.warnings,
+            found: &mut self.found,
         }
     }
 
@@ -344,7 +329,7 @@ impl Loader {
                 for m in members {
                     if m.key == "validate" {
                         if let Err(e) = Expression::compile(&m.value, ExprKind::SchemaValidate) {
-                            self.errors.extend(e.diagnostics);
+                            self.found.errors.extend(e.diagnostics);
                         }
                     } else {
                         self.schema_expressions(&m.value);
@@ -523,7 +508,7 @@ impl Loader {
             if let Some(path) = &function.source_file {
                 match std::fs::read_to_string(path) {
                     Ok(text) => function.source = Some(text.into()),
-                    Err(e) => self.errors.push(Diagnostic {
+                    Err(e) => self.found.errors.push(Diagnostic {
                         at: at_file(path),
                         message: format!("cannot read function source: {e}"),
                         hint: None,
@@ -569,7 +554,7 @@ impl Loader {
                 ("can_evaluate", JsonKind::Object(members)) if members.is_empty() => {}
                 ("can_evaluate", _) => match Expression::compile(v, ExprKind::CanEvaluate) {
                     Ok(e) => f.can_evaluate = Some(e),
-                    Err(e) => self.errors.extend(e.diagnostics),
+                    Err(e) => self.found.errors.extend(e.diagnostics),
                 },
                 ("_id" | "id" | "source", _) => {}
                 (key, _) => {
@@ -582,13 +567,14 @@ impl Loader {
                         "run_as_user_id",
                         "run_as_user_id_script_source",
                     ];
-                    let hint =
-                        crate::expr::closest(key, known).map(|s| format!("did you mean {s:?}?"));
-                    self.errors.push(Diagnostic {
-                        at: m.key_at.clone(),
-                        message: format!("unknown or mistyped key {key:?} in a function configuration ({} given)", v.kind_name()),
-                        hint,
-                    });
+                    self.found.error(
+                        &m.key_at,
+                        format!(
+                            "unknown or mistyped key {key:?} in a function configuration ({} given)",
+                            v.kind_name()
+                        ),
+                        did_you_mean(key, known),
+                    );
                 }
             }
         }
@@ -631,12 +617,8 @@ impl Loader {
         ];
         for m in json.as_object().unwrap_or_default() {
             if !KNOWN.contains(&m.key.as_str()) {
-                self.errors.push(Diagnostic {
-                    at: m.key_at.clone(),
-                    message: format!("unknown key {:?} in custom user data", m.key),
-                    hint: crate::expr::closest(&m.key, KNOWN)
-                        .map(|s| format!("did you mean {s:?}?")),
-                });
+                self.found
+                    .unknown_key(&m.key, &m.key_at, &KNOWN, "custom user data");
             }
         }
         let config = CustomUserDataConfig {
@@ -667,7 +649,7 @@ impl Loader {
             let at = json
                 .get("mongo_service_name")
                 .map_or_else(|| json.at.clone(), |j| j.at.clone());
-            self.errors.push(Diagnostic {
+            self.found.errors.push(Diagnostic {
                 at,
                 message: format!(
                     "custom user data reads data source {:?}, which the app does not have",
@@ -681,7 +663,7 @@ impl Loader {
                 let at = json
                     .get("on_user_creation_function_name")
                     .map_or_else(|| json.at.clone(), |j| j.at.clone());
-                self.warnings.push(Diagnostic {
+                self.found.warnings.push(Diagnostic {
                     at,
                     message: format!("the user creation function {name:?} is not configured in functions/config.json"),
                     hint: closest_function(app, name),
@@ -696,7 +678,7 @@ impl Loader {
     fn functions_without_source(&mut self, app: &App) {
         for function in app.functions.values() {
             if function.source_file.is_none() {
-                self.warnings.push(Diagnostic {
+                self.found.warnings.push(Diagnostic {
                     at: function.at.clone(),
                     message: format!(
                         "function {:?} has no source (functions/{}.js): calls fail with FunctionNotFound unless the embedding application registers it in Rust",
@@ -723,7 +705,7 @@ impl Loader {
         }
         if let Some(Bson::String(service)) = trigger.config.get("service_name") {
             if !app.data_sources.contains_key(service) {
-                self.warnings.push(Diagnostic {
+                self.found.warnings.push(Diagnostic {
                     at: at.clone(),
                     message: format!(
                         "trigger {:?} watches data source {service:?}, which the app does not have",
@@ -735,7 +717,7 @@ impl Loader {
         }
         if let Some(name) = &trigger.function_name {
             if !app.functions.contains_key(name) {
-                self.warnings.push(Diagnostic {
+                self.found.warnings.push(Diagnostic {
                     at: at.clone(),
                     message: format!(
                         "trigger {:?} calls function {name:?}, which is not configured",
@@ -813,8 +795,7 @@ impl Loader {
 
 /// "did you mean …?", for a function name that matched none.
 fn closest_function(app: &App, name: &str) -> Option<String> {
-    crate::expr::closest(name, app.functions.keys().map(String::as_str))
-        .map(|s| format!("did you mean {s:?}?"))
+    did_you_mean(name, app.functions.keys().map(String::as_str))
 }
 
 /// "the app has: …", for a data source name that matched none.

@@ -10,6 +10,7 @@
 //! ```
 
 mod config;
+mod error;
 mod load;
 mod settings;
 
@@ -19,9 +20,10 @@ use std::path::PathBuf;
 use bson::Document;
 
 pub use config::{CustomUserDataConfig, DataSourceConfig, FunctionConfig, TriggerConfig};
+pub use error::{LoadError, NoMatchingRule};
 pub use settings::QuerySettings;
 
-use crate::expr::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::rules::CollectionRules;
 
 /// A loaded app.
@@ -79,27 +81,6 @@ impl DataSource {
     }
 }
 
-/// An app directory that could not be loaded: every problem found, each with `file:line:col`.
-#[derive(Debug, Clone, thiserror::Error)]
-pub struct LoadError {
-    /// The problems.
-    pub errors: Vec<Diagnostic>,
-    /// Warnings found on the way.
-    pub warnings: Vec<Diagnostic>,
-}
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, e) in self.errors.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
 /// A loaded app and the warnings found while loading it.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -107,21 +88,6 @@ pub struct Loaded {
     pub app: App,
     /// Warnings (the app is usable).
     pub warnings: Vec<Diagnostic>,
-}
-
-/// No rules exist for a namespace (App Services: `NoMatchingRuleFound`, HTTP 403).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no rule exists for namespace '{database}.{collection}'")]
-pub struct NoMatchingRule {
-    /// The database.
-    pub database: String,
-    /// The collection.
-    pub collection: String,
-}
-
-impl NoMatchingRule {
-    /// The App Services error code.
-    pub const CODE: &'static str = "NoMatchingRuleFound";
 }
 
 impl App {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use crate::check::check;
-use crate::expr::Diagnostic;
+use crate::diagnostic::Diagnostic;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {

@@ -155,7 +155,7 @@ async fn call<S: Store + Clone + 'static>(
         Err(e) => {
             let hint = match &e {
                 FunctionError::NotFound(name) => {
-                    crate::expr::closest(name, app.functions.keys().map(String::as_str))
+                    crate::suggest::closest(name, app.functions.keys().map(String::as_str))
                         .map(|c| format!(" (did you mean {c}?)"))
                 }
                 _ => None,

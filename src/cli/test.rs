@@ -108,7 +108,7 @@ async fn run_all(files: &[PathBuf], args: &TestArgs) -> Result<Report, String> {
         let fixture = match load_fixture(file) {
             Ok(f) => f,
             Err(e) => {
-                entry.invalid = e.problems;
+                entry.invalid = e.problems.iter().map(ToString::to_string).collect();
                 report.files.push(entry);
                 continue;
             }

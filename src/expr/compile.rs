@@ -9,11 +9,11 @@ use super::ast::{Conversion, FieldNode, Node, Operand, Subject, Test};
 use super::expansion::{parse_expansion, Base, Expansion};
 use super::kind::ExprKind;
 use super::operators::{lookup, Op, SPELLINGS};
-use super::suggest::closest;
-use super::Diagnostic;
+use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::grammar::{ExpressionGrammar, Rule};
 use crate::json::{self, Json, JsonKind, Member};
 use crate::query::{self, Comparison, ValueSet};
+use crate::suggest::closest;
 use crate::Location;
 
 /// How a key of an expression object reads.
@@ -54,11 +54,8 @@ impl Compiler {
     }
 
     fn error(&mut self, at: &Location, message: impl Into<String>, hint: Option<String>) {
-        self.diagnostics.push(Diagnostic {
-            at: at.clone(),
-            message: message.into(),
-            hint,
-        });
+        self.diagnostics
+            .push(Diagnostic::new(at.clone(), message).with_hint(hint));
     }
 
     /// An expression: `true`, `false`, or an object whose members all hold.
@@ -555,8 +552,7 @@ impl Compiler {
                     self.error(&m.value.at, "%function's arguments must be an array", None)
                 }
                 (other, _) => {
-                    let hint = closest(other, ["name", "arguments"])
-                        .map(|s| format!("did you mean {s:?}?"));
+                    let hint = did_you_mean(other, ["name", "arguments"]);
                     self.error(&m.key_at, format!("unknown %function key {other:?}"), hint)
                 }
             }

@@ -4,8 +4,8 @@ use bson::{Bson, Document};
 
 use super::expansion::Base;
 use super::function::FunctionCaller;
-use super::suggest::closest;
 use crate::json::{self, Json, JsonError, JsonKind};
+use crate::suggest::closest;
 
 /// What an expression is evaluated against. Everything is borrowed, so building a context per
 /// document costs nothing; [`ContextData`] owns the same values when needed.

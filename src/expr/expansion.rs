@@ -2,9 +2,9 @@
 
 use pest::Parser;
 
-use super::suggest::closest;
 use crate::grammar::{ExpressionGrammar, Rule};
 use crate::query::FieldPath;
+use crate::suggest::closest;
 
 /// The root of an expansion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -22,6 +22,7 @@ mod ast;
 mod compile;
 mod context;
 mod convert;
+mod error;
 mod eval;
 mod expansion;
 mod explain;
@@ -31,11 +32,9 @@ mod kind;
 mod operators;
 mod pushdown;
 mod query_template;
-mod suggest;
-
-use std::fmt;
 
 pub use context::{Context, ContextData};
+pub use error::CompileError;
 pub use expansion::{parse_expansion, Base, Expansion, ExpansionProblem};
 pub use explain::{Explanation, TraceLine};
 pub use footprint::Footprint;
@@ -43,62 +42,9 @@ pub use function::{FunctionCaller, LaterResult};
 pub use kind::ExprKind;
 pub use pushdown::{Filter as PushedFilter, PushDown};
 pub use query_template::QueryTemplate;
-pub use suggest::closest;
 
 use crate::json::{self, Json};
 use crate::Location;
-
-/// One problem found while compiling, with where it is and a hint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Diagnostic {
-    /// Where.
-    pub at: Location,
-    /// What is wrong.
-    pub message: String,
-    /// A suggestion (`did you mean %%user.id?`).
-    pub hint: Option<String>,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.at, self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, " ({hint})")?;
-        }
-        Ok(())
-    }
-}
-
-/// Every problem found in an expression (never empty).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub struct CompileError {
-    /// The problems, in source order.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl fmt::Display for CompileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.diagnostics.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{d}")?;
-        }
-        Ok(())
-    }
-}
-
-impl From<json::JsonError> for CompileError {
-    fn from(e: json::JsonError) -> CompileError {
-        CompileError {
-            diagnostics: vec![Diagnostic {
-                at: e.at,
-                message: e.message,
-                hint: None,
-            }],
-        }
-    }
-}
 
 /// A compiled rule expression.
 #[derive(Debug, Clone)]

@@ -12,7 +12,8 @@ use super::compile::Compiler;
 use super::context::Context;
 use super::eval::resolve;
 use super::kind::ExprKind;
-use super::{CompileError, Diagnostic};
+use super::CompileError;
+use crate::diagnostic::Diagnostic;
 use crate::json::{Json, JsonKind};
 
 const COMPARISONS: &[&str] = &["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"];

@@ -13,7 +13,8 @@ use super::result::check_result;
 use super::tree::{CallTree, CancelOnDrop};
 use crate::app::{App, FunctionConfig};
 use crate::auth::{find_custom_data, BoxFuture, SystemFunctions};
-use crate::expr::{Context as ExprContext, Diagnostic, FunctionCaller};
+use crate::diagnostic::Diagnostic;
+use crate::expr::{Context as ExprContext, FunctionCaller};
 use crate::store::Store;
 use crate::User;
 

@@ -476,7 +476,9 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         let applied = apply_filters(rules, &request).map_err(GuardError::NotAllowed)?;
         if let Some(coverage) = self.coverage {
             for name in &applied.names {
-                coverage.record(&rules.file, || format!("filter {name:?}"));
+                coverage.record(&rules.file, || crate::rules::RuleLabel::Filter {
+                    name: name.clone(),
+                });
             }
         }
         if !applied.names.is_empty() {

@@ -5,8 +5,8 @@ use std::fmt;
 
 use bson::{Bson, Document};
 
-use super::coverage::Coverage;
-use super::model::{CollectionRules, FieldRule, Permission, Role};
+use super::coverage::{Coverage, RuleLabel};
+use super::model::{CollectionRules, FieldRule, FieldRulePath, Permission, Role};
 use crate::expr::{Context, Expression, FunctionCaller};
 use crate::query::FieldPath;
 use crate::{Location, User};
@@ -144,16 +144,21 @@ pub struct Decider<'a> {
     coverage: Option<&'a Coverage>,
 }
 
-type Trace = Option<Vec<String>>;
+pub(super) type Trace = Option<Vec<String>>;
 
-fn step(trace: &mut Trace, text: impl FnOnce() -> String) {
+pub(super) fn step(trace: &mut Trace, text: impl FnOnce() -> String) {
     if let Some(t) = trace {
         t.push(text());
     }
 }
 
 /// The first failing sub-expressions of an explained permission, for a trace.
-fn evaluate(expr: &Expression, ctx: &Context<'_>, label: &str, trace: &mut Trace) -> bool {
+pub(super) fn evaluate(
+    expr: &Expression,
+    ctx: &Context<'_>,
+    label: &str,
+    trace: &mut Trace,
+) -> bool {
     if trace.is_none() {
         return expr.evaluate(ctx);
     }
@@ -202,12 +207,17 @@ impl<'a> Decider<'a> {
         self
     }
 
-    fn covered(&self, role: &Role, item: impl FnOnce() -> String) {
+    pub(super) fn covered(&self, label: impl FnOnce() -> RuleLabel) {
         if let Some(c) = self.coverage {
-            c.record(&self.rules.file, || {
-                format!("role {:?}{}", role.name, item())
-            });
+            c.record(&self.rules.file, label);
         }
+    }
+
+    fn covered_field(&self, role: &Role, path: &FieldRulePath) {
+        self.covered(|| RuleLabel::Field {
+            role: role.name.clone(),
+            path: path.clone(),
+        });
     }
 
     /// The rules decided on.
@@ -218,31 +228,6 @@ impl<'a> Decider<'a> {
     /// The request context.
     pub fn request(&self) -> &RequestContext<'a> {
         &self.request
-    }
-
-    /// The first role whose `apply_when` holds for `doc` (`prev_root`: the stored document, when
-    /// there is one).
-    pub fn role_for(
-        &self,
-        doc: &Document,
-        prev_root: Option<&Document>,
-        trace: &mut Trace,
-    ) -> Option<&'a Role> {
-        let ctx = self.request.context(Some(doc), prev_root);
-        for role in &self.rules.roles {
-            if evaluate(
-                &role.apply_when,
-                &ctx,
-                &format!("role {:?} ({}) apply_when", role.name, role.at),
-                trace,
-            ) {
-                step(trace, || format!("role {:?} applies", role.name));
-                self.covered(role, String::new);
-                return Some(role);
-            }
-        }
-        step(trace, || "no role applies".into());
-        None
     }
 
     /// The document as the user may read it (fields they cannot read removed), or `None` when
@@ -294,7 +279,7 @@ impl<'a> Decider<'a> {
                 }
             }
         }
-        let visible = self.readable_fields(role, None, doc, &ctx, ("", ""), trace);
+        let visible = self.readable_fields(role, None, doc, &ctx, "", trace);
         if visible.is_empty() {
             step(trace, || "no field is readable: document hidden".into());
             None
@@ -306,23 +291,17 @@ impl<'a> Decider<'a> {
     fn readable_fields(
         &self,
         role: &Role,
-        parent: Option<&FieldRule>,
+        parent: Option<(&FieldRule, &FieldRulePath)>,
         doc: &Document,
         ctx: &Context<'_>,
-        (prefix, label): (&str, &str),
+        prefix: &str,
         trace: &mut Trace,
     ) -> Document {
         let mut out = Document::new();
         for (key, value) in doc {
-            let (rule, rule_label) = match parent {
-                Some(p) => (p.field(key), format!("{label}.fields.{key}")),
-                None => match role.field(key) {
-                    Some(r) => (Some(r), format!(" fields.{key}")),
-                    None => (
-                        role.additional_fields.as_ref(),
-                        " additional_fields".to_owned(),
-                    ),
-                },
+            let (rule_path, rule) = match parent {
+                Some((p, parent_path)) => (parent_path.child(key), p.field(key)),
+                None => role.rule_for(key),
             };
             let path = if prefix.is_empty() {
                 key.clone()
@@ -333,7 +312,7 @@ impl<'a> Decider<'a> {
                 step(trace, || format!("field {path}: no rule, hidden"));
                 continue;
             };
-            self.covered(role, || rule_label.clone());
+            self.covered_field(role, &rule_path);
             let field_ctx = ctx.this(value);
             let readable = rule
                 .read
@@ -354,7 +333,7 @@ impl<'a> Decider<'a> {
                 value,
             ) {
                 let nested =
-                    self.readable_fields(role, Some(rule), inner, ctx, (&path, &rule_label), trace);
+                    self.readable_fields(role, Some((rule, &rule_path)), inner, ctx, &path, trace);
                 if !nested.is_empty() {
                     out.insert(key.clone(), nested);
                 }
@@ -566,8 +545,8 @@ impl<'a> Decider<'a> {
                 field_ctx = field_ctx.prev(v);
             }
             let found = field_write_rule(role, parts);
-            for label in &found.visited {
-                self.covered(role, || label.clone());
+            for path in &found.visited {
+                self.covered_field(role, path);
             }
             let allowed = match found.permission {
                 Some(w) => holds(w, &field_ctx, &found.label, trace),
@@ -598,21 +577,15 @@ pub(crate) struct FieldWriteRule<'r> {
     pub rule: Option<&'r FieldRule>,
     /// `fields.<top>(.<child>)*.write`, for traces.
     pub label: String,
-    /// Coverage labels of the rules visited.
-    pub visited: Vec<String>,
+    /// The rules visited, for coverage.
+    pub visited: Vec<FieldRulePath>,
 }
 
 /// Walks `fields.<top>` (or `additional_fields`) down the path's parts to the first rule with a
 /// `write` permission.
 pub(crate) fn field_write_rule<'r>(role: &'r Role, parts: &[String]) -> FieldWriteRule<'r> {
     let top = &parts[0];
-    let (mut rule, mut coverage_label) = match role.field(top) {
-        Some(r) => (Some(r), format!(" fields.{top}")),
-        None => (
-            role.additional_fields.as_ref(),
-            " additional_fields".to_owned(),
-        ),
-    };
+    let (mut rule_path, mut rule) = role.rule_for(top);
     let mut depth = 0;
     let mut label = format!("fields.{top}.write");
     let mut visited = Vec::new();
@@ -625,7 +598,7 @@ pub(crate) fn field_write_rule<'r>(role: &'r Role, parts: &[String]) -> FieldWri
                 visited,
             };
         };
-        visited.push(coverage_label.clone());
+        visited.push(rule_path.clone());
         if let Some(w) = &r.write {
             return FieldWriteRule {
                 permission: Some(w),
@@ -638,7 +611,7 @@ pub(crate) fn field_write_rule<'r>(role: &'r Role, parts: &[String]) -> FieldWri
         match parts.get(depth) {
             Some(child) if !r.fields.is_empty() => {
                 label = format!("{}.{child}.write", label.trim_end_matches(".write"));
-                coverage_label = format!("{coverage_label}.fields.{child}");
+                rule_path = rule_path.child(child);
                 rule = r.field(child);
             }
             _ => {

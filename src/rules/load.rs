@@ -4,7 +4,8 @@
 use bson::{Bson, Document};
 
 use super::model::{CollectionRules, DocumentFilters, FieldRule, FilterRule, Permission, Role};
-use crate::expr::{closest, Diagnostic, ExprKind, Expression, QueryTemplate};
+use crate::diagnostic::Diagnostics;
+use crate::expr::{ExprKind, Expression, QueryTemplate};
 use crate::json::{self, Json, JsonKind, Member};
 use crate::Location;
 
@@ -40,44 +41,30 @@ const RULES_KEYS: &[&str] = &[
     "id",
 ];
 
-/// Collects diagnostics while reading one file.
+/// Reads one file, reporting to a shared sink.
 pub(crate) struct Reader<'d> {
-    pub errors: &'d mut Vec<Diagnostic>,
-    pub warnings: &'d mut Vec<Diagnostic>,
+    pub found: &'d mut Diagnostics,
 }
 
 impl Reader<'_> {
     fn error(&mut self, at: &Location, message: impl Into<String>, hint: Option<String>) {
-        self.errors.push(Diagnostic {
-            at: at.clone(),
-            message: message.into(),
-            hint,
-        });
+        self.found.error(at, message, hint);
     }
 
     fn warn(&mut self, at: &Location, message: impl Into<String>, hint: Option<String>) {
-        self.warnings.push(Diagnostic {
-            at: at.clone(),
-            message: message.into(),
-            hint,
-        });
+        self.found.warn(at, message, hint);
     }
 
     fn unknown_key(&mut self, member: &Member, known: &[&str], what: &str) {
-        let hint =
-            closest(&member.key, known.iter().copied()).map(|s| format!("did you mean {s:?}?"));
-        self.error(
-            &member.key_at,
-            format!("unknown key {:?} in {what}", member.key),
-            hint,
-        );
+        self.found
+            .unknown_key(&member.key, &member.key_at, known, what);
     }
 
     fn expression(&mut self, json: &Json, kind: ExprKind) -> Option<Expression> {
         match Expression::compile(json, kind) {
             Ok(e) => Some(e),
             Err(e) => {
-                self.errors.extend(e.diagnostics);
+                self.found.errors.extend(e.diagnostics);
                 None
             }
         }
@@ -91,17 +78,7 @@ impl Reader<'_> {
     }
 
     fn string<'j>(&mut self, json: &'j Json, what: &str) -> Option<&'j str> {
-        match &json.kind {
-            JsonKind::String(s) => Some(s),
-            _ => {
-                self.error(
-                    &json.at,
-                    format!("{what} must be a string, found {}", json.kind_name()),
-                    None,
-                );
-                None
-            }
-        }
+        self.found.string(json, what)
     }
 
     /// A `rules.json` (`default: false`) or `default_rule.json` (`default: true`).
@@ -133,11 +110,11 @@ impl Reader<'_> {
         let mut names: Vec<&str> = Vec::new();
         for role in &rules.roles {
             if names.contains(&role.name.as_str()) {
-                self.errors.push(Diagnostic {
-                    at: role.at.clone(),
-                    message: format!("duplicate role name {:?}", role.name),
-                    hint: Some("role names must be unique within a collection".into()),
-                });
+                self.found.error(
+                    &role.at,
+                    format!("duplicate role name {:?}", role.name),
+                    Some("role names must be unique within a collection".into()),
+                );
             }
             names.push(&role.name);
         }
@@ -348,7 +325,7 @@ impl Reader<'_> {
                 }
                 "query" => match QueryTemplate::compile(v, ExprKind::FilterApplyWhen) {
                     Ok(t) => query = Some(t),
-                    Err(e) => self.errors.extend(e.diagnostics),
+                    Err(e) => self.found.errors.extend(e.diagnostics),
                 },
                 "projection" | "project" => match json::to_document(v) {
                     Ok(p) => projection = p,

@@ -1,5 +1,6 @@
 //! Collection rules: roles, filters, document- and field-level permissions (reference §2).
 
+mod choice;
 mod coverage;
 mod decide;
 mod load;
@@ -7,13 +8,17 @@ mod model;
 mod pushdown;
 mod redact;
 
-pub use coverage::{rule_items, Coverage, RuleItem};
+pub use coverage::{rule_items, Coverage, RuleItem, RuleLabel};
 pub use decide::{Decider, Denial, RequestContext, WriteKind};
 pub(crate) use load::{flexible_sync_role, Reader};
-pub use model::{CollectionRules, DocumentFilters, FieldRule, FilterRule, Permission, Role};
+pub use model::{
+    CollectionRules, DocumentFilters, FieldRule, FieldRulePath, FilterRule, Permission, Role,
+};
 pub use redact::{
     FieldView, FieldsView, NotExact, ReadPartition, View, MAX_PARTITIONS, MAX_SPLITS,
 };
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
 
 impl CollectionRules {
     /// Reads a `rules.json` body (as text); `file` names it in diagnostics.
@@ -26,25 +31,14 @@ impl CollectionRules {
     /// .unwrap();
     /// assert_eq!(rules.roles[0].name, "owner");
     /// ```
-    pub fn parse(text: &str, file: &str) -> Result<CollectionRules, Vec<crate::expr::Diagnostic>> {
-        let json = crate::json::parse(text, file).map_err(|e| {
-            vec![crate::expr::Diagnostic {
-                at: e.at,
-                message: e.message,
-                hint: None,
-            }]
-        })?;
-        let mut errors = Vec::new();
-        let mut warnings = Vec::new();
-        let rules = Reader {
-            errors: &mut errors,
-            warnings: &mut warnings,
-        }
-        .rules(&json, file, false);
-        if errors.is_empty() {
+    pub fn parse(text: &str, file: &str) -> Result<CollectionRules, Vec<Diagnostic>> {
+        let json = crate::json::parse(text, file).map_err(|e| vec![Diagnostic::from(e)])?;
+        let mut found = Diagnostics::default();
+        let rules = Reader { found: &mut found }.rules(&json, file, false);
+        if found.is_ok() {
             Ok(rules)
         } else {
-            Err(errors)
+            Err(found.errors)
         }
     }
 }

@@ -70,6 +70,64 @@ impl FieldRule {
     }
 }
 
+/// Where a field rule sits within its role: under `fields.<name>` or `additional_fields`, then
+/// down `fields.<child>`…; shown as written in a rules file (`fields.a.fields.b`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FieldRulePath {
+    /// The top-level field's name; `None` for `additional_fields`.
+    top: Option<String>,
+    /// The embedded fields below it.
+    nested: Vec<String>,
+}
+
+impl FieldRulePath {
+    /// `fields.<name>`.
+    pub fn named(name: &str) -> FieldRulePath {
+        FieldRulePath {
+            top: Some(name.to_owned()),
+            nested: Vec::new(),
+        }
+    }
+
+    /// `additional_fields`.
+    pub fn additional() -> FieldRulePath {
+        FieldRulePath {
+            top: None,
+            nested: Vec::new(),
+        }
+    }
+
+    /// The rule of the embedded field `name` below this one.
+    pub fn child(&self, name: &str) -> FieldRulePath {
+        let mut child = self.clone();
+        child.nested.push(name.to_owned());
+        child
+    }
+
+    /// Whether the path starts at `additional_fields`.
+    pub fn is_additional(&self) -> bool {
+        self.top.is_none()
+    }
+
+    /// Whether the rule is a role's own (not nested in another field rule).
+    pub fn is_top(&self) -> bool {
+        self.nested.is_empty()
+    }
+}
+
+impl std::fmt::Display for FieldRulePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.top {
+            Some(name) => write!(f, "fields.{name}")?,
+            None => write!(f, "additional_fields")?,
+        }
+        for name in &self.nested {
+            write!(f, ".fields.{name}")?;
+        }
+        Ok(())
+    }
+}
+
 /// `document_filters`: gates for a role's read and write permissions.
 #[derive(Debug, Clone)]
 pub struct DocumentFilters {
@@ -134,6 +192,77 @@ impl Role {
     /// The rule for a top-level field, if listed.
     pub fn field(&self, name: &str) -> Option<&FieldRule> {
         self.fields.iter().find(|(n, _)| n == name).map(|(_, r)| r)
+    }
+
+    /// The rule deciding a top-level field: its `fields` entry, else `additional_fields` (if
+    /// any), with where that rule is.
+    pub fn rule_for(&self, name: &str) -> (FieldRulePath, Option<&FieldRule>) {
+        match self.field(name) {
+            Some(rule) => (FieldRulePath::named(name), Some(rule)),
+            None => (FieldRulePath::additional(), self.additional_fields.as_ref()),
+        }
+    }
+
+    /// Every field rule of the role with where it is: each `fields` entry and the rules nested
+    /// in it, then `additional_fields` and its nested rules. The one walk over a role's field
+    /// rules (coverage, push-down and lints use it).
+    ///
+    /// ```
+    /// let rules = expanse::rules::CollectionRules::parse(
+    ///     r#"{"roles": [{"name": "r", "apply_when": {},
+    ///                    "fields": {"a": {"fields": {"b": {"read": true}}}},
+    ///                    "additional_fields": {"read": false}}]}"#,
+    ///     "rules.json",
+    /// )
+    /// .unwrap();
+    /// let paths: Vec<String> = rules.roles[0].field_rules().iter().map(|(p, _)| p.to_string()).collect();
+    /// assert_eq!(paths, ["fields.a", "fields.a.fields.b", "additional_fields"]);
+    /// ```
+    pub fn field_rules(&self) -> Vec<(FieldRulePath, &FieldRule)> {
+        let mut out = Vec::new();
+        let tops = self
+            .fields
+            .iter()
+            .map(|(name, rule)| (FieldRulePath::named(name), rule))
+            .chain(
+                self.additional_fields
+                    .iter()
+                    .map(|rule| (FieldRulePath::additional(), rule)),
+            );
+        for (path, rule) in tops {
+            let mut stack = vec![(path, rule)];
+            while let Some((path, rule)) = stack.pop() {
+                for (name, nested) in rule.fields.iter().rev() {
+                    stack.push((path.child(name), nested));
+                }
+                out.push((path, rule));
+            }
+        }
+        out
+    }
+
+    /// Every expression of the role: `apply_when`, the document filters, the document-level
+    /// permissions, then the field rules' permissions (in [`Role::field_rules`] order).
+    pub fn expressions(&self) -> Vec<&Expression> {
+        let mut out = vec![&self.apply_when];
+        if let Some(f) = &self.document_filters {
+            out.extend(f.read.iter().chain(f.write.iter()));
+        }
+        let document_level = [&self.read, &self.write].into_iter().flatten().chain([
+            &self.insert,
+            &self.delete,
+            &self.search,
+        ]);
+        let field_level = self
+            .field_rules()
+            .into_iter()
+            .flat_map(|(_, rule)| [&rule.read, &rule.write].into_iter().flatten());
+        for permission in document_level.chain(field_level) {
+            if let Permission::Expr(e) = permission {
+                out.push(e);
+            }
+        }
+        out
     }
 
     /// Whether every document this role lets its user see shows the value at `path` whole,

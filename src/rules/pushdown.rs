@@ -2,6 +2,7 @@
 
 use bson::Document;
 
+use super::choice::PushedRoles;
 use super::decide::Decider;
 use super::model::{Permission, Role};
 use crate::expr::{Context, PushDown, PushedFilter as Filter};
@@ -67,14 +68,10 @@ fn role_visibility(role: &Role, ctx: &Context<'_>) -> PushDown {
 /// no field rule can grant anything, otherwise "maybe" (checked per document).
 fn fields_visibility(role: &Role) -> PushDown {
     let grants = |p: &Option<Permission>| p.as_ref().is_some_and(|p| p.fixed() != Some(false));
-    let mut rules: Vec<&super::model::FieldRule> = role.fields.iter().map(|(_, r)| r).collect();
-    rules.extend(role.additional_fields.as_ref());
-    let mut stack = rules;
-    let mut may_grant = false;
-    while let Some(rule) = stack.pop() {
-        may_grant |= grants(&rule.read) || grants(&rule.write);
-        stack.extend(rule.fields.iter().map(|(_, r)| r));
-    }
+    let may_grant = role
+        .field_rules()
+        .into_iter()
+        .any(|(_, rule)| grants(&rule.read) || grants(&rule.write));
     if may_grant {
         PushDown {
             filter: Filter::All,
@@ -95,26 +92,19 @@ impl Decider<'_> {
     /// check each returned document in process (they do in any case, to redact fields).
     pub fn read_filter(&self) -> PushDown {
         let ctx = self.request().context(None, None);
-        let mut alternatives = Vec::new();
-        let mut earlier_excluded: Vec<Filter> = Vec::new();
-        let mut exact = true;
-        for role in &self.rules().roles {
-            let applies = role.apply_when.push_down(&ctx);
-            let visible = role_visibility(role, &ctx);
-            let visible_all = visible.exact && visible.filter == Filter::All;
-            exact &= applies.exact && visible.exact;
-            let mut parts = earlier_excluded.clone();
-            parts.push(applies.filter.clone());
-            parts.push(visible.filter);
-            alternatives.push(Filter::and(parts));
-            // A later role only matters for documents no earlier role applies to. When an earlier
-            // role shows every document it applies to (its visibility is exactly "all"), the
-            // exclusion can be left out: such documents are matched by that role's own term
-            // anyway. This keeps the filter free of negations (index-friendly) in the common case.
-            if applies.exact && !visible_all {
-                earlier_excluded.push(applies.filter.negate());
-            }
-        }
+        let roles = &self.rules().roles;
+        let pushed = PushedRoles::new(roles, &ctx);
+        let visibility: Vec<PushDown> = roles.iter().map(|r| role_visibility(r, &ctx)).collect();
+        let exact = pushed.all_exact() && visibility.iter().all(|v| v.exact);
+        // A later role only matters for documents no earlier role applies to. When an earlier
+        // role shows every document it applies to (its visibility is exactly "all"), its
+        // exclusion can be left out: such documents are matched by that role's own term
+        // anyway. This keeps the filter free of negations (index-friendly) in the common case.
+        let shows_all = |j: usize| visibility[j].exact && visibility[j].filter == Filter::All;
+        let alternatives = pushed
+            .iter()
+            .map(|(i, _, _)| pushed.chosen(i, |j| !shows_all(j), [visibility[i].filter.clone()]))
+            .collect();
         PushDown {
             filter: Filter::or(alternatives),
             exact,
@@ -138,13 +128,12 @@ impl Decider<'_> {
             return None;
         }
         let ctx = self.request().context(None, None);
+        let pushed = PushedRoles::new(&self.rules().roles, &ctx);
+        if !pushed.all_exact() {
+            return None;
+        }
         let mut alternatives = Vec::new();
-        let mut earlier_excluded: Vec<Filter> = Vec::new();
-        for role in &self.rules().roles {
-            let applies = role.apply_when.push_down(&ctx);
-            if !applies.exact {
-                return None;
-            }
+        for (i, role, _) in pushed.iter() {
             let gate = match role
                 .document_filters
                 .as_ref()
@@ -166,10 +155,7 @@ impl Decider<'_> {
             if !gate.exact || !writable.exact {
                 return None;
             }
-            let mut parts = earlier_excluded.clone();
-            parts.extend([applies.filter.clone(), gate.filter, writable.filter]);
-            alternatives.push(Filter::and(parts));
-            earlier_excluded.push(applies.filter.negate());
+            alternatives.push(pushed.chosen(i, |_| true, [gate.filter, writable.filter]));
         }
         // No role lets this write through without looking at the document: nothing to push.
         match Filter::or(alternatives) {

@@ -21,6 +21,7 @@
 
 use bson::{doc, Bson, Document};
 
+use super::choice::PushedRoles;
 use super::decide::Decider;
 use super::model::{FieldRule, Permission, Role};
 use crate::expr::{Context, PushDown, PushedFilter as Filter};
@@ -433,7 +434,6 @@ fn non_empty() -> Document {
 /// One role's variants: `(condition beyond apply_when, view)`; and the one view it shows every
 /// document it applies to, if there is one.
 struct RoleVariants {
-    applies: Filter,
     variants: Vec<(Filter, View)>,
     uniform: Option<View>,
 }
@@ -441,7 +441,6 @@ struct RoleVariants {
 impl Decider<'_> {
     fn role_variants(&self, role: &Role, ctx: &Context<'_>) -> Result<RoleVariants, NotExact> {
         let label = |what: &str| format!("role {:?}: {what}", role.name);
-        let applies = exact(role.apply_when.push_down(ctx), || label("apply_when"))?;
         let mut conditions = Conditions {
             ctx,
             filters: Vec::new(),
@@ -474,7 +473,6 @@ impl Decider<'_> {
             let visible = Filter::or(vec![read].into_iter().chain(write).collect());
             let uniform = (gate == Filter::All && visible == Filter::All).then_some(View::Whole);
             return Ok(RoleVariants {
-                applies,
                 variants: vec![(Filter::and(vec![gate, visible]), View::Whole)],
                 uniform,
             });
@@ -528,11 +526,7 @@ impl Decider<'_> {
             }
             _ => None,
         };
-        Ok(RoleVariants {
-            applies,
-            variants,
-            uniform,
-        })
+        Ok(RoleVariants { variants, uniform })
     }
 
     /// The read rules as server-side partitions: for each distinct view, the documents (a
@@ -564,24 +558,26 @@ impl Decider<'_> {
     /// ```
     pub fn read_partitions(&self) -> Result<Vec<ReadPartition>, NotExact> {
         let ctx = self.request().context(None, None);
-        let roles: Vec<RoleVariants> = self
-            .rules()
-            .roles
+        let pushed = PushedRoles::new(&self.rules().roles, &ctx);
+        let roles: Vec<RoleVariants> = pushed
             .iter()
-            .map(|role| self.role_variants(role, &ctx))
+            .map(|(_, role, applies)| {
+                exact(applies.clone(), || {
+                    format!("role {:?}: apply_when", role.name)
+                })?;
+                self.role_variants(role, &ctx)
+            })
             .collect::<Result<_, _>>()?;
         let mut groups: Vec<(View, Vec<Filter>)> = Vec::new();
         for (i, role) in roles.iter().enumerate() {
             for (condition, view) in &role.variants {
-                let mut parts = Vec::with_capacity(i + 2);
-                for earlier in &roles[..i] {
-                    if earlier.uniform.as_ref() != Some(view) {
-                        parts.push(earlier.applies.clone().negate());
-                    }
-                }
-                parts.push(role.applies.clone());
-                parts.push(condition.clone());
-                let term = Filter::and(parts);
+                // An earlier role showing every document it applies to as this same view
+                // claims none of this view's documents wrongly: no need to exclude it.
+                let term = pushed.chosen(
+                    i,
+                    |j| roles[j].uniform.as_ref() != Some(view),
+                    [condition.clone()],
+                );
                 if term == Filter::Nothing {
                     continue;
                 }

@@ -13,6 +13,7 @@ mod array_filters;
 mod arrays;
 mod conflicts;
 mod decimal;
+mod error;
 mod number;
 mod operators;
 mod path;
@@ -23,6 +24,7 @@ mod seed;
 use bson::{Bson, Document};
 
 pub use array_filters::ArrayFilters;
+pub use error::UpdateError;
 
 use crate::limits::{self, LimitError};
 use crate::query::conjunction::identical;
@@ -34,32 +36,6 @@ use path::Part;
 /// The value at a dotted path (documents by name, arrays by position), if present.
 pub fn get_path<'a>(doc: &'a Document, path: &[String]) -> Option<&'a Bson> {
     path::get(doc, path)
-}
-
-/// An update that cannot be parsed or applied, with the field path concerned. Its message
-/// names paths and types, never a document's values.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{message}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
-pub struct UpdateError {
-    /// The field path (may be empty).
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl From<LimitError> for UpdateError {
-    fn from(e: LimitError) -> UpdateError {
-        UpdateError::new(e.at(), e.reason())
-    }
-}
-
-impl UpdateError {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> UpdateError {
-        UpdateError {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
 }
 
 /// A parsed update: operators, or a whole replacement document.

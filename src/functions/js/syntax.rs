@@ -19,7 +19,7 @@ pub struct SyntaxError {
 /// reports the first syntax error with its location in `file`.
 ///
 /// ```
-/// use expanse::js::syntax_error;
+/// use expanse::functions::js::syntax_error;
 /// assert!(syntax_error("exports = function (a) { return a + 1; };", "functions/f.js").is_none());
 /// let e = syntax_error("exports = function (a) {\n  return a +;\n};", "functions/f.js").unwrap();
 /// assert_eq!(e.at.to_string(), "functions/f.js:2:13");

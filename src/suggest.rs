@@ -1,9 +1,9 @@
-//! "Did you mean …?" suggestions by edit distance.
+//! "Did you mean …?" suggestions by edit distance, for every reader's unknown names.
 
 /// The candidate closest to `word`, if it is close enough to be a plausible typo.
 ///
 /// ```
-/// use expanse::expr::closest;
+/// use expanse::suggest::closest;
 /// assert_eq!(closest("usr", ["user", "root", "values"]), Some("user"));
 /// assert_eq!(closest("zzzzzz", ["user", "root"]), None);
 /// ```
