@@ -60,10 +60,25 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     write(root, "root_config.json", r#"{"name": "bench"}"#);
-    write(root, "data_sources/mongodb-atlas/config.json", r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#);
-    write(root, "functions/config.json", r#"[{"name": "trivial"}, {"name": "stamp"}]"#);
-    write(root, "functions/trivial.js", "exports = function (event) { return event.fullDocument.n; };");
-    for (name, coll, function) in [("ordered", "events", "trivial"), ("latency", "pings", "stamp")] {
+    write(
+        root,
+        "data_sources/mongodb-atlas/config.json",
+        r#"{"name": "mongodb-atlas", "type": "mongodb-atlas"}"#,
+    );
+    write(
+        root,
+        "functions/config.json",
+        r#"[{"name": "trivial"}, {"name": "stamp"}]"#,
+    );
+    write(
+        root,
+        "functions/trivial.js",
+        "exports = function (event) { return event.fullDocument.n; };",
+    );
+    for (name, coll, function) in [
+        ("ordered", "events", "trivial"),
+        ("latency", "pings", "stamp"),
+    ] {
         write(
             root,
             &format!("triggers/{name}.json"),
@@ -76,34 +91,52 @@ async fn main() {
     let started: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
     let seen = started.clone();
     let (functions, _) = Functions::builder(app.clone(), store.clone())
-        .register("stamp", move |_ctx: Context<MongoStore>, args: Vec<Bson>| {
-            let now = Instant::now();
-            let seen = seen.clone();
-            async move {
-                if let Some(Bson::Document(e)) = args.first() {
-                    let n = e.get_document("fullDocument").unwrap().get_i64("n").unwrap();
-                    seen.lock().unwrap().insert(n, now);
+        .register(
+            "stamp",
+            move |_ctx: Context<MongoStore>, args: Vec<Bson>| {
+                let now = Instant::now();
+                let seen = seen.clone();
+                async move {
+                    if let Some(Bson::Document(e)) = args.first() {
+                        let n = e
+                            .get_document("fullDocument")
+                            .unwrap()
+                            .get_i64("n")
+                            .unwrap();
+                        seen.lock().unwrap().insert(n, now);
+                    }
+                    Ok(Bson::Null)
                 }
-                Ok(Bson::Null)
-            }
-        })
+            },
+        )
         .build()
         .unwrap();
     let options = TriggerOptions {
         poll_interval: Duration::from_millis(100),
         ..TriggerOptions::default()
     };
-    let db = store.client().database(&store.database_name(&Namespace::new("bench", "x")));
+    let db = store
+        .client()
+        .database(&store.database_name(&Namespace::new("bench", "x")));
 
     // The raw change stream alone: the same number of inserts read back through `watch`.
     let raw_ns = Namespace::new("bench", "raw");
     let mut raw = store
-        .watch(&raw_ns, WatchOptions { max_await: Some(Duration::from_millis(100)), ..WatchOptions::default() })
+        .watch(
+            &raw_ns,
+            WatchOptions {
+                max_await: Some(Duration::from_millis(100)),
+                ..WatchOptions::default()
+            },
+        )
         .await
         .unwrap();
     let docs: Vec<Document> = (0..EVENTS).map(|n| doc! {"n": n}).collect();
     let t0 = Instant::now();
-    db.collection::<Document>("raw").insert_many(docs.clone()).await.unwrap();
+    db.collection::<Document>("raw")
+        .insert_many(docs.clone())
+        .await
+        .unwrap();
     let mut read = 0;
     while read < EVENTS {
         if raw.next().await.unwrap().is_some() {
@@ -115,15 +148,22 @@ async fn main() {
     let running = Triggers::start(app.clone(), store.clone(), functions, options);
     until("the triggers to start", async || {
         let s = expanse::triggers::status(&app, &store).await.unwrap();
-        s.iter().all(|t| t.state.as_ref().is_some_and(|st| st.heartbeat.is_some()))
+        s.iter()
+            .all(|t| t.state.as_ref().is_some_and(|st| st.heartbeat.is_some()))
     })
     .await;
 
     // Throughput: a backlog of inserts through the ordered trigger.
     let t0 = Instant::now();
-    db.collection::<Document>("events").insert_many(docs).await.unwrap();
+    db.collection::<Document>("events")
+        .insert_many(docs)
+        .await
+        .unwrap();
     let inserted = t0.elapsed();
-    until("every event", async || processed(&app, &store, "ordered").await >= EVENTS).await;
+    until("every event", async || {
+        processed(&app, &store, "ordered").await >= EVENTS
+    })
+    .await;
     let total = t0.elapsed();
     let rate = EVENTS as f64 / total.as_secs_f64();
 
@@ -135,12 +175,20 @@ async fn main() {
         pings.insert_one(doc! {"n": n}).await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    until("every ping", async || started.lock().unwrap().len() as i64 >= PINGS).await;
+    until("every ping", async || {
+        started.lock().unwrap().len() as i64 >= PINGS
+    })
+    .await;
     running.stop().await;
     let starts = started.lock().unwrap().clone();
-    let mut latencies: Vec<Duration> = (0..PINGS).map(|n| starts[&n].duration_since(written[&n])).collect();
+    let mut latencies: Vec<Duration> = (0..PINGS)
+        .map(|n| starts[&n].duration_since(written[&n]))
+        .collect();
     latencies.sort();
-    println!("raw change stream read: {EVENTS} inserts (insert_many) read back in {:.0} events/s", raw_rate);
+    println!(
+        "raw change stream read: {EVENTS} inserts (insert_many) read back in {:.0} events/s",
+        raw_rate
+    );
     println!(
         "ordered trigger, trivial JavaScript function: {EVENTS} events in {:.2} s ({:.0} events/s; inserting took {:.2} s)",
         total.as_secs_f64(),

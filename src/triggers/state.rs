@@ -54,6 +54,8 @@ pub struct TriggerState {
     pub last_error: Option<Document>,
     /// When the runner last wrote (it writes at least every heartbeat while it holds the lease).
     pub heartbeat: Option<DateTime>,
+    /// Incremented by every write; a write applies only over the version it read.
+    pub version: i64,
 }
 
 impl TriggerState {
@@ -74,6 +76,7 @@ impl TriggerState {
             "last_event": opt(&self.last_event),
             "last_error": opt(&self.last_error),
             "heartbeat": self.heartbeat.map(Bson::DateTime).unwrap_or(Bson::Null),
+            "version": self.version,
         }
     }
 
@@ -97,6 +100,7 @@ impl TriggerState {
             last_event: sub("last_event"),
             last_error: sub("last_error"),
             heartbeat: d.get_datetime("heartbeat").ok().copied(),
+            version: number(d.get("version")),
         }
     }
 
@@ -157,10 +161,38 @@ impl<S: Store> StateHandle<S> {
         })
     }
 
-    /// Writes the state if nobody else wrote since it was read.
+    /// Writes the state if nobody else wrote since it was read: on MongoDB one update by `_id`
+    /// and version, elsewhere a write over the whole document read.
     pub async fn save(&mut self) -> Result<Saved, StoreError> {
         self.state.heartbeat = Some(DateTime::now());
+        let read_version = self.state.version;
+        self.state.version = read_version + 1;
         let post = self.state.to_document();
+        if let Some(pre) = &self.stored {
+            let filter = doc! {"_id": pre.get("_id").cloned().unwrap_or(Bson::Null), "version": pre.get("version").cloned().unwrap_or(Bson::Null)};
+            let mut fields = post.clone();
+            fields.remove("_id");
+            let update = doc! {"$set": fields};
+            match self
+                .store
+                .update_one_where(&state_namespace(), &filter, &update)
+                .await
+            {
+                Ok(Some((1, _))) => {
+                    self.stored = Some(post);
+                    return Ok(Saved::Written);
+                }
+                Ok(Some(_)) => {
+                    self.state.version = read_version;
+                    return Ok(Saved::Conflict);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.state.version = read_version;
+                    return Err(e);
+                }
+            }
+        }
         let write = match self.stored.take() {
             Some(pre) => Write::Replace {
                 pre: pre.clone(),
@@ -179,10 +211,12 @@ impl<S: Store> StateHandle<S> {
             }
             Err(StoreError::Conflict) | Err(StoreError::DuplicateKey { .. }) => {
                 self.stored = pre;
+                self.state.version = read_version;
                 Ok(Saved::Conflict)
             }
             Err(e) => {
                 self.stored = pre;
+                self.state.version = read_version;
                 Err(e)
             }
         }
