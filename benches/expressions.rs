@@ -7,7 +7,7 @@
 
 use bson::{doc, Bson, Document};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use expanse::expr::{Context, ExprKind, Expression};
+use expanse::expr::{Bindings, ExprKind, Expression};
 
 const STATUSES: [&str; 20] = [
     "s00", "s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08", "s09", "s10", "s11", "s12",
@@ -95,7 +95,7 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
     let ten = Expression::parse(TEN_CLAUSES, "ten.json", ExprKind::RolePermission).unwrap();
-    let ctx = Context::new().user(&user).root(&doc);
+    let ctx = Bindings::new().user(&user).root(&doc);
     assert!(owner.evaluate(&ctx) && hand_owner(&user, &doc));
     assert!(
         ten.evaluate(&ctx) && hand_ten(&user, &doc),
@@ -105,7 +105,8 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("owner rule");
     group.bench_function("expanse", |b| {
         b.iter(|| {
-            black_box(&owner).evaluate(&Context::new().user(black_box(&user)).root(black_box(&doc)))
+            black_box(&owner)
+                .evaluate(&Bindings::new().user(black_box(&user)).root(black_box(&doc)))
         })
     });
     group.bench_function("hand-written", |b| {
@@ -116,7 +117,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("ten-clause rule");
     group.bench_function("expanse", |b| {
         b.iter(|| {
-            black_box(&ten).evaluate(&Context::new().user(black_box(&user)).root(black_box(&doc)))
+            black_box(&ten).evaluate(&Bindings::new().user(black_box(&user)).root(black_box(&doc)))
         })
     });
     group.bench_function("hand-written", |b| {

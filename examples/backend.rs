@@ -1,5 +1,5 @@
 //! A small backend embedding Expanse: it logs a user in and shows the two permission models of
-//! custom user data (reference §3.7).
+//! custom user data (App Services: https://www.mongodb.com/docs/atlas/app-services/users/custom-metadata/).
 //!
 //! 1. User-owned (`fixtures/user-owned-app`): the user edits chosen fields of their own document
 //!    directly; everything else is refused.

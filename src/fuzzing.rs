@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use bson::{Bson, Document};
 
 use crate::auth::{TokenConfig, TokenIssuer};
-use crate::expr::{ContextData, ExprKind, Expression};
+use crate::expr::{BindingsData, ExprKind, Expression};
 use crate::query::{Filter, Projection, SortSpec};
 use crate::rules::CollectionRules;
 use crate::store::{FindOptions, MemoryStore, Namespace, Store, Write};
@@ -30,8 +30,8 @@ use crate::App;
 
 /// The context expressions are evaluated in: a user with custom data, a root and a previous
 /// root with arrays and nested documents, and values.
-fn context() -> &'static ContextData {
-    static CONTEXT: OnceLock<ContextData> = OnceLock::new();
+fn context() -> &'static BindingsData {
+    static CONTEXT: OnceLock<BindingsData> = OnceLock::new();
     CONTEXT.get_or_init(|| {
         let json = crate::json::parse(
             r#"{"user": {"id": "u1", "custom_data": {"a": [1, {"b": 2}]}, "data": {}},
@@ -40,7 +40,7 @@ fn context() -> &'static ContextData {
             "fuzz-context",
         )
         .expect("the fuzzing context is valid JSON");
-        ContextData::from_json(&json).expect("the fuzzing context is a valid context")
+        BindingsData::from_json(&json).expect("the fuzzing context is a valid context")
     })
 }
 

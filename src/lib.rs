@@ -3,7 +3,7 @@
 //!
 //! The crate is layered one way: [`json`] reads located JSON and Extended JSON, [`query`] holds
 //! MongoDB's matching semantics, and [`expr`] compiles App Services rule expressions into an
-//! AST that evaluates (and explains itself) against a [`expr::Context`].
+//! AST that evaluates (and explains itself) against a [`expr::Bindings`].
 
 pub mod diagnostic;
 pub mod expr;
@@ -26,6 +26,7 @@ pub mod functions;
 pub mod fuzzing;
 pub mod guard;
 pub mod limits;
+pub mod operation;
 pub mod rules;
 pub mod store;
 pub mod triggers;

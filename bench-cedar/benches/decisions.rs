@@ -15,7 +15,7 @@ use cedar_policy::{
     Authorizer, Context as CedarContext, Decision, Entities, EntityUid, PolicySet, Request,
 };
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use expanse::expr::{Context, ExprKind, Expression};
+use expanse::expr::{Bindings, ExprKind, Expression};
 use expanse::rules::{CollectionRules, Decider, RequestContext};
 use expanse::User;
 
@@ -214,7 +214,7 @@ fn bench(c: &mut Criterion) {
     );
 
     // All three agree before anything is timed.
-    let ctx = Context::new().user(&user_doc).root(&doc);
+    let ctx = Bindings::new().user(&user_doc).root(&doc);
     assert!(owner.evaluate(&ctx) && hand_owner(&user_doc, &doc));
     assert!(allowed(
         &authorizer,
@@ -249,7 +249,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("expanse", |b| {
         b.iter(|| {
             black_box(&owner).evaluate(
-                &Context::new()
+                &Bindings::new()
                     .user(black_box(&user_doc))
                     .root(black_box(&doc)),
             )
@@ -274,7 +274,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("expanse", |b| {
         b.iter(|| {
             black_box(&membership).evaluate(
-                &Context::new()
+                &Bindings::new()
                     .user(black_box(&user_doc))
                     .root(black_box(&doc)),
             )

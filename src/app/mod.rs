@@ -1,5 +1,5 @@
 //! Loading an exported App Services app directory, unchanged, into one compiled, immutable
-//! [`App`] (reference §2.15).
+//! [`App`] (the export format: https://www.mongodb.com/docs/atlas/app-services/reference/config/).
 //!
 //! ```no_run
 //! let loaded = expanse::App::load("fixtures/app").unwrap();
@@ -9,6 +9,7 @@
 //! let rules = loaded.app.rules("mongodb-atlas", "notes", "notes").unwrap();
 //! ```
 
+mod collection;
 mod config;
 mod error;
 mod load;

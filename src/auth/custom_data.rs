@@ -5,7 +5,7 @@ use bson::{doc, oid::ObjectId, Bson, Document};
 use crate::app::CustomUserDataConfig;
 use crate::store::{FindOptions, Namespace, Store, StoreError};
 
-/// The custom user data document of `user_id` (reference §3.2): the document whose
+/// The custom user data document of `user_id` (App Services: https://www.mongodb.com/docs/atlas/app-services/users/custom-metadata/): the document whose
 /// `user_id_field` equals the id as a string, else as an ObjectId (a string match wins); among
 /// several, the first inserted, taken as the smallest `_id`. `{}` when there is none or custom
 /// user data is disabled.

@@ -1,4 +1,4 @@
-//! Users' custom data and tokens (reference §3): lookup, login, refresh, verification,
+//! Users' custom data and tokens (https://www.mongodb.com/docs/atlas/app-services/users/custom-metadata/): lookup, login, refresh, verification,
 //! revocation, bounded staleness and authentication triggers.
 
 mod custom_data;

@@ -1,4 +1,4 @@
-//! Access and refresh tokens (JWT), as App Services issued them (reference §3.9).
+//! Access and refresh tokens (JWT), as App Services issued them (App Services: https://www.mongodb.com/docs/atlas/app-services/users/sessions/).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;

@@ -84,10 +84,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
 
 fn advise(app: &std::path::Path, uri: &str) -> Result<Vec<Diagnostic>, String> {
     let app = crate::app::App::load(app).map_err(|e| e.to_string())?.app;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = super::runtime(super::Threads::One)?;
     runtime.block_on(async {
         let store = crate::store::MongoStore::connect(uri)
             .await

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{read_file, EXIT_INVALID};
-use crate::expr::{ContextData, ExprKind, Expression};
+use crate::expr::{BindingsData, ExprKind, Expression};
 use crate::json;
 use crate::Location;
 
@@ -65,9 +65,9 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
         Some(path) => {
             let name = path.display().to_string();
             let json = json::parse(&read_file(path)?, &name).map_err(|e| e.to_string())?;
-            ContextData::from_json(&json).map_err(|e| e.to_string())?
+            BindingsData::from_json(&json).map_err(|e| e.to_string())?
         }
-        None => ContextData::default(),
+        None => BindingsData::default(),
     };
 
     let roots = match &args.roots {
@@ -77,7 +77,7 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let mut decide = |context: &ContextData, label: Option<&str>| -> Result<(), String> {
+    let mut decide = |context: &BindingsData, label: Option<&str>| -> Result<(), String> {
         let ctx = context.context();
         let result = if args.explain {
             let explanation = expression.explain(&ctx);

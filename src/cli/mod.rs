@@ -51,6 +51,31 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// How many threads a command's async runtime needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Threads {
+    /// One (the command awaits one thing at a time).
+    One,
+    /// Two workers (functions may wait on other functions and the database at once).
+    Two,
+}
+
+/// The async runtime every command runs on, built one way.
+pub(crate) fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, String> {
+    let mut builder = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+        Threads::Two => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+    };
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
 /// Exit code for invalid input (files, JSON, expressions).
 pub(crate) const EXIT_INVALID: u8 = 2;
 

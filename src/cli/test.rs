@@ -1,16 +1,11 @@
 //! `expanse test [PATH…] [--format human|json|junit] [--mongodb URI] [--filter TEXT]`
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use crate::app::App;
-use crate::fixture::{
-    coverage_gaps, find_fixtures, load_fixture, run_fixture, MemorySandbox, Report, ReportFile,
-};
-use crate::rules::Coverage;
+use crate::fixture::{find_fixtures, run_suite};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
@@ -48,17 +43,18 @@ pub fn run(args: TestArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime(super::Threads::One) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let report = runtime.block_on(run_all(&files, &args));
+    let report = runtime.block_on(run_suite(
+        &files,
+        args.filter.as_deref(),
+        args.mongodb.as_deref(),
+    ));
     let report = match report {
         Ok(r) => r,
         Err(e) => {
@@ -81,79 +77,4 @@ pub fn run(args: TestArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-async fn run_all(files: &[PathBuf], args: &TestArgs) -> Result<Report, String> {
-    if files.is_empty() {
-        return Err("no fixture files (*.test.json) found".into());
-    }
-    let mongodb = match &args.mongodb {
-        Some(uri) => Some(
-            crate::fixture::MongoSandbox::connect(uri)
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
-        None => None,
-    };
-    let coverage = Coverage::new();
-    let mut apps: BTreeMap<PathBuf, std::sync::Arc<App>> = BTreeMap::new();
-    let mut report = Report::default();
-    for file in files {
-        let mut entry = ReportFile {
-            file: file.display().to_string(),
-            tests: Vec::new(),
-            invalid: Vec::new(),
-            warnings: Vec::new(),
-        };
-        let fixture = match load_fixture(file) {
-            Ok(f) => f,
-            Err(e) => {
-                entry.invalid = e.problems.iter().map(ToString::to_string).collect();
-                report.files.push(entry);
-                continue;
-            }
-        };
-        let key = fixture
-            .app
-            .canonicalize()
-            .unwrap_or_else(|_| fixture.app.clone());
-        if !apps.contains_key(&key) {
-            match App::load(&fixture.app) {
-                Ok(loaded) => {
-                    apps.insert(key.clone(), std::sync::Arc::new(loaded.app));
-                }
-                Err(e) => {
-                    entry.invalid = e.errors.iter().map(ToString::to_string).collect();
-                    report.files.push(entry);
-                    continue;
-                }
-            }
-        }
-        let app = &apps[&key];
-        entry.warnings = crate::fixture::likely_typos(&fixture, app);
-        entry.tests = match &mongodb {
-            None => {
-                run_fixture(
-                    &fixture,
-                    app,
-                    &MemorySandbox,
-                    args.filter.as_deref(),
-                    &coverage,
-                )
-                .await
-            }
-            Some(sandbox) => {
-                let scoped = sandbox.for_file(file);
-                let outcomes =
-                    run_fixture(&fixture, app, &scoped, args.filter.as_deref(), &coverage).await;
-                scoped.drop_database().await;
-                outcomes
-            }
-        };
-        report.files.push(entry);
-    }
-    let (total, uncovered) = coverage_gaps(apps.values().map(|a| a.as_ref()), &coverage);
-    report.rule_items = total;
-    report.uncovered = uncovered;
-    Ok(report)
 }

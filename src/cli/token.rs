@@ -151,10 +151,7 @@ fn execute(args: &TokenArgs) -> Result<ExitCode, String> {
         let json = crate::json::parse(data, "--data").map_err(|e| e.to_string())?;
         user = user.with_data(crate::json::to_document(&json).map_err(|e| e.to_string())?);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = super::runtime(super::Threads::One)?;
     let session = runtime.block_on(async {
         match &args.mongodb {
             Some(uri) => {

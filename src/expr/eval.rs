@@ -10,7 +10,7 @@ use std::ops::Deref;
 use bson::Bson;
 
 use super::ast::{FieldNode, Node, Operand, Subject, Test};
-use super::context::{BaseRef, Context};
+use super::bindings::{BaseRef, Bindings};
 use super::convert::convert;
 use super::expansion::{Base, Expansion};
 use super::explain::TraceLine;
@@ -59,7 +59,7 @@ static TRUE: Bson = Bson::Boolean(true);
 static FALSE: Bson = Bson::Boolean(false);
 
 /// Evaluates without recording anything (the hot path).
-pub(crate) fn eval_fast(node: &Node, ctx: &Context<'_>) -> bool {
+pub(crate) fn eval_fast(node: &Node, ctx: &Bindings<'_>) -> bool {
     match node {
         Node::Const(b) => *b,
         Node::And(parts, _) => parts.iter().all(|p| eval_fast(p, ctx)),
@@ -69,7 +69,7 @@ pub(crate) fn eval_fast(node: &Node, ctx: &Context<'_>) -> bool {
     }
 }
 
-fn subject_of<'a>(field: &'a FieldNode, ctx: &Context<'a>) -> SubjectValues<'a> {
+fn subject_of<'a>(field: &'a FieldNode, ctx: &Bindings<'a>) -> SubjectValues<'a> {
     match &field.subject {
         Subject::Constant(b) => SubjectValues::Constant(Bson::Boolean(*b)),
         Subject::Path(base, path) => SubjectValues::Base(ctx.base(*base), path.parts()),
@@ -87,7 +87,7 @@ type Combinator<'n> = (
 /// Evaluates every part (no short-circuit, so the trace is complete) and records a line for each.
 pub(crate) fn eval_traced(
     node: &Node,
-    ctx: &Context<'_>,
+    ctx: &Bindings<'_>,
     lines: &mut Vec<TraceLine>,
     depth: usize,
 ) -> bool {
@@ -198,7 +198,7 @@ fn show(value: &Bson) -> String {
 
 fn eval_field_traced(
     field: &FieldNode,
-    ctx: &Context<'_>,
+    ctx: &Bindings<'_>,
     lines: &mut Vec<TraceLine>,
     depth: usize,
 ) -> bool {
@@ -236,7 +236,7 @@ fn note(notes: &mut Notes, text: impl FnOnce() -> String) {
 /// Resolves an operand for a test; a missing or failing operand is noted and yields `None`.
 fn operand_value<'a>(
     operand: &'a Operand,
-    ctx: &Context<'a>,
+    ctx: &Bindings<'a>,
     notes: &mut Notes,
 ) -> Option<Value<'a>> {
     if let Operand::Literal(value) = operand {
@@ -282,7 +282,7 @@ fn describe_operand(operand: &Operand) -> String {
 fn eval_test(
     test: &Test,
     subject: &SubjectValues<'_>,
-    ctx: &Context<'_>,
+    ctx: &Bindings<'_>,
     notes: &mut Notes,
 ) -> bool {
     match test {
@@ -363,7 +363,7 @@ fn equals(subject: &SubjectValues<'_>, operand: &Bson) -> bool {
 /// The value of an operand (`None` when an expansion is missing).
 pub(crate) fn resolve<'a>(
     operand: &'a Operand,
-    ctx: &Context<'a>,
+    ctx: &Bindings<'a>,
 ) -> Result<Option<Value<'a>>, String> {
     match operand {
         Operand::Literal(value) => Ok(Some(Value::Ref(value))),
@@ -404,7 +404,7 @@ pub(crate) fn resolve<'a>(
     }
 }
 
-fn resolve_expansion<'a>(expansion: &Expansion, ctx: &Context<'a>) -> Option<Value<'a>> {
+fn resolve_expansion<'a>(expansion: &Expansion, ctx: &Bindings<'a>) -> Option<Value<'a>> {
     let path = expansion.path.parts();
     match expansion.base {
         Base::True => return Some(Value::Ref(&TRUE)),

@@ -2,16 +2,16 @@
 
 use bson::Bson;
 
-use super::Context;
+use super::Bindings;
 
 /// Runs a named function for `%function` (the function runtime implements this).
 ///
 /// ```
 /// use bson::Bson;
-/// use expanse::expr::{Context, FunctionCaller};
+/// use expanse::expr::{Bindings, FunctionCaller};
 /// struct IsAdmin;
 /// impl FunctionCaller for IsAdmin {
-///     fn call(&self, name: &str, args: Vec<Bson>, _: &Context<'_>) -> Result<Bson, String> {
+///     fn call(&self, name: &str, args: Vec<Bson>, _: &Bindings<'_>) -> Result<Bson, String> {
 ///         match name {
 ///             "isAdmin" => Ok(Bson::Boolean(args.first() == Some(&Bson::String("u1".into())))),
 ///             other => Err(format!("function not found: {other}")),
@@ -21,7 +21,7 @@ use super::Context;
 /// ```
 pub trait FunctionCaller: Send + Sync {
     /// Calls `name` with already-expanded arguments; an `Err` makes the expression false.
-    fn call(&self, name: &str, args: Vec<Bson>, context: &Context<'_>) -> Result<Bson, String>;
+    fn call(&self, name: &str, args: Vec<Bson>, context: &Bindings<'_>) -> Result<Bson, String>;
 
     /// The same call as a future, for callers that can wait for it (guarded collections run
     /// `%function` this way, between rounds of evaluation, on any tokio runtime). `None` when

@@ -2,7 +2,7 @@
 
 use super::expansion::Base;
 
-/// The place an expression comes from (reference §1.1 and §1.4).
+/// The place an expression comes from (App Services: https://www.mongodb.com/docs/atlas/app-services/rules/expressions/).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExprKind {
     /// Anything goes (the `expanse eval` default): every expansion, plain keys read `%%root`.

@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use bson::doc;
-//! use expanse::expr::{Context, ExprKind, Expression};
+//! use expanse::expr::{Bindings, ExprKind, Expression};
 //!
 //! let rule = Expression::parse(
 //!     r#"{"%or": [{"owner_id": "%%user.id"}, {"%%user.id": {"$in": "%%values.admin_ids"}}]}"#,
@@ -14,13 +14,13 @@
 //! let note = doc! {"owner_id": "alice"};
 //! let alice = doc! {"id": "alice"};
 //! let bob = doc! {"id": "bob"};
-//! assert!(rule.evaluate(&Context::new().user(&alice).root(&note).values(&values)));
-//! assert!(!rule.evaluate(&Context::new().user(&bob).root(&note).values(&values)));
+//! assert!(rule.evaluate(&Bindings::new().user(&alice).root(&note).values(&values)));
+//! assert!(!rule.evaluate(&Bindings::new().user(&bob).root(&note).values(&values)));
 //! ```
 
 mod ast;
+mod bindings;
 mod compile;
-mod context;
 mod convert;
 mod error;
 mod eval;
@@ -33,14 +33,14 @@ mod operators;
 mod pushdown;
 mod query_template;
 
-pub use context::{Context, ContextData};
+pub use bindings::{Bindings, BindingsData};
 pub use error::CompileError;
 pub use expansion::{parse_expansion, Base, Expansion, ExpansionProblem};
 pub use explain::{Explanation, TraceLine};
 pub use footprint::Footprint;
 pub use function::{FunctionCaller, LaterResult};
 pub use kind::ExprKind;
-pub use pushdown::{Filter as PushedFilter, PushDown};
+pub use pushdown::{PushDown, PushedFilter};
 pub use query_template::QueryTemplate;
 
 use crate::json::{self, Json};
@@ -88,12 +88,12 @@ impl Expression {
     }
 
     /// Evaluates against a context. Never fails: runtime problems make the affected part false.
-    pub fn evaluate(&self, ctx: &Context<'_>) -> bool {
+    pub fn evaluate(&self, ctx: &Bindings<'_>) -> bool {
         eval::eval_fast(&self.root, ctx)
     }
 
     /// Evaluates and records every sub-expression with the values it saw.
-    pub fn explain(&self, ctx: &Context<'_>) -> Explanation {
+    pub fn explain(&self, ctx: &Bindings<'_>) -> Explanation {
         let mut lines = Vec::new();
         let result = eval::eval_traced(&self.root, ctx, &mut lines, 0);
         Explanation { result, lines }
@@ -105,14 +105,14 @@ impl Expression {
     ///
     /// ```
     /// use bson::doc;
-    /// use expanse::expr::{Context, ExprKind, Expression};
+    /// use expanse::expr::{Bindings, ExprKind, Expression};
     /// let rule = Expression::parse(r#"{"owner_id": "%%user.id"}"#, "r.json", ExprKind::RolePermission).unwrap();
     /// let user = doc! {"id": {"$ne": null}};
-    /// let pushed = rule.push_down(&Context::new().user(&user));
+    /// let pushed = rule.push_down(&Bindings::new().user(&user));
     /// assert!(pushed.exact);
     /// assert_eq!(pushed.filter.to_document(), doc! {"owner_id": {"$eq": {"$ne": null}}});
     /// ```
-    pub fn push_down(&self, ctx: &Context<'_>) -> PushDown {
+    pub fn push_down(&self, ctx: &Bindings<'_>) -> PushDown {
         pushdown::push_down(&self.root, &ctx.without_document())
     }
 
@@ -177,11 +177,11 @@ impl Expression {
 ///
 /// ```
 /// use bson::{bson, doc};
-/// use expanse::expr::{Context, ExprKind, ValueTemplate};
+/// use expanse::expr::{Bindings, ExprKind, ValueTemplate};
 /// let json = expanse::json::parse(r#"{"owner_id": {"$eq": "%%user.id"}}"#, "filter.json").unwrap();
 /// let template = ValueTemplate::compile(&json, ExprKind::FilterApplyWhen).unwrap();
 /// let user = doc! {"id": "u1"};
-/// let value = template.resolve(&Context::new().user(&user)).unwrap();
+/// let value = template.resolve(&Bindings::new().user(&user)).unwrap();
 /// assert_eq!(value, Some(bson!({"owner_id": {"$eq": "u1"}})));
 /// ```
 #[derive(Debug, Clone)]
@@ -205,7 +205,7 @@ impl ValueTemplate {
 
     /// The value in this context; `Ok(None)` when a top-level expansion is missing. Missing
     /// expansions inside documents drop their field, inside arrays become `null`.
-    pub fn resolve(&self, ctx: &Context<'_>) -> Result<Option<bson::Bson>, String> {
+    pub fn resolve(&self, ctx: &Bindings<'_>) -> Result<Option<bson::Bson>, String> {
         eval::resolve(&self.operand, ctx).map(|v| v.map(|v| v.into_owned()))
     }
 

@@ -10,7 +10,7 @@
 use bson::{doc, Bson, Document};
 
 use super::ast::{FieldNode, Node, Operand, Subject, Test};
-use super::context::Context;
+use super::bindings::Bindings;
 use super::eval::{eval_fast, resolve};
 use super::expansion::Base;
 use crate::query::{truthy, Comparison, FieldPath};
@@ -19,14 +19,14 @@ use crate::query::{truthy, Comparison, FieldPath};
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushDown {
     /// The filter.
-    pub filter: Filter,
+    pub filter: PushedFilter,
     /// Whether the filter matches exactly the documents the expression holds for.
     pub exact: bool,
 }
 
 /// A pushed-down filter, kept symbolic so constants fold.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Filter {
+pub enum PushedFilter {
     /// Matches every document.
     All,
     /// Matches no document.
@@ -35,68 +35,68 @@ pub enum Filter {
     Query(Document),
 }
 
-impl Filter {
+impl PushedFilter {
     /// As a MongoDB query document (`{}` for all, an impossible condition for nothing).
     pub fn to_document(&self) -> Document {
         match self {
-            Filter::All => Document::new(),
-            Filter::Nothing => doc! {"_id": {"$in": []}},
-            Filter::Query(d) => d.clone(),
+            PushedFilter::All => Document::new(),
+            PushedFilter::Nothing => doc! {"_id": {"$in": []}},
+            PushedFilter::Query(d) => d.clone(),
         }
     }
 
     /// Conjunction, folding constants.
-    pub fn and(parts: Vec<Filter>) -> Filter {
+    pub fn and(parts: Vec<PushedFilter>) -> PushedFilter {
         let mut queries = Vec::new();
         for part in parts {
             match part {
-                Filter::All => {}
-                Filter::Nothing => return Filter::Nothing,
-                Filter::Query(d) => queries.push(Bson::Document(d)),
+                PushedFilter::All => {}
+                PushedFilter::Nothing => return PushedFilter::Nothing,
+                PushedFilter::Query(d) => queries.push(Bson::Document(d)),
             }
         }
         match queries.len() {
-            0 => Filter::All,
+            0 => PushedFilter::All,
             1 => match queries.pop() {
-                Some(Bson::Document(d)) => Filter::Query(d),
-                _ => Filter::All,
+                Some(Bson::Document(d)) => PushedFilter::Query(d),
+                _ => PushedFilter::All,
             },
-            _ => Filter::Query(doc! {"$and": queries}),
+            _ => PushedFilter::Query(doc! {"$and": queries}),
         }
     }
 
     /// Disjunction, folding constants.
-    pub fn or(parts: Vec<Filter>) -> Filter {
+    pub fn or(parts: Vec<PushedFilter>) -> PushedFilter {
         let mut queries = Vec::new();
         for part in parts {
             match part {
-                Filter::All => return Filter::All,
-                Filter::Nothing => {}
-                Filter::Query(d) => queries.push(Bson::Document(d)),
+                PushedFilter::All => return PushedFilter::All,
+                PushedFilter::Nothing => {}
+                PushedFilter::Query(d) => queries.push(Bson::Document(d)),
             }
         }
         match queries.len() {
-            0 => Filter::Nothing,
+            0 => PushedFilter::Nothing,
             1 => match queries.pop() {
-                Some(Bson::Document(d)) => Filter::Query(d),
-                _ => Filter::Nothing,
+                Some(Bson::Document(d)) => PushedFilter::Query(d),
+                _ => PushedFilter::Nothing,
             },
-            _ => Filter::Query(doc! {"$or": queries}),
+            _ => PushedFilter::Query(doc! {"$or": queries}),
         }
     }
 
     /// Negation (only sound for an exact filter).
-    pub fn negate(self) -> Filter {
+    pub fn negate(self) -> PushedFilter {
         match self {
-            Filter::All => Filter::Nothing,
-            Filter::Nothing => Filter::All,
-            Filter::Query(d) => Filter::Query(doc! {"$nor": [d]}),
+            PushedFilter::All => PushedFilter::Nothing,
+            PushedFilter::Nothing => PushedFilter::All,
+            PushedFilter::Query(d) => PushedFilter::Query(doc! {"$nor": [d]}),
         }
     }
 }
 
 impl PushDown {
-    fn exact(filter: Filter) -> PushDown {
+    fn exact(filter: PushedFilter) -> PushDown {
         PushDown {
             filter,
             exact: true,
@@ -105,25 +105,29 @@ impl PushDown {
 
     fn widened() -> PushDown {
         PushDown {
-            filter: Filter::All,
+            filter: PushedFilter::All,
             exact: false,
         }
     }
 
     fn constant(value: bool) -> PushDown {
-        PushDown::exact(if value { Filter::All } else { Filter::Nothing })
+        PushDown::exact(if value {
+            PushedFilter::All
+        } else {
+            PushedFilter::Nothing
+        })
     }
 }
 
 /// Translates a node for reads; `ctx` carries everything but the document.
-pub(crate) fn push_down(node: &Node, ctx: &Context<'_>) -> PushDown {
+pub(crate) fn push_down(node: &Node, ctx: &Bindings<'_>) -> PushDown {
     match node {
         Node::Const(b) => PushDown::constant(*b),
         Node::And(parts, _) => {
             let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx)).collect();
             let exact = parts.iter().all(|p| p.exact);
             PushDown {
-                filter: Filter::and(parts.into_iter().map(|p| p.filter).collect()),
+                filter: PushedFilter::and(parts.into_iter().map(|p| p.filter).collect()),
                 exact,
             }
         }
@@ -131,14 +135,16 @@ pub(crate) fn push_down(node: &Node, ctx: &Context<'_>) -> PushDown {
             let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx)).collect();
             let exact = parts.iter().all(|p| p.exact);
             PushDown {
-                filter: Filter::or(parts.into_iter().map(|p| p.filter).collect()),
+                filter: PushedFilter::or(parts.into_iter().map(|p| p.filter).collect()),
                 exact,
             }
         }
         Node::Nor(parts, _) => {
             let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx)).collect();
             if parts.iter().all(|p| p.exact) {
-                PushDown::exact(Filter::or(parts.into_iter().map(|p| p.filter).collect()).negate())
+                PushDown::exact(
+                    PushedFilter::or(parts.into_iter().map(|p| p.filter).collect()).negate(),
+                )
             } else {
                 PushDown::widened()
             }
@@ -147,7 +153,7 @@ pub(crate) fn push_down(node: &Node, ctx: &Context<'_>) -> PushDown {
     }
 }
 
-fn push_field(field: &FieldNode, node: &Node, ctx: &Context<'_>) -> PushDown {
+fn push_field(field: &FieldNode, node: &Node, ctx: &Bindings<'_>) -> PushDown {
     let reads_document = test_reads_document(&field.test);
     let path = match &field.subject {
         // During reads %%prevRoot is the document itself.
@@ -162,15 +168,15 @@ fn push_field(field: &FieldNode, node: &Node, ctx: &Context<'_>) -> PushDown {
     push_test(&field.test, path, ctx)
 }
 
-fn push_test(test: &Test, path: &FieldPath, ctx: &Context<'_>) -> PushDown {
+fn push_test(test: &Test, path: &FieldPath, ctx: &Bindings<'_>) -> PushDown {
     let field = path.to_string();
     let value = |operand: &Operand| resolve(operand, ctx).ok().flatten().map(|v| v.into_owned());
-    let on = |condition: Document| Filter::Query(doc! {field.clone(): condition});
+    let on = |condition: Document| PushedFilter::Query(doc! {field.clone(): condition});
     match test {
         Test::Equals(operand) => match value(operand) {
             None => PushDown::constant(false),
             Some(Bson::Array(items)) => PushDown {
-                filter: Filter::or(vec![
+                filter: PushedFilter::or(vec![
                     on(doc! {"$eq": Bson::Array(items.clone())}),
                     in_list(&field, &items),
                 ]),
@@ -223,7 +229,7 @@ fn push_test(test: &Test, path: &FieldPath, ctx: &Context<'_>) -> PushDown {
             let parts: Vec<PushDown> = tests.iter().map(|t| push_test(t, path, ctx)).collect();
             let exact = parts.iter().all(|p| p.exact);
             PushDown {
-                filter: Filter::and(parts.into_iter().map(|p| p.filter).collect()),
+                filter: PushedFilter::and(parts.into_iter().map(|p| p.filter).collect()),
                 exact,
             }
         }
@@ -231,7 +237,7 @@ fn push_test(test: &Test, path: &FieldPath, ctx: &Context<'_>) -> PushDown {
             let parts: Vec<PushDown> = tests.iter().map(|t| push_test(t, path, ctx)).collect();
             let exact = parts.iter().all(|p| p.exact);
             PushDown {
-                filter: Filter::or(parts.into_iter().map(|p| p.filter).collect()),
+                filter: PushedFilter::or(parts.into_iter().map(|p| p.filter).collect()),
                 exact,
             }
         }
@@ -249,19 +255,19 @@ fn push_test(test: &Test, path: &FieldPath, ctx: &Context<'_>) -> PushDown {
 
 /// `{field: {$in: items}}`, or an `$or` of `$eq` when an element would be read as an operator
 /// or a pattern inside `$in` (a regular expression, a document with `$` keys).
-fn in_list(field: &str, items: &[Bson]) -> Filter {
+fn in_list(field: &str, items: &[Bson]) -> PushedFilter {
     let literal_in_in = |v: &Bson| match v {
         Bson::RegularExpression(_) => false,
         Bson::Document(d) => !d.keys().any(|k| k.starts_with('$')),
         _ => true,
     };
     if items.iter().all(literal_in_in) {
-        return Filter::Query(doc! {field: {"$in": items.to_vec()}});
+        return PushedFilter::Query(doc! {field: {"$in": items.to_vec()}});
     }
-    Filter::or(
+    PushedFilter::or(
         items
             .iter()
-            .map(|v| Filter::Query(doc! {field: {"$eq": v.clone()}}))
+            .map(|v| PushedFilter::Query(doc! {field: {"$eq": v.clone()}}))
             .collect(),
     )
 }

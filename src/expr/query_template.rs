@@ -8,8 +8,8 @@
 use bson::{doc, Bson, Document};
 
 use super::ast::Operand;
+use super::bindings::Bindings;
 use super::compile::Compiler;
-use super::context::Context;
 use super::eval::resolve;
 use super::kind::ExprKind;
 use super::CompileError;
@@ -33,13 +33,13 @@ enum Node {
 ///
 /// ```
 /// use bson::doc;
-/// use expanse::expr::{Context, ExprKind, QueryTemplate};
+/// use expanse::expr::{Bindings, ExprKind, QueryTemplate};
 /// let json = expanse::json::parse(r#"{"owner_id": "%%user.id"}"#, "rules.json").unwrap();
 /// let query = QueryTemplate::compile(&json, ExprKind::FilterApplyWhen).unwrap();
 /// let user = doc! {"id": {"$ne": null}};
-/// let resolved = query.resolve(&Context::new().user(&user)).unwrap();
+/// let resolved = query.resolve(&Bindings::new().user(&user)).unwrap();
 /// assert_eq!(resolved, Some(doc! {"owner_id": {"$eq": {"$ne": null}}}));
-/// assert_eq!(query.resolve(&Context::new()).unwrap(), None, "missing expansion: match nothing");
+/// assert_eq!(query.resolve(&Bindings::new()).unwrap(), None, "missing expansion: match nothing");
 /// ```
 #[derive(Debug, Clone)]
 pub struct QueryTemplate {
@@ -196,7 +196,7 @@ impl QueryTemplate {
 
     /// The query for this request, or `None` when an expansion it uses is missing (the filter
     /// then matches nothing).
-    pub fn resolve(&self, ctx: &Context<'_>) -> Result<Option<Document>, String> {
+    pub fn resolve(&self, ctx: &Bindings<'_>) -> Result<Option<Document>, String> {
         let mut out = Document::new();
         for (key, node) in &self.root {
             match resolve_node(node, ctx)? {
@@ -210,7 +210,7 @@ impl QueryTemplate {
     }
 }
 
-fn resolve_node(node: &Node, ctx: &Context<'_>) -> Result<Option<Bson>, String> {
+fn resolve_node(node: &Node, ctx: &Bindings<'_>) -> Result<Option<Bson>, String> {
     Ok(Some(match node {
         Node::Literal(v) => v.clone(),
         Node::Document(parts) => {

@@ -1,4 +1,4 @@
-//! The `context` a function receives (reference §4.1–§4.3).
+//! The `context` a function receives (App Services: https://www.mongodb.com/docs/atlas/app-services/functions/context/).
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use super::error::FunctionError;
 use super::runtime::Functions;
 use super::tree::CallTree;
 use crate::guard::{FindOneAndOptions, GuardError, GuardedCollection, UpdateOptions, UpdateResult};
+use crate::operation::{Operation, OperationResult};
 use crate::store::{FindOptions, Store};
 use crate::User;
 
@@ -210,6 +211,8 @@ macro_rules! guarded {
         let functions = &$self.ctx.functions;
         let user = &$self.ctx.execution;
         let rule_functions = functions.for_rules_within(user, &$self.ctx.tree);
+        // `%%request` in the rules: the client request this call tree serves.
+        let request = $self.ctx.request.clone();
         let $coll: GuardedCollection<'_, S> = functions
             .app()
             .service_collection(
@@ -220,6 +223,10 @@ macro_rules! guarded {
                 &$self.collection,
             )?
             .with_functions(&rule_functions);
+        let $coll = match request.as_deref() {
+            Some(metadata) => $coll.with_request(metadata),
+            None => $coll,
+        };
         let $coll = if functions.explains_rules() {
             $coll.explained()
         } else {
@@ -234,13 +241,27 @@ macro_rules! guarded {
 }
 
 impl<S: Store + Clone + 'static> ContextCollection<S> {
+    /// Performs one SDK operation, guarded by the execution user's rules (the one dispatcher:
+    /// [`GuardedCollection::perform`]). The methods below are this, typed.
+    pub async fn perform(&self, operation: &Operation) -> Result<OperationResult, GuardError> {
+        guarded!(self, c => c.perform(operation).await)
+    }
+
     /// `find`.
     pub async fn find(
         &self,
         query: &Document,
         options: &FindOptions,
     ) -> Result<Vec<Document>, GuardError> {
-        guarded!(self, c => c.find(query, options).await)
+        let operation = Operation::Find {
+            filter: query.clone(),
+            options: options.clone(),
+        };
+        Ok(self
+            .perform(&operation)
+            .await?
+            .into_documents()
+            .unwrap_or_default())
     }
 
     /// `findOne`: the first match, sorted, skipped and projected as `options` say.
@@ -249,27 +270,63 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         query: &Document,
         options: &FindOptions,
     ) -> Result<Option<Document>, GuardError> {
-        guarded!(self, c => c.find_one(query, options).await)
+        let operation = Operation::FindOne {
+            filter: query.clone(),
+            options: options.clone(),
+        };
+        Ok(self.perform(&operation).await?.into_document().flatten())
     }
 
     /// `count`.
     pub async fn count(&self, query: &Document) -> Result<u64, GuardError> {
-        guarded!(self, c => c.count(query).await)
+        let operation = Operation::Count {
+            filter: query.clone(),
+            limit: None,
+        };
+        Ok(self.perform(&operation).await?.count().unwrap_or(0))
     }
 
     /// `aggregate`.
     pub async fn aggregate(&self, pipeline: &[Document]) -> Result<Vec<Document>, GuardError> {
-        guarded!(self, c => c.aggregate(pipeline).await)
+        let operation = Operation::Aggregate {
+            pipeline: pipeline.to_vec(),
+        };
+        Ok(self
+            .perform(&operation)
+            .await?
+            .into_documents()
+            .unwrap_or_default())
     }
 
     /// `insertOne`: the new `_id`.
     pub async fn insert_one(&self, document: Document) -> Result<Bson, GuardError> {
-        guarded!(self, c => c.insert_one(document).await.map(|r| r.inserted_id))
+        let ids = self.insert(Operation::InsertOne { document }).await?;
+        Ok(ids.into_iter().next().unwrap_or(Bson::Null))
     }
 
     /// `insertMany`: the new `_id`s.
     pub async fn insert_many(&self, documents: Vec<Document>) -> Result<Vec<Bson>, GuardError> {
-        guarded!(self, c => c.insert_many(documents).await)
+        self.insert(Operation::InsertMany { documents }).await
+    }
+
+    async fn insert(&self, operation: Operation) -> Result<Vec<Bson>, GuardError> {
+        Ok(self
+            .perform(&operation)
+            .await?
+            .into_inserted_ids()
+            .unwrap_or_default())
+    }
+
+    async fn update(&self, operation: Operation) -> Result<UpdateResult, GuardError> {
+        Ok(self
+            .perform(&operation)
+            .await?
+            .into_update()
+            .unwrap_or_default())
+    }
+
+    async fn find_one_and(&self, operation: Operation) -> Result<Option<Document>, GuardError> {
+        Ok(self.perform(&operation).await?.into_document().flatten())
     }
 
     /// `updateOne`.
@@ -279,7 +336,11 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         update: &Document,
         upsert: bool,
     ) -> Result<UpdateResult, GuardError> {
-        guarded!(self, c => c.update_one(query, update, upsert).await)
+        let options = UpdateOptions {
+            upsert,
+            ..UpdateOptions::default()
+        };
+        self.update_one_with(query, update, &options).await
     }
 
     /// `updateOne` with its options (`upsert`, `arrayFilters`).
@@ -289,7 +350,12 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         update: &Document,
         options: &UpdateOptions,
     ) -> Result<UpdateResult, GuardError> {
-        guarded!(self, c => c.update_one_with(query, update, options).await)
+        self.update(Operation::UpdateOne {
+            filter: query.clone(),
+            update: update.clone(),
+            options: options.clone(),
+        })
+        .await
     }
 
     /// `updateMany` with its options (`upsert`, `arrayFilters`).
@@ -299,7 +365,12 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         update: &Document,
         options: &UpdateOptions,
     ) -> Result<UpdateResult, GuardError> {
-        guarded!(self, c => c.update_many_with(query, update, options).await)
+        self.update(Operation::UpdateMany {
+            filter: query.clone(),
+            update: update.clone(),
+            options: options.clone(),
+        })
+        .await
     }
 
     /// `findOneAndUpdate` with `arrayFilters`.
@@ -310,7 +381,13 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         options: &FindOneAndOptions,
         array_filters: &[Document],
     ) -> Result<Option<Document>, GuardError> {
-        guarded!(self, c => c.find_one_and_update_with(query, update, options, array_filters).await)
+        self.find_one_and(Operation::FindOneAndUpdate {
+            filter: query.clone(),
+            update: update.clone(),
+            options: options.clone(),
+            array_filters: array_filters.to_vec(),
+        })
+        .await
     }
 
     /// `updateMany`.
@@ -320,7 +397,11 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         update: &Document,
         upsert: bool,
     ) -> Result<UpdateResult, GuardError> {
-        guarded!(self, c => c.update_many(query, update, upsert).await)
+        let options = UpdateOptions {
+            upsert,
+            ..UpdateOptions::default()
+        };
+        self.update_many_with(query, update, &options).await
     }
 
     /// `replaceOne`.
@@ -330,17 +411,28 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         replacement: &Document,
         upsert: bool,
     ) -> Result<UpdateResult, GuardError> {
-        guarded!(self, c => c.replace_one(query, replacement, upsert).await)
+        self.update(Operation::ReplaceOne {
+            filter: query.clone(),
+            replacement: replacement.clone(),
+            upsert,
+        })
+        .await
     }
 
     /// `deleteOne`.
     pub async fn delete_one(&self, query: &Document) -> Result<u64, GuardError> {
-        guarded!(self, c => c.delete_one(query).await)
+        let operation = Operation::DeleteOne {
+            filter: query.clone(),
+        };
+        Ok(self.perform(&operation).await?.count().unwrap_or(0))
     }
 
     /// `deleteMany`.
     pub async fn delete_many(&self, query: &Document) -> Result<u64, GuardError> {
-        guarded!(self, c => c.delete_many(query).await)
+        let operation = Operation::DeleteMany {
+            filter: query.clone(),
+        };
+        Ok(self.perform(&operation).await?.count().unwrap_or(0))
     }
 
     /// `findOneAndUpdate`.
@@ -350,7 +442,8 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         update: &Document,
         options: &FindOneAndOptions,
     ) -> Result<Option<Document>, GuardError> {
-        guarded!(self, c => c.find_one_and_update(query, update, options).await)
+        self.find_one_and_update_with(query, update, options, &[])
+            .await
     }
 
     /// `findOneAndReplace`.
@@ -360,7 +453,12 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         replacement: &Document,
         options: &FindOneAndOptions,
     ) -> Result<Option<Document>, GuardError> {
-        guarded!(self, c => c.find_one_and_replace(query, replacement, options).await)
+        self.find_one_and(Operation::FindOneAndReplace {
+            filter: query.clone(),
+            replacement: replacement.clone(),
+            options: options.clone(),
+        })
+        .await
     }
 
     /// `findOneAndDelete`.
@@ -369,6 +467,10 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
         query: &Document,
         options: &FindOneAndOptions,
     ) -> Result<Option<Document>, GuardError> {
-        guarded!(self, c => c.find_one_and_delete(query, options).await)
+        self.find_one_and(Operation::FindOneAndDelete {
+            filter: query.clone(),
+            options: options.clone(),
+        })
+        .await
     }
 }

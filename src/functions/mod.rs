@@ -1,5 +1,5 @@
 //! Functions with a `context`, run as the calling user (rules apply) or as the system user
-//! (rules bypassed) — reference §4.
+//! (rules bypassed) — App Services: https://www.mongodb.com/docs/atlas/app-services/functions/.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

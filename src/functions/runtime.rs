@@ -14,7 +14,7 @@ use super::tree::{CallTree, CancelOnDrop};
 use crate::app::{App, FunctionConfig};
 use crate::auth::{find_custom_data, BoxFuture, SystemFunctions};
 use crate::diagnostic::Diagnostic;
-use crate::expr::{Context as ExprContext, FunctionCaller};
+use crate::expr::{Bindings, FunctionCaller};
 use crate::store::Store;
 use crate::User;
 
@@ -260,7 +260,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
             return Err(FunctionError::Private(name.to_owned()));
         }
         if let Some(can_evaluate) = &config.can_evaluate {
-            let mut ctx = ExprContext::new()
+            let mut ctx = Bindings::new()
                 .user(caller.document())
                 .values(&self.0.app.values)
                 .environment(&self.0.app.environment);
@@ -579,7 +579,7 @@ pub struct RuleFunctions<S: Store> {
 }
 
 impl<S: Store + Clone + 'static> FunctionCaller for RuleFunctions<S> {
-    fn call(&self, name: &str, args: Vec<Bson>, _: &ExprContext<'_>) -> Result<Bson, String> {
+    fn call(&self, name: &str, args: Vec<Bson>, _: &Bindings<'_>) -> Result<Bson, String> {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| "%function needs a tokio runtime".to_owned())?;
         if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {

@@ -15,124 +15,13 @@
 
 use bson::{doc, Bson, Document};
 
-use super::filters::AppliedFilters;
 use super::view::Sight;
-use super::{check_user_query, project, GuardError, GuardedCollection};
+use super::{project, GuardError, GuardedCollection};
 use crate::expr::PushedFilter;
 use crate::query::conjoin;
+use crate::rules::{check_user_pipeline, check_user_query, AppliedFilters};
 use crate::rules::{Decider, NotExact};
 use crate::store::{count_of, Pipeline, Store, StoreError};
-
-/// Stages App Services reserves for system callers.
-pub(super) const SYSTEM_ONLY_STAGES: &[&str] = &[
-    "$collStats",
-    "$facet",
-    "$geoNear",
-    "$graphLookup",
-    "$indexStats",
-    "$lookup",
-    "$merge",
-    "$out",
-    "$unionWith",
-];
-
-/// Stages a user's pipeline may hold: each works on the documents it is given and reads no
-/// other collection, no server state, and writes nothing.
-const USER_STAGES: &[&str] = &[
-    "$addFields",
-    "$bucket",
-    "$bucketAuto",
-    "$count",
-    "$densify",
-    "$fill",
-    "$group",
-    "$limit",
-    "$match",
-    "$project",
-    "$redact",
-    "$replaceRoot",
-    "$replaceWith",
-    "$sample",
-    "$set",
-    "$setWindowFields",
-    "$skip",
-    "$sort",
-    "$sortByCount",
-    "$unset",
-    "$unwind",
-];
-
-/// Expression operators App Services refuses in user context (`$function` and `$accumulator`
-/// run server-side JavaScript).
-const SYSTEM_ONLY_OPERATORS: &[&str] = &["$function", "$accumulator", "$setIsSubset"];
-
-/// Variables that describe the server rather than the documents.
-const SYSTEM_ONLY_VARIABLES: &[&str] = &["$$USER_ROLES"];
-
-/// Refuses what a user's pipeline may not hold: stages outside [`USER_STAGES`], the
-/// operators of [`SYSTEM_ONLY_OPERATORS`], system-only query operators in `$match`.
-pub(super) fn check_user_pipeline(
-    pipeline: &[Document],
-    allow_regex: bool,
-) -> Result<(), GuardError> {
-    for stage in pipeline {
-        let mut entries = stage.iter();
-        let (Some((name, spec)), None) = (entries.next(), entries.next()) else {
-            return Err(GuardError::NotAllowed(
-                "a pipeline stage must be an object with exactly one field".into(),
-            ));
-        };
-        if SYSTEM_ONLY_STAGES.contains(&name.as_str()) {
-            return Err(GuardError::NotAllowed(format!(
-                "aggregation stage {name} is only allowed for the system user"
-            )));
-        }
-        if !USER_STAGES.contains(&name.as_str()) {
-            return Err(GuardError::NotAllowed(format!(
-                "aggregation stage {name} is not allowed in a user's pipeline (allowed: {})",
-                USER_STAGES.join(" ")
-            )));
-        }
-        if name == "$match" {
-            if let Bson::Document(query) = spec {
-                check_user_query(query, allow_regex)?;
-            }
-        }
-        check_operators(spec)?;
-    }
-    Ok(())
-}
-
-fn check_operators(value: &Bson) -> Result<(), GuardError> {
-    let mut pending = vec![value];
-    while let Some(value) = pending.pop() {
-        match value {
-            Bson::Document(d) => {
-                for (k, v) in d {
-                    if SYSTEM_ONLY_OPERATORS.contains(&k.as_str()) {
-                        return Err(GuardError::NotAllowed(format!(
-                            "aggregation operator {k} is only allowed for the system user"
-                        )));
-                    }
-                    pending.push(v);
-                }
-            }
-            Bson::Array(items) => pending.extend(items),
-            Bson::String(s) => {
-                if let Some(var) = SYSTEM_ONLY_VARIABLES
-                    .iter()
-                    .find(|v| s == *v || s.starts_with(&format!("{v}.")))
-                {
-                    return Err(GuardError::NotAllowed(format!(
-                        "the variable {var} is only allowed for the system user"
-                    )));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
 
 /// A leading `$match`'s conditions that read only paths every role shows whole (they judge
 /// the stored document as they would the user's view, so they can go ahead of the rules'
@@ -424,42 +313,4 @@ fn counted(docs: Vec<Document>) -> u64 {
         .and_then(|d| d.get("n"))
         .and_then(count_of)
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stages_and_operators_outside_user_context_are_refused() {
-        for (pipeline, word) in [
-            (vec![doc! {"$lookup": {"from": "x"}}], "$lookup"),
-            (vec![doc! {"$facet": {}}], "$facet"),
-            (vec![doc! {"$currentOp": {}}], "$currentOp"),
-            (
-                vec![doc! {"$set": {"x": {"$function": {"body": "", "args": [], "lang": "js"}}}}],
-                "$function",
-            ),
-            (
-                vec![doc! {"$project": {"x": {"$setIsSubset": [[1], [1, 2]]}}}],
-                "$setIsSubset",
-            ),
-            (vec![doc! {"$match": {"$expr": {"$eq": [1, 1]}}}], "$expr"),
-            (vec![doc! {"$set": {"r": "$$USER_ROLES"}}], "$$USER_ROLES"),
-        ] {
-            match check_user_pipeline(&pipeline, false) {
-                Err(GuardError::NotAllowed(m)) => assert!(m.contains(word), "{m}"),
-                other => panic!("{pipeline:?}: {other:?}"),
-            }
-        }
-        check_user_pipeline(
-            &[
-                doc! {"$match": {"n": {"$gt": 1}}},
-                doc! {"$group": {"_id": "$k", "n": {"$sum": 1}}},
-                doc! {"$sort": {"n": -1}},
-            ],
-            false,
-        )
-        .unwrap();
-    }
 }

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use bson::Bson;
 
-use crate::expr::{Context, FunctionCaller};
+use crate::expr::{Bindings, FunctionCaller};
 
 /// How many rounds one operation may take before it fails closed (each round can reveal calls
 /// that an earlier false result had short-circuited).
@@ -73,7 +73,7 @@ impl<'a> Deferred<'a> {
         for (key, name, args) in pending {
             let result = match inner.call_later(&name, args.clone()) {
                 Some(call) => call.await,
-                None => inner.call(&name, args, &Context::new()),
+                None => inner.call(&name, args, &Bindings::new()),
             };
             if let Ok(mut known) = self.known.lock() {
                 known.insert(key, result);
@@ -84,7 +84,7 @@ impl<'a> Deferred<'a> {
 }
 
 impl FunctionCaller for Deferred<'_> {
-    fn call(&self, name: &str, args: Vec<Bson>, context: &Context<'_>) -> Result<Bson, String> {
+    fn call(&self, name: &str, args: Vec<Bson>, context: &Bindings<'_>) -> Result<Bson, String> {
         let Some(inner) = self.inner else {
             return Err("no function runtime is set for these rules".into());
         };

@@ -9,7 +9,7 @@ use bson::Document;
 use super::coverage::RuleLabel;
 use super::decide::{evaluate, step, Decider, Trace};
 use super::model::Role;
-use crate::expr::{Context, PushDown, PushedFilter as Filter};
+use crate::expr::{Bindings, PushDown, PushedFilter};
 
 impl<'a> Decider<'a> {
     /// The first role whose `apply_when` holds for `doc` (`prev_root`: the stored document, when
@@ -48,7 +48,7 @@ pub(crate) struct PushedRoles<'r> {
 
 impl<'r> PushedRoles<'r> {
     /// Pushes down every role's `apply_when` in `ctx`.
-    pub fn new(roles: &'r [Role], ctx: &Context<'_>) -> PushedRoles<'r> {
+    pub fn new(roles: &'r [Role], ctx: &Bindings<'_>) -> PushedRoles<'r> {
         PushedRoles {
             roles: roles
                 .iter()
@@ -80,9 +80,9 @@ impl<'r> PushedRoles<'r> {
         &self,
         i: usize,
         may_claim: impl Fn(usize) -> bool,
-        extra: impl IntoIterator<Item = Filter>,
-    ) -> Filter {
-        let mut parts: Vec<Filter> = self.roles[..i.min(self.roles.len())]
+        extra: impl IntoIterator<Item = PushedFilter>,
+    ) -> PushedFilter {
+        let mut parts: Vec<PushedFilter> = self.roles[..i.min(self.roles.len())]
             .iter()
             .enumerate()
             .filter(|(j, (_, applies))| applies.exact && may_claim(*j))
@@ -92,6 +92,6 @@ impl<'r> PushedRoles<'r> {
             parts.push(applies.filter.clone());
         }
         parts.extend(extra);
-        Filter::and(parts)
+        PushedFilter::and(parts)
     }
 }

@@ -7,7 +7,7 @@ use bson::{Bson, Document};
 
 use super::coverage::{Coverage, RuleLabel};
 use super::model::{CollectionRules, FieldRule, FieldRulePath, Permission, Role};
-use crate::expr::{Context, Expression, FunctionCaller};
+use crate::expr::{Bindings, Expression, FunctionCaller};
 use crate::query::FieldPath;
 use crate::{Location, User};
 
@@ -33,8 +33,8 @@ impl<'a> RequestContext<'a> {
         &self,
         root: Option<&'a Document>,
         prev_root: Option<&'a Document>,
-    ) -> Context<'a> {
-        let mut ctx = Context::new()
+    ) -> Bindings<'a> {
+        let mut ctx = Bindings::new()
             .user(self.user.document())
             .values(self.values)
             .environment(self.environment);
@@ -155,7 +155,7 @@ pub(super) fn step(trace: &mut Trace, text: impl FnOnce() -> String) {
 /// The first failing sub-expressions of an explained permission, for a trace.
 pub(super) fn evaluate(
     expr: &Expression,
-    ctx: &Context<'_>,
+    ctx: &Bindings<'_>,
     label: &str,
     trace: &mut Trace,
 ) -> bool {
@@ -181,7 +181,7 @@ pub(super) fn evaluate(
     explanation.result
 }
 
-fn holds(permission: &Permission, ctx: &Context<'_>, label: &str, trace: &mut Trace) -> bool {
+fn holds(permission: &Permission, ctx: &Bindings<'_>, label: &str, trace: &mut Trace) -> bool {
     match permission {
         Permission::Fixed(b) => {
             step(trace, || format!("{label}: {b}"));
@@ -293,7 +293,7 @@ impl<'a> Decider<'a> {
         role: &Role,
         parent: Option<(&FieldRule, &FieldRulePath)>,
         doc: &Document,
-        ctx: &Context<'_>,
+        ctx: &Bindings<'_>,
         prefix: &str,
         trace: &mut Trace,
     ) -> Document {
@@ -494,7 +494,7 @@ impl<'a> Decider<'a> {
     fn write_gate(
         &self,
         role: &Role,
-        ctx: &Context<'_>,
+        ctx: &Bindings<'_>,
         trace: &mut Trace,
     ) -> Result<(), (String, Option<Location>)> {
         if let Some(gate) = role
@@ -516,7 +516,7 @@ impl<'a> Decider<'a> {
     fn document_writable(
         &self,
         role: &Role,
-        ctx: &Context<'_>,
+        ctx: &Bindings<'_>,
         pre: Option<&Document>,
         post: &Document,
         fields: &[FieldPath],

@@ -391,7 +391,7 @@ impl Reader<'_> {
 
 /// Converts a pre-2023 Flexible Sync role (`{"name", "applyWhen", "read", "write"}`) into the
 /// current form: old `read`/`write` become `document_filters`, and the role grants everything
-/// within them (reference §2.14).
+/// within them (App Services: https://www.mongodb.com/docs/atlas/app-services/rules/roles/).
 pub(crate) fn flexible_sync_role(json: &Json) -> Json {
     let Some(members) = json.as_object() else {
         return json.clone();

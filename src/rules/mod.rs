@@ -1,15 +1,21 @@
-//! Collection rules: roles, filters, document- and field-level permissions (reference §2).
+//! Collection rules: roles, filters, document- and field-level permissions
+//! (App Services: https://www.mongodb.com/docs/atlas/app-services/rules/roles/).
 
 mod choice;
 mod coverage;
 mod decide;
+mod error;
+mod filters;
 mod load;
 mod model;
 mod pushdown;
 mod redact;
+mod restrictions;
 
 pub use coverage::{rule_items, Coverage, RuleItem, RuleLabel};
 pub use decide::{Decider, Denial, RequestContext, WriteKind};
+pub use error::{FilterError, NotAllowed};
+pub(crate) use filters::{apply_filters, AppliedFilters};
 pub(crate) use load::{flexible_sync_role, Reader};
 pub use model::{
     CollectionRules, DocumentFilters, FieldRule, FieldRulePath, FilterRule, Permission, Role,
@@ -17,6 +23,7 @@ pub use model::{
 pub use redact::{
     FieldView, FieldsView, NotExact, ReadPartition, View, MAX_PARTITIONS, MAX_SPLITS,
 };
+pub use restrictions::{check_user_pipeline, check_user_query};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 

@@ -2,7 +2,7 @@
 
 use bson::Document;
 
-use crate::expr::{Context, Explanation, Expression, Footprint, QueryTemplate};
+use crate::expr::{Bindings, Explanation, Expression, Footprint, QueryTemplate};
 use crate::Location;
 
 /// A permission: a literal boolean or an expression.
@@ -16,7 +16,7 @@ pub enum Permission {
 
 impl Permission {
     /// Evaluates the permission.
-    pub fn holds(&self, ctx: &Context<'_>) -> bool {
+    pub fn holds(&self, ctx: &Bindings<'_>) -> bool {
         match self {
             Permission::Fixed(b) => *b,
             Permission::Expr(e) => e.evaluate(ctx),
@@ -24,7 +24,7 @@ impl Permission {
     }
 
     /// Evaluates with an explanation (`None` for literal booleans).
-    pub fn explain(&self, ctx: &Context<'_>) -> (bool, Option<Explanation>) {
+    pub fn explain(&self, ctx: &Bindings<'_>) -> (bool, Option<Explanation>) {
         match self {
             Permission::Fixed(b) => (*b, None),
             Permission::Expr(e) => {

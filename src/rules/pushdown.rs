@@ -5,12 +5,16 @@ use bson::Document;
 use super::choice::PushedRoles;
 use super::decide::Decider;
 use super::model::{Permission, Role};
-use crate::expr::{Context, PushDown, PushedFilter as Filter};
+use crate::expr::{Bindings, PushDown, PushedFilter};
 
-fn permission(p: &Permission, ctx: &Context<'_>) -> PushDown {
+fn permission(p: &Permission, ctx: &Bindings<'_>) -> PushDown {
     match p {
         Permission::Fixed(b) => PushDown {
-            filter: if *b { Filter::All } else { Filter::Nothing },
+            filter: if *b {
+                PushedFilter::All
+            } else {
+                PushedFilter::Nothing
+            },
             exact: true,
         },
         Permission::Expr(e) => e.push_down(ctx),
@@ -20,7 +24,7 @@ fn permission(p: &Permission, ctx: &Context<'_>) -> PushDown {
 fn any(parts: Vec<PushDown>) -> PushDown {
     let exact = parts.iter().all(|p| p.exact);
     PushDown {
-        filter: Filter::or(parts.into_iter().map(|p| p.filter).collect()),
+        filter: PushedFilter::or(parts.into_iter().map(|p| p.filter).collect()),
         exact,
     }
 }
@@ -28,17 +32,17 @@ fn any(parts: Vec<PushDown>) -> PushDown {
 fn all(parts: Vec<PushDown>) -> PushDown {
     let exact = parts.iter().all(|p| p.exact);
     PushDown {
-        filter: Filter::and(parts.into_iter().map(|p| p.filter).collect()),
+        filter: PushedFilter::and(parts.into_iter().map(|p| p.filter).collect()),
         exact,
     }
 }
 
 /// Whether a role lets the user see a document at all (field rules widen to "maybe").
-fn role_visibility(role: &Role, ctx: &Context<'_>) -> PushDown {
+fn role_visibility(role: &Role, ctx: &Bindings<'_>) -> PushDown {
     let gate = match &role.document_filters {
         Some(filters) => match &filters.read {
             None => PushDown {
-                filter: Filter::All,
+                filter: PushedFilter::All,
                 exact: true,
             },
             Some(read) => any(vec![read.push_down(ctx)]
@@ -47,7 +51,7 @@ fn role_visibility(role: &Role, ctx: &Context<'_>) -> PushDown {
                 .collect()),
         },
         None => PushDown {
-            filter: Filter::All,
+            filter: PushedFilter::All,
             exact: true,
         },
     };
@@ -74,12 +78,12 @@ fn fields_visibility(role: &Role) -> PushDown {
         .any(|(_, rule)| grants(&rule.read) || grants(&rule.write));
     if may_grant {
         PushDown {
-            filter: Filter::All,
+            filter: PushedFilter::All,
             exact: false,
         }
     } else {
         PushDown {
-            filter: Filter::Nothing,
+            filter: PushedFilter::Nothing,
             exact: true,
         }
     }
@@ -100,13 +104,13 @@ impl Decider<'_> {
         // role shows every document it applies to (its visibility is exactly "all"), its
         // exclusion can be left out: such documents are matched by that role's own term
         // anyway. This keeps the filter free of negations (index-friendly) in the common case.
-        let shows_all = |j: usize| visibility[j].exact && visibility[j].filter == Filter::All;
+        let shows_all = |j: usize| visibility[j].exact && visibility[j].filter == PushedFilter::All;
         let alternatives = pushed
             .iter()
             .map(|(i, _, _)| pushed.chosen(i, |j| !shows_all(j), [visibility[i].filter.clone()]))
             .collect();
         PushDown {
-            filter: Filter::or(alternatives),
+            filter: PushedFilter::or(alternatives),
             exact,
         }
     }
@@ -141,7 +145,7 @@ impl Decider<'_> {
             {
                 Some(gate) => gate.push_down(&ctx),
                 None => PushDown {
-                    filter: Filter::All,
+                    filter: PushedFilter::All,
                     exact: true,
                 },
             };
@@ -158,8 +162,8 @@ impl Decider<'_> {
             alternatives.push(pushed.chosen(i, |_| true, [gate.filter, writable.filter]));
         }
         // No role lets this write through without looking at the document: nothing to push.
-        match Filter::or(alternatives) {
-            Filter::Nothing => None,
+        match PushedFilter::or(alternatives) {
+            PushedFilter::Nothing => None,
             filter => Some(filter.to_document()),
         }
     }
@@ -228,15 +232,15 @@ impl Decider<'_> {
 
 /// Whether field rules let a role write every prefix of every path: `All` or `Nothing`, or
 /// `None` when a deciding permission is an expression (it depends on the written value).
-fn fields_writable(role: &Role, written: &[Vec<String>]) -> Option<Filter> {
+fn fields_writable(role: &Role, written: &[Vec<String>]) -> Option<PushedFilter> {
     for path in written {
         for end in 1..=path.len() {
             match super::decide::field_write_rule(role, &path[..end]).permission {
                 Some(Permission::Fixed(true)) => {}
-                Some(Permission::Fixed(false)) | None => return Some(Filter::Nothing),
+                Some(Permission::Fixed(false)) | None => return Some(PushedFilter::Nothing),
                 Some(Permission::Expr(_)) => return None,
             }
         }
     }
-    Some(Filter::All)
+    Some(PushedFilter::All)
 }

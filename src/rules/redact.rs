@@ -24,7 +24,7 @@ use bson::{doc, Bson, Document};
 use super::choice::PushedRoles;
 use super::decide::Decider;
 use super::model::{FieldRule, Permission, Role};
-use crate::expr::{Context, PushDown, PushedFilter as Filter};
+use crate::expr::{Bindings, PushDown, PushedFilter};
 
 /// How many document-dependent field permissions one role may have before its variants (2 to
 /// that power) are judged too many to send.
@@ -102,11 +102,11 @@ enum OpenField {
 
 /// Collects a role's document-dependent conditions while its field rules are read.
 struct Conditions<'c> {
-    ctx: &'c Context<'c>,
-    filters: Vec<Filter>,
+    ctx: &'c Bindings<'c>,
+    filters: Vec<PushedFilter>,
 }
 
-fn exact(pushed: PushDown, what: impl FnOnce() -> String) -> Result<Filter, NotExact> {
+fn exact(pushed: PushDown, what: impl FnOnce() -> String) -> Result<PushedFilter, NotExact> {
     if pushed.exact {
         Ok(pushed.filter)
     } else {
@@ -120,10 +120,10 @@ fn plain_name(name: &str) -> bool {
 }
 
 impl Conditions<'_> {
-    fn permission(&self, p: &Permission, label: &str) -> Result<Filter, NotExact> {
+    fn permission(&self, p: &Permission, label: &str) -> Result<PushedFilter, NotExact> {
         match p {
-            Permission::Fixed(true) => Ok(Filter::All),
-            Permission::Fixed(false) => Ok(Filter::Nothing),
+            Permission::Fixed(true) => Ok(PushedFilter::All),
+            Permission::Fixed(false) => Ok(PushedFilter::Nothing),
             Permission::Expr(e) => {
                 if e.reads_field_value() {
                     return Err(NotExact(format!("{label} reads the field's own value")));
@@ -133,10 +133,10 @@ impl Conditions<'_> {
         }
     }
 
-    fn cond(&mut self, filter: Filter) -> Cond {
+    fn cond(&mut self, filter: PushedFilter) -> Cond {
         match filter {
-            Filter::All => Cond::Const(true),
-            Filter::Nothing => Cond::Const(false),
+            PushedFilter::All => Cond::Const(true),
+            PushedFilter::Nothing => Cond::Const(false),
             other => match self.filters.iter().position(|f| *f == other) {
                 Some(i) => Cond::On(i),
                 None => {
@@ -154,14 +154,14 @@ impl Conditions<'_> {
             .as_ref()
             .map(|p| self.permission(p, &format!("{label}.read")))
             .transpose()?
-            .unwrap_or(Filter::Nothing);
+            .unwrap_or(PushedFilter::Nothing);
         let write = rule
             .write
             .as_ref()
             .map(|p| self.permission(p, &format!("{label}.write")))
             .transpose()?
-            .unwrap_or(Filter::Nothing);
-        Ok(self.cond(Filter::or(vec![read, write])))
+            .unwrap_or(PushedFilter::Nothing);
+        Ok(self.cond(PushedFilter::or(vec![read, write])))
     }
 
     /// What a listed field rule keeps: its own permissions, or (with none) its embedded rules.
@@ -413,15 +413,19 @@ impl View {
 
     /// A query on the stored document saying the view leaves it some field, when the stages
     /// do not check that themselves (a flat view without `others`: one of its fields exists).
-    fn non_empty_query(&self) -> Filter {
+    fn non_empty_query(&self) -> PushedFilter {
         match self {
-            View::Fields(view) if view.is_flat() && !view.others && !view.keeps_id() => Filter::or(
-                view.listed
-                    .iter()
-                    .map(|(name, _)| Filter::Query(doc! {name.clone(): {"$exists": true}}))
-                    .collect(),
-            ),
-            _ => Filter::All,
+            View::Fields(view) if view.is_flat() && !view.others && !view.keeps_id() => {
+                PushedFilter::or(
+                    view.listed
+                        .iter()
+                        .map(|(name, _)| {
+                            PushedFilter::Query(doc! {name.clone(): {"$exists": true}})
+                        })
+                        .collect(),
+                )
+            }
+            _ => PushedFilter::All,
         }
     }
 }
@@ -434,12 +438,12 @@ fn non_empty() -> Document {
 /// One role's variants: `(condition beyond apply_when, view)`; and the one view it shows every
 /// document it applies to, if there is one.
 struct RoleVariants {
-    variants: Vec<(Filter, View)>,
+    variants: Vec<(PushedFilter, View)>,
     uniform: Option<View>,
 }
 
 impl Decider<'_> {
-    fn role_variants(&self, role: &Role, ctx: &Context<'_>) -> Result<RoleVariants, NotExact> {
+    fn role_variants(&self, role: &Role, ctx: &Bindings<'_>) -> Result<RoleVariants, NotExact> {
         let label = |what: &str| format!("role {:?}: {what}", role.name);
         let mut conditions = Conditions {
             ctx,
@@ -455,13 +459,13 @@ impl Decider<'_> {
                     .write
                     .as_ref()
                     .map(|e| exact(e.push_down(ctx), || label("document_filters.write")));
-                Filter::or(
+                PushedFilter::or(
                     read.into_iter()
                         .chain(write)
                         .collect::<Result<Vec<_>, _>>()?,
                 )
             }
-            _ => Filter::All,
+            _ => PushedFilter::All,
         };
         let write = role
             .write
@@ -470,14 +474,15 @@ impl Decider<'_> {
             .transpose()?;
         if let Some(read) = &role.read {
             let read = conditions.permission(read, &label("read"))?;
-            let visible = Filter::or(vec![read].into_iter().chain(write).collect());
-            let uniform = (gate == Filter::All && visible == Filter::All).then_some(View::Whole);
+            let visible = PushedFilter::or(vec![read].into_iter().chain(write).collect());
+            let uniform =
+                (gate == PushedFilter::All && visible == PushedFilter::All).then_some(View::Whole);
             return Ok(RoleVariants {
-                variants: vec![(Filter::and(vec![gate, visible]), View::Whole)],
+                variants: vec![(PushedFilter::and(vec![gate, visible]), View::Whole)],
                 uniform,
             });
         }
-        let write = write.unwrap_or(Filter::Nothing);
+        let write = write.unwrap_or(PushedFilter::Nothing);
         let fields = conditions.role_fields(role)?;
         let split = conditions.filters;
         if split.len() > MAX_SPLITS {
@@ -485,17 +490,20 @@ impl Decider<'_> {
                 "more than {MAX_SPLITS} field permissions depend on the document"
             ))));
         }
-        let mut variants: Vec<(Filter, View)> = Vec::new();
-        let mut push = |condition: Filter, view: View| {
-            if condition == Filter::Nothing {
+        let mut variants: Vec<(PushedFilter, View)> = Vec::new();
+        let mut push = |condition: PushedFilter, view: View| {
+            if condition == PushedFilter::Nothing {
                 return;
             }
             match variants.iter_mut().find(|(_, v)| *v == view) {
-                Some((c, _)) => *c = Filter::or(vec![c.clone(), condition]),
+                Some((c, _)) => *c = PushedFilter::or(vec![c.clone(), condition]),
                 None => variants.push((condition, view)),
             }
         };
-        push(Filter::and(vec![gate.clone(), write.clone()]), View::Whole);
+        push(
+            PushedFilter::and(vec![gate.clone(), write.clone()]),
+            View::Whole,
+        );
         let not_write = write.clone().negate();
         let mut views = Vec::new();
         for mask in 0..(1usize << split.len()) {
@@ -514,12 +522,13 @@ impl Decider<'_> {
                 continue;
             }
             let view = View::Fields(view);
-            let condition = Filter::and(vec![Filter::and(parts), view.non_empty_query()]);
+            let condition =
+                PushedFilter::and(vec![PushedFilter::and(parts), view.non_empty_query()]);
             push(condition, view);
         }
-        let uniform = match (gate == Filter::All, &write, views.first()) {
-            (true, Filter::All, _) => Some(View::Whole),
-            (true, Filter::Nothing, Some(first))
+        let uniform = match (gate == PushedFilter::All, &write, views.first()) {
+            (true, PushedFilter::All, _) => Some(View::Whole),
+            (true, PushedFilter::Nothing, Some(first))
                 if views.iter().all(|v| v == first) && first.keeps_id() =>
             {
                 Some(View::Fields(first.clone()))
@@ -568,7 +577,7 @@ impl Decider<'_> {
                 self.role_variants(role, &ctx)
             })
             .collect::<Result<_, _>>()?;
-        let mut groups: Vec<(View, Vec<Filter>)> = Vec::new();
+        let mut groups: Vec<(View, Vec<PushedFilter>)> = Vec::new();
         for (i, role) in roles.iter().enumerate() {
             for (condition, view) in &role.variants {
                 // An earlier role showing every document it applies to as this same view
@@ -578,7 +587,7 @@ impl Decider<'_> {
                     |j| roles[j].uniform.as_ref() != Some(view),
                     [condition.clone()],
                 );
-                if term == Filter::Nothing {
+                if term == PushedFilter::Nothing {
                     continue;
                 }
                 match groups.iter_mut().find(|(v, _)| v == view) {
@@ -595,7 +604,7 @@ impl Decider<'_> {
         Ok(groups
             .into_iter()
             .map(|(view, terms)| ReadPartition {
-                filter: Filter::or(terms).to_document(),
+                filter: PushedFilter::or(terms).to_document(),
                 view,
             })
             .collect())

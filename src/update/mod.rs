@@ -376,7 +376,7 @@ impl Modifiers {
             }
         }
         let mut post = pre.clone();
-        let ctx = operators::Context { inserting };
+        let ctx = operators::Applying { inserting };
         for (at, leaf) in &targets {
             leaf.apply(&mut post, at, &ctx)?;
         }

@@ -282,7 +282,7 @@ pub(crate) fn whole_number(v: &Bson) -> Option<i64> {
 }
 
 /// What applying a leaf needs besides the document.
-pub(crate) struct Context {
+pub(crate) struct Applying {
     pub(crate) inserting: bool,
 }
 
@@ -292,7 +292,7 @@ impl Leaf {
         &self,
         doc: &mut Document,
         at: &[String],
-        ctx: &Context,
+        ctx: &Applying,
     ) -> Result<(), UpdateError> {
         if self.kind == Kind::SetOnInsert && !ctx.inserting {
             return Ok(());
@@ -490,7 +490,7 @@ pub(crate) fn check_storable(
     at: &[String],
     level: usize,
     kind: Kind,
-    ctx: &Context,
+    ctx: &Applying,
 ) -> Result<(), UpdateError> {
     let writes = !matches!(kind, Kind::Unset | Kind::Pull | Kind::PullAll | Kind::Pop);
     match at.first() {

@@ -3,7 +3,7 @@
 
 use bson::{Bson, Document};
 
-use super::operators::{check_storable, Context, Kind};
+use super::operators::{check_storable, Applying, Kind};
 use super::path::{self, type_name, UpdatePath};
 use super::UpdateError;
 
@@ -66,7 +66,7 @@ pub(crate) fn apply(
     doc: &mut Document,
     from: &[String],
     to: &[String],
-    ctx: &Context,
+    ctx: &Applying,
 ) -> Result<(), UpdateError> {
     let dotted = from.join(".");
     // The source: a path through anything but documents (or arrays by position) is refused.

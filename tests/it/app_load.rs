@@ -1,8 +1,7 @@
 //! Loading exported apps (current and older layouts) and `expanse check`.
 
 use crate::common;
-
-use std::process::Command;
+use crate::common::expanse;
 
 use crate::common::apps::write_app;
 use bson::doc;
@@ -180,13 +179,6 @@ fn legacy_service_rules_and_older_root_configs_load() {
         app.rules("mongodb-atlas", "db", "notes").unwrap().roles[0].name,
         "owner"
     );
-}
-
-fn expanse(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_expanse"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -1,15 +1,8 @@
 //! The `expanse eval` contract: output, exit codes, and located errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn expanse(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_expanse"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run expanse")
-}
+use crate::common::expanse_in;
+use std::path::PathBuf;
+use std::process::Command;
 
 fn files(list: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -37,18 +30,18 @@ fn prints_true_or_false_and_exits_zero() {
             r#"{"user": {"id": "u2"}, "root": {"owner_id": "u1"}}"#,
         ),
     ]);
-    let out = expanse(&["eval", "owner.json", "--context", "alice.json"], &dir);
+    let out = expanse_in(&dir, &["eval", "owner.json", "--context", "alice.json"]);
     assert_eq!(
         (out.status.code(), text(&out.stdout)),
         (Some(0), "true\n".into())
     );
-    let out = expanse(&["eval", "owner.json", "--context", "bob.json"], &dir);
+    let out = expanse_in(&dir, &["eval", "owner.json", "--context", "bob.json"]);
     assert_eq!(
         (out.status.code(), text(&out.stdout)),
         (Some(0), "false\n".into())
     );
     // Without a context every expansion is missing: false, not an error.
-    let out = expanse(&["eval", "owner.json"], &dir);
+    let out = expanse_in(&dir, &["eval", "owner.json"]);
     assert_eq!(
         (out.status.code(), text(&out.stdout)),
         (Some(0), "false\n".into())
@@ -65,7 +58,8 @@ fn roots_give_one_line_per_document_in_order() {
             "{\"owner_id\": \"u1\"}\n{\"owner_id\": \"u2\"}\n\n{\"owner_id\": [\"u0\", \"u1\"], \"_id\": {\"$oid\": \"5f1f1f1f1f1f1f1f1f1f1f1f\"}}\n{}\n",
         ),
     ]);
-    let out = expanse(
+    let out = expanse_in(
+        &dir,
         &[
             "eval",
             "owner.json",
@@ -74,7 +68,6 @@ fn roots_give_one_line_per_document_in_order() {
             "--roots",
             "docs.jsonl",
         ],
-        &dir,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "true\nfalse\ntrue\nfalse\n");
@@ -86,9 +79,9 @@ fn explain_traces_on_stderr() {
         ("rule.json", "{\n  \"%or\": [\n    {\"owner_id\": \"%%user.id\"},\n    {\"%%user.id\": {\"$in\": \"%%values.admins\"}}\n  ]\n}"),
         ("ctx.json", r#"{"user": {"id": "u1"}, "root": {"owner_id": "u2"}, "values": {"admins": ["u1"]}}"#),
     ]);
-    let out = expanse(
-        &["eval", "rule.json", "--context", "ctx.json", "--explain"],
+    let out = expanse_in(
         &dir,
+        &["eval", "rule.json", "--context", "ctx.json", "--explain"],
     );
     assert_eq!(text(&out.stdout), "true\n");
     let trace = text(&out.stderr);
@@ -102,7 +95,7 @@ fn explain_traces_on_stderr() {
 
 fn fails_with(files_: &[(&str, &str)], args: &[&str], expected_stderr: &str) {
     let (_guard, dir) = files(files_);
-    let out = expanse(args, &dir);
+    let out = expanse_in(&dir, args);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -234,7 +227,7 @@ fn json_syntax_errors_point_where_the_text_broke() {
             "expected ':' after a member's name",
         ),
     ] {
-        let out = expanse(&["eval", file], &dir);
+        let out = expanse_in(&dir, &["eval", file]);
         assert_eq!(out.status.code(), Some(2), "{file}");
         let err = text(&out.stderr);
         assert!(err.starts_with(at), "{file}: {err}");
@@ -255,7 +248,7 @@ fn json_syntax_errors_point_where_the_text_broke() {
         "{\"database\": \"db\", \"collection\": \"coll\",\n \"roles\": []\n \"filters\": []}",
     )
     .unwrap();
-    let out = expanse(&["check", "app"], &dir);
+    let out = expanse_in(&dir, &["check", "app"]);
     let err = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
         err.contains("rules.json:3:2") && err.contains("expected ',' or '}' after a member"),
@@ -266,14 +259,14 @@ fn json_syntax_errors_point_where_the_text_broke() {
         "{\"app\": \"app\",\n \"tests\": [\n  {\"name\": \"x\" \"expr\": {}}\n ]\n}",
     )
     .unwrap();
-    let out = expanse(&["test", "bad.test.json"], &dir);
+    let out = expanse_in(&dir, &["test", "bad.test.json"]);
     assert_eq!(out.status.code(), Some(2));
     let err = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
         err.contains("bad.test.json:3:16") && err.contains("expected ',' or '}' after a member"),
         "{err}"
     );
-    let out = expanse(&["run", "app", "f", "--args", "[1, {\"a\": 2]"], &dir);
+    let out = expanse_in(&dir, &["run", "app", "f", "--args", "[1, {\"a\": 2]"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
@@ -288,7 +281,7 @@ fn help_lists_the_kinds_and_function_calls_are_flagged() {
         "f.json",
         r#"{"%%true": {"%function": {"name": "isAdmin"}}}"#,
     )]);
-    let help = expanse(&["eval", "--help"], &dir);
+    let help = expanse_in(&dir, &["eval", "--help"]);
     let help = text(&help.stdout);
     for kind in [
         "apply_when",
@@ -299,16 +292,16 @@ fn help_lists_the_kinds_and_function_calls_are_flagged() {
     ] {
         assert!(help.contains(kind), "{kind} missing from\n{help}");
     }
-    let out = expanse(&["eval", "f.json"], &dir);
+    let out = expanse_in(&dir, &["eval", "f.json"]);
     assert_eq!(text(&out.stdout), "false\n");
     assert!(
         text(&out.stderr).contains("calls %function, which `expanse eval` cannot run"),
         "{}",
         text(&out.stderr)
     );
-    let out = expanse(&["eval", "f.json", "--kind", "nonsense"], &dir);
+    let out = expanse_in(&dir, &["eval", "f.json", "--kind", "nonsense"]);
     assert_eq!(out.status.code(), Some(2));
-    let help = expanse(&["test", "--help"], &dir);
+    let help = expanse_in(&dir, &["test", "--help"]);
     assert!(
         text(&help.stdout).contains(
             "Exit codes: 0 every test passed; 1 some test failed; 2 a fixture is invalid"

@@ -1,18 +1,9 @@
 //! `expanse run`: functions from the command line, on the embedded store and on MongoDB.
 
 use crate::common;
-
-use std::process::{Command, Output};
+use crate::common::expanse_in;
 
 use crate::common::apps::write_files;
-
-fn expanse(args: &[&str], dir: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_expanse"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -61,7 +52,8 @@ fn app() -> tempfile::TempDir {
 #[test]
 fn runs_as_system_by_default_and_prints_one_line_of_extended_json() {
     let dir = app();
-    let out = expanse(
+    let out = expanse_in(
+        dir.path(),
         &[
             "run",
             "app",
@@ -71,7 +63,6 @@ fn runs_as_system_by_default_and_prints_one_line_of_extended_json() {
             "--data",
             "seed.json",
         ],
-        dir.path(),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
@@ -88,7 +79,8 @@ fn runs_as_system_by_default_and_prints_one_line_of_extended_json() {
 #[test]
 fn as_a_user_rules_apply() {
     let dir = app();
-    let out = expanse(
+    let out = expanse_in(
+        dir.path(),
         &[
             "run",
             "app",
@@ -100,13 +92,13 @@ fn as_a_user_rules_apply() {
             "--data",
             "seed.json",
         ],
-        dir.path(),
     );
     assert_eq!(
         text(&out.stdout),
         "{\"modified\":1,\"system\":false,\"id\":{\"$oid\":\"5f1f1f1f1f1f1f1f1f1f1f1f\"}}\n"
     );
-    let out = expanse(
+    let out = expanse_in(
+        dir.path(),
         &[
             "run",
             "app",
@@ -118,7 +110,6 @@ fn as_a_user_rules_apply() {
             "--data",
             "seed.json",
         ],
-        dir.path(),
     );
     // bob's note is not alice's to read, so it is not there for her to update
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -127,7 +118,8 @@ fn as_a_user_rules_apply() {
         "{}",
         text(&out.stdout)
     );
-    let out = expanse(
+    let out = expanse_in(
+        dir.path(),
         &[
             "run",
             "app",
@@ -137,7 +129,6 @@ fn as_a_user_rules_apply() {
             "--data",
             "seed.json",
         ],
-        dir.path(),
     );
     assert_eq!(text(&out.stdout), "1\n");
 }
@@ -150,7 +141,7 @@ fn as_a_client_private_functions_and_can_evaluate_refuse() {
         let mut args = vec!["run", "app"];
         args.extend_from_slice(extra);
         args.extend_from_slice(&["--data", "seed.json"]);
-        expanse(&args, dir.path())
+        expanse_in(dir.path(), &args)
     };
     // an operator may run a private function for alice
     let out = run(&["touch", "--as", "alice", "--args", "[1]"]);
@@ -179,26 +170,26 @@ fn as_a_client_private_functions_and_can_evaluate_refuse() {
     // --client needs --as
     let out = run(&["count", "--client"]);
     assert_eq!(out.status.code(), Some(2));
-    let help = expanse(&["run", "--help"], dir.path());
+    let help = expanse_in(dir.path(), &["run", "--help"]);
     assert!(text(&help.stdout).contains("--client"));
 }
 
 #[test]
 fn failures_are_reported_with_codes() {
     let dir = app();
-    let out = expanse(&["run", "app", "nope"], dir.path());
+    let out = expanse_in(dir.path(), &["run", "app", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("(FunctionNotFound)"));
-    let out = expanse(&["run", "app", "tuoch"], dir.path());
+    let out = expanse_in(dir.path(), &["run", "app", "tuoch"]);
     assert!(
         text(&out.stderr).contains("did you mean touch?"),
         "{}",
         text(&out.stderr)
     );
-    let out = expanse(&["run", "app", "touch", "--args", "{}"], dir.path());
+    let out = expanse_in(dir.path(), &["run", "app", "touch", "--args", "{}"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("must be a JSON array"));
-    let out = expanse(&["run", "missing", "touch"], dir.path());
+    let out = expanse_in(dir.path(), &["run", "missing", "touch"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -208,10 +199,11 @@ fn runs_against_the_real_server() {
         return;
     };
     let dir = app();
-    let out = expanse(&["run", "app", "count", "--mongodb", &uri], dir.path());
+    let out = expanse_in(dir.path(), &["run", "app", "count", "--mongodb", &uri]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "0\n");
-    let out = expanse(
+    let out = expanse_in(
+        dir.path(),
         &[
             "run",
             "app",
@@ -219,7 +211,6 @@ fn runs_against_the_real_server() {
             "--mongodb",
             "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300",
         ],
-        dir.path(),
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -1,20 +1,11 @@
 //! `expanse test`: the fixture runner's contract.
 
 use crate::common;
+use crate::common::{expanse, expanse_in};
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::common::apps::write_files;
-
-fn expanse(args: &[&str], dir: Option<&Path>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_expanse"));
-    command.args(args);
-    if let Some(dir) = dir {
-        command.current_dir(dir);
-    }
-    command.output().expect("run expanse")
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -48,7 +39,7 @@ fn fixture_dir(tests: &str) -> tempfile::TempDir {
 
 #[test]
 fn the_example_suite_passes_on_the_embedded_store() {
-    let out = expanse(&["test", "fixtures"], None);
+    let out = expanse(&["test", "fixtures"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     let last = text.lines().last().unwrap();
@@ -71,7 +62,7 @@ fn every_expect_form_passes_when_it_holds() {
       {"name": "expression", "expr": {"owner": "%%user.id"}, "context": {"user": {"id": "u1"}, "root": {"owner": "u1"}}, "expect": true}
     ]"#,
     );
-    let out = expanse(&["test"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
         stdout(&out).ends_with("7 passed, 0 failed\n"),
@@ -95,7 +86,7 @@ fn every_expect_form_fails_when_it_does_not_hold() {
       {"name": "expression", "expr": {"owner": "%%user.id"}, "context": {"user": {"id": "u2"}, "root": {"owner": "u1"}}, "expect": true}
     ]"#,
     );
-    let out = expanse(&["test"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.ends_with("0 passed, 9 failed\n"), "{text}");
@@ -127,7 +118,7 @@ fn invalid_fixtures_are_reported_with_locations() {
             "{\n  \"app\": \"app\",\n  \"users\": {\"alice\": {\"id\": \"u1\"}},\n  \"tests\": [\n    {\"name\": \"a\", \"as\": \"alicee\", \"op\": \"find\", \"ns\": \"db.notes\", \"expect\": {\"ids\": []}},\n    {\"name\": \"b\", \"as\": \"alice\", \"op\": \"fnd\", \"ns\": \"db.notes\", \"expect\": {\"ids\": []}},\n    {\"name\": \"c\", \"as\": \"alice\", \"op\": \"find\", \"ns\": \"notes\", \"expect\": {\"ids\": []}},\n    {\"name\": \"d\", \"as\": \"alice\", \"op\": \"find\", \"ns\": \"db.notes\", \"quary\": {}, \"expect\": {\"idz\": []}}\n  ]\n}\n",
         )],
     );
-    let out = expanse(&["test", "bad.test.json"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test", "bad.test.json"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     for needle in [
@@ -143,7 +134,7 @@ fn invalid_fixtures_are_reported_with_locations() {
         dir.path(),
         &[("json.test.json", "{\"app\": \"app\", \"tests\": [}")],
     );
-    let out = expanse(&["test", "json.test.json"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test", "json.test.json"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stdout(&out).contains("json.test.json:1:26: expected a value"),
@@ -154,14 +145,14 @@ fn invalid_fixtures_are_reported_with_locations() {
         dir.path(),
         &[("noapp.test.json", "{\"app\": \"missing\", \"tests\": []}")],
     );
-    let out = expanse(&["test", "noapp.test.json"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test", "noapp.test.json"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stdout(&out).contains("not an app directory"),
         "{}",
         stdout(&out)
     );
-    let out = expanse(&["test", "nope"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -173,13 +164,13 @@ fn filter_json_and_junit() {
       {"name": "bob <fails>", "as": "bob", "op": "count", "ns": "db.notes", "query": {}, "expect": {"count": 0}}
     ]"#,
     );
-    let out = expanse(&["test", "--filter", "alice"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test", "--filter", "alice"]);
     assert!(
         stdout(&out).ends_with("1 passed, 0 failed\n"),
         "{}",
         stdout(&out)
     );
-    let out = expanse(&["test", "--format", "json"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test", "--format", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (json["passed"].as_u64(), json["failed"].as_u64()),
@@ -187,7 +178,7 @@ fn filter_json_and_junit() {
     );
     assert_eq!(json["coverage"]["total"], 2);
     assert_eq!(json["files"][0]["tests"][1]["passed"], false);
-    let out = expanse(&["test", "--format", "junit"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test", "--format", "junit"]);
     let xml = stdout(&out);
     assert!(
         xml.contains("<testsuites tests=\"2\" failures=\"1\">"),
@@ -202,11 +193,8 @@ fn embedded_and_mongodb_runs_agree_on_the_example_suite() {
     else {
         return;
     };
-    let embedded = expanse(&["test", "fixtures", "--format", "json"], None);
-    let real = expanse(
-        &["test", "fixtures", "--format", "json", "--mongodb", &uri],
-        None,
-    );
+    let embedded = expanse(&["test", "fixtures", "--format", "json"]);
+    let real = expanse(&["test", "fixtures", "--format", "json", "--mongodb", &uri]);
     assert_eq!(real.status.code(), Some(0), "{}", stdout(&real));
     let generated = regex::Regex::new(r#"\{"\$oid":"[0-9a-f]{24}"\}: role"#).unwrap();
     let strip = |o: &Output| {
@@ -230,15 +218,12 @@ fn embedded_and_mongodb_runs_agree_on_the_example_suite() {
 
 #[test]
 fn an_unreachable_mongodb_is_a_clear_error() {
-    let out = expanse(
-        &[
-            "test",
-            "fixtures",
-            "--mongodb",
-            "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300",
-        ],
-        None,
-    );
+    let out = expanse(&[
+        "test",
+        "fixtures",
+        "--mongodb",
+        "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("database unavailable"), "{stderr}");
@@ -259,7 +244,7 @@ fn failures_of_the_operation_show_its_error_and_partial_results_match() {
        "expect": {"docs": [{"$partial": {"public": true}}]}}
     ]"#,
     );
-    let out = expanse(&["test"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test"]);
     let text = stdout(&out);
     assert!(text.ends_with("2 passed, 2 failed\n"), "{text}");
     assert!(
@@ -276,7 +261,7 @@ fn failures_of_the_operation_show_its_error_and_partial_results_match() {
 #[test]
 fn invalid_expressions_invalid_fixtures_and_namespace_typos() {
     let dir = fixture_dir(r#"[{"name": "bad", "expr": {"owner": "%%usr.id"}, "expect": true}]"#);
-    let out = expanse(&["test"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
@@ -288,7 +273,7 @@ fn invalid_expressions_invalid_fixtures_and_namespace_typos() {
         r#"[{"name": "typo", "as": "system", "op": "find", "ns": "db.note", "query": {}, "expect": {"ids": []}},
             {"name": "seeded", "as": "system", "op": "find", "ns": "db.notes", "query": {"_id": 9}, "expect": {"ids": []}}]"#,
     );
-    let out = expanse(&["test"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
@@ -353,7 +338,7 @@ fn percent_function_rules_run_under_expanse_test_on_both_stores() {
             ),
         ],
     );
-    let out = expanse(&["test", "f.test.json"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test", "f.test.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
         stdout(&out).ends_with("3 passed, 0 failed\n"),
@@ -365,10 +350,7 @@ fn percent_function_rules_run_under_expanse_test_on_both_stores() {
     else {
         return;
     };
-    let out = expanse(
-        &["test", "f.test.json", "--mongodb", &uri],
-        Some(dir.path()),
-    );
+    let out = expanse_in(dir.path(), &["test", "f.test.json", "--mongodb", &uri]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
         stdout(&out).ends_with("3 passed, 0 failed\n"),
@@ -412,7 +394,7 @@ fn denials_inside_functions_are_denials_and_data_after_a_refusal_is_real() {
             ),
         ],
     );
-    let out = expanse(&["test", "f.test.json"], Some(dir.path()));
+    let out = expanse_in(dir.path(), &["test", "f.test.json"]);
     let text = stdout(&out);
     assert!(text.ends_with("2 passed, 1 failed\n"), "{text}");
     assert!(

@@ -1,4 +1,4 @@
-//! Custom user data and tokens against the real MongoDB-wire test server (reference §3), and
+//! Custom user data and tokens against the real MongoDB-wire test server (App Services' custom user data), and
 //! both permission models end to end.
 
 use crate::common;

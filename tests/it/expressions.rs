@@ -1,8 +1,8 @@
-//! Rule-expression behaviour: every documented example of the reference (§1.7), and each
+//! Rule-expression behaviour: every documented example of App Services' rule-expression documentation, and each
 //! decision of the design pinned by a test.
 
 use bson::{bson, doc, oid::ObjectId, Bson, Document};
-use expanse::expr::{Context, ContextData, ExprKind, Expression, FunctionCaller};
+use expanse::expr::{Bindings, BindingsData, ExprKind, Expression, FunctionCaller};
 
 fn compile(text: &str) -> Expression {
     Expression::parse(text, "test.json", ExprKind::Any).unwrap_or_else(|e| panic!("{text}: {e}"))
@@ -11,20 +11,20 @@ fn compile(text: &str) -> Expression {
 /// Evaluates `expr` against a context given as Extended JSON.
 fn eval(expr: &str, context: &str) -> bool {
     let json = expanse::json::parse(context, "context.json").unwrap();
-    let data = ContextData::from_json(&json).unwrap();
+    let data = BindingsData::from_json(&json).unwrap();
     compile(expr).evaluate(&data.context())
 }
 
 fn eval_fn(expr: &str, context: &str, functions: &dyn FunctionCaller) -> bool {
     let json = expanse::json::parse(context, "context.json").unwrap();
-    let data = ContextData::from_json(&json).unwrap();
+    let data = BindingsData::from_json(&json).unwrap();
     compile(expr).evaluate(&data.context().functions(functions))
 }
 
 struct TestFunctions;
 
 impl FunctionCaller for TestFunctions {
-    fn call(&self, name: &str, args: Vec<Bson>, _: &Context<'_>) -> Result<Bson, String> {
+    fn call(&self, name: &str, args: Vec<Bson>, _: &Bindings<'_>) -> Result<Bson, String> {
         match name {
             "isAuthorizedUser" => Ok(Bson::Boolean(args.first() == Some(&bson!("u1")))),
             "returnsOne" => Ok(bson!(1)),
@@ -37,7 +37,7 @@ impl FunctionCaller for TestFunctions {
     }
 }
 
-// ---- §1.7 documented patterns ----
+// ---- documented patterns ----
 
 #[test]
 fn owner_pattern() {
@@ -380,7 +380,7 @@ fn only_exactly_true_counts_from_a_function() {
 fn a_throwing_or_missing_function_makes_the_expression_false() {
     let expr = r#"{"%%true": {"%function": {"name": "throws"}}}"#;
     assert!(!eval_fn(expr, "{}", &TestFunctions));
-    let explanation = compile(expr).explain(&Context::new().functions(&TestFunctions));
+    let explanation = compile(expr).explain(&Bindings::new().functions(&TestFunctions));
     assert!(explanation.to_string().contains("boom"), "{explanation}");
     // No function runtime at all: false, not a panic.
     assert!(!eval(expr, "{}"));
@@ -495,7 +495,7 @@ fn expansions_are_checked_against_where_the_expression_is_used() {
     // Service rules read plain keys from %%args.
     let rule = Expression::parse(r#"{"x": 1}"#, "r.json", ExprKind::ServiceRule).unwrap();
     let args = doc! {"x": 1};
-    assert!(rule.evaluate(&Context::new().args(&args)));
+    assert!(rule.evaluate(&Bindings::new().args(&args)));
 }
 
 #[test]
@@ -547,7 +547,7 @@ fn explanation_names_every_sub_expression_with_values() {
     let expr = compile("{\"%or\": [{\"owner_id\": \"%%user.id\"}, {\"shared\": true}]}");
     let user = doc! {"id": "u1"};
     let root: Document = doc! {"owner_id": "u2", "shared": false};
-    let explanation = expr.explain(&Context::new().user(&user).root(&root));
+    let explanation = expr.explain(&Bindings::new().user(&user).root(&root));
     assert!(!explanation.result);
     assert_eq!(explanation.lines.len(), 3);
     let text = explanation.to_string();

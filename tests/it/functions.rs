@@ -1,4 +1,4 @@
-//! Functions: execution users (reference §4.5), configuration (§4.6), the context, limits,
+//! Functions: execution users (App Services' execution users), configuration, the context, limits,
 //! `%function` in rules, and the two custom user data permission models end to end.
 
 use crate::common;

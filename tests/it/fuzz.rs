@@ -3,7 +3,7 @@
 //! panic, hang, or take memory out of proportion to its size. Bounded for CI (300 cases per property;
 //! `EXPANSE_FUZZ_CASES` raises it).
 
-use expanse::expr::{Context, ExprKind, Expression};
+use expanse::expr::{Bindings, ExprKind, Expression};
 use expanse::fuzzing;
 use proptest::prelude::*;
 
@@ -135,7 +135,7 @@ fn large_inputs_stay_proportionate() {
     // A long expansion path compiles and evaluates.
     let path = format!("{{\"%%user.custom_data{}\": 1}}", ".a".repeat(5_000));
     let e = Expression::parse(&path, "long.json", ExprKind::Any).unwrap();
-    assert!(!e.evaluate(&Context::new()));
+    assert!(!e.evaluate(&Bindings::new()));
     // Many roles and a long $in list.
     let list: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
     let e = Expression::parse(
@@ -145,7 +145,7 @@ fn large_inputs_stay_proportionate() {
     )
     .unwrap();
     let root = bson::doc! {"n": 99_999};
-    assert!(e.evaluate(&Context::new().root(&root)));
+    assert!(e.evaluate(&Bindings::new().root(&root)));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Collection rules through guarded collections on the embedded store: each decision of the
-//! design, each row of the role table (reference §2.3), and the documented patterns (§2.8).
+//! design, each row of the role table (App Services' role permissions), and the documented patterns (App Services' rule templates).
 
 use std::sync::LazyLock;
 
@@ -230,7 +230,7 @@ async fn insert_defaults_to_true_and_needs_every_field_writable() {
             .await,
     );
     assert!(err.contains("field extra is not writable"), "{err}");
-    // A role that cannot write _id cannot insert at all (reference §2.7 E).
+    // A role that cannot write _id cannot insert at all (App Services: inserting writes _id).
     let roles = r#"[{"name": "r", "apply_when": {}, "fields": {"title": {"write": true}}}]"#;
     let (_d, app) = app_with_rules(&rules(roles, "[]"));
     let coll = app.collection(&store, alice(), "db", "coll").unwrap();
@@ -445,7 +445,7 @@ async fn field_expressions_see_the_document() {
     assert_eq!(seen(&app, &store, alice()).await.len(), 2);
 }
 
-// ---- documented patterns (§2.8) ----
+// ---- documented patterns ----
 
 #[tokio::test]
 async fn insert_only_role() {

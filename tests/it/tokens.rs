@@ -1,4 +1,4 @@
-//! Tokens: issuing, verifying, and every refusal (reference §3.9).
+//! Tokens: issuing, verifying, and every refusal (App Services' user sessions).
 
 use base64::Engine;
 use bson::doc;

@@ -49,3 +49,17 @@ impl Rng {
         &items[self.below(items.len())]
     }
 }
+
+/// Runs the `expanse` binary with `args` in the package root.
+pub fn expanse(args: &[&str]) -> std::process::Output {
+    expanse_in(env!("CARGO_MANIFEST_DIR"), args)
+}
+
+/// Runs the `expanse` binary with `args` in `dir`.
+pub fn expanse_in(dir: impl AsRef<std::path::Path>, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run expanse")
+}

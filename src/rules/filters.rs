@@ -2,8 +2,9 @@
 
 use bson::Document;
 
+use super::error::FilterError;
+use super::{CollectionRules, RequestContext};
 use crate::query::Projection;
-use crate::rules::{CollectionRules, RequestContext};
 
 /// What the applicable filters contribute to one request.
 pub(crate) struct AppliedFilters {
@@ -22,7 +23,7 @@ pub(crate) struct AppliedFilters {
 pub(crate) fn apply_filters(
     rules: &CollectionRules,
     request: &RequestContext<'_>,
-) -> Result<AppliedFilters, String> {
+) -> Result<AppliedFilters, FilterError> {
     let ctx = request.context(None, None);
     let mut applied = AppliedFilters {
         queries: Vec::new(),
@@ -40,16 +41,16 @@ pub(crate) fn apply_filters(
         match filter.query.resolve(&ctx) {
             Ok(Some(q)) => applied.queries.push(q),
             Ok(None) => applied.queries.push(bson::doc! {"_id": {"$in": []}}),
-            Err(e) => return Err(format!("filter {:?}: {e}", filter.name)),
+            Err(e) => return Err(FilterError(format!("filter {:?}: {e}", filter.name))),
         }
         if !filter.projection.is_empty() {
             let projection = Projection::parse(&filter.projection)
-                .map_err(|e| format!("filter {:?}: {e}", filter.name))?;
+                .map_err(|e| FilterError(format!("filter {:?}: {e}", filter.name)))?;
             let kind = projection.is_inclusion();
             let only_id = filter.projection.keys().all(|k| k == "_id");
             if !only_id {
                 if inclusive.is_some_and(|k| k != kind) {
-                    return Err("filters applying to one request must use the same kind of projection (all inclusive or all exclusive)".into());
+                    return Err(FilterError("filters applying to one request must use the same kind of projection (all inclusive or all exclusive)".into()));
                 }
                 inclusive = Some(kind);
             }
@@ -57,7 +58,8 @@ pub(crate) fn apply_filters(
         }
     }
     if !merged.is_empty() {
-        applied.projection = Some(Projection::parse(&merged).map_err(|e| e.to_string())?);
+        applied.projection =
+            Some(Projection::parse(&merged).map_err(|e| FilterError(e.to_string()))?);
         applied.projection_spec = Some(merged);
     }
     Ok(applied)

@@ -8,18 +8,18 @@ use crate::json::{self, Json, JsonError, JsonKind};
 use crate::suggest::closest;
 
 /// What an expression is evaluated against. Everything is borrowed, so building a context per
-/// document costs nothing; [`ContextData`] owns the same values when needed.
+/// document costs nothing; [`BindingsData`] owns the same values when needed.
 ///
 /// ```
 /// use bson::doc;
-/// use expanse::expr::{Context, ExprKind, Expression};
+/// use expanse::expr::{Bindings, ExprKind, Expression};
 /// let rule = Expression::parse(r#"{"owner_id": "%%user.id"}"#, "rule.json", ExprKind::Any).unwrap();
 /// let user = doc! {"id": "u1"};
 /// let note = doc! {"owner_id": "u1"};
-/// assert!(rule.evaluate(&Context::new().user(&user).root(&note)));
+/// assert!(rule.evaluate(&Bindings::new().user(&user).root(&note)));
 /// ```
 #[derive(Clone, Copy, Default)]
-pub struct Context<'a> {
+pub struct Bindings<'a> {
     user: Option<&'a Document>,
     root: Option<&'a Document>,
     prev_root: Option<&'a Document>,
@@ -41,10 +41,10 @@ pub(crate) enum BaseRef<'a> {
     Missing,
 }
 
-impl<'a> Context<'a> {
+impl<'a> Bindings<'a> {
     /// An empty context: every expansion is missing.
-    pub fn new() -> Context<'a> {
-        Context::default()
+    pub fn new() -> Bindings<'a> {
+        Bindings::default()
     }
 
     /// `%%user`: `{id, type, data, custom_data, identities}`.
@@ -104,8 +104,8 @@ impl<'a> Context<'a> {
     }
 
     /// The same context without a document (for push-down).
-    pub(crate) fn without_document(&self) -> Context<'a> {
-        Context {
+    pub(crate) fn without_document(&self) -> Bindings<'a> {
+        Bindings {
             root: None,
             prev_root: None,
             this: None,
@@ -139,7 +139,7 @@ impl<'a> Context<'a> {
 
 /// Owned context values, read from a JSON context file (`expanse eval --context`).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ContextData {
+pub struct BindingsData {
     /// `user`
     pub user: Option<Document>,
     /// `root`
@@ -175,17 +175,17 @@ const CONTEXT_KEYS: &[&str] = &[
     "partition",
 ];
 
-impl ContextData {
+impl BindingsData {
     /// Reads a context object (Extended JSON); unknown keys and wrong types are errors with
     /// their location.
-    pub fn from_json(json: &Json) -> Result<ContextData, JsonError> {
+    pub fn from_json(json: &Json) -> Result<BindingsData, JsonError> {
         let JsonKind::Object(members) = &json.kind else {
             return Err(JsonError {
                 at: json.at.clone(),
                 message: format!("a context must be an object, found {}", json.kind_name()),
             });
         };
-        let mut data = ContextData::default();
+        let mut data = BindingsData::default();
         for m in members {
             let doc = || json::to_document(&m.value);
             let any = || json::to_bson(&m.value);
@@ -217,9 +217,9 @@ impl ContextData {
         Ok(data)
     }
 
-    /// A borrowed [`Context`] over these values.
-    pub fn context(&self) -> Context<'_> {
-        Context {
+    /// A borrowed [`Bindings`] over these values.
+    pub fn context(&self) -> Bindings<'_> {
+        Bindings {
             user: self.user.as_ref(),
             root: self.root.as_ref(),
             prev_root: self.prev_root.as_ref(),
