@@ -162,6 +162,8 @@ fn system_app() -> &'static App {
         functions: Default::default(),
         custom_user_data: None,
         triggers: Default::default(),
+        auth_providers: Default::default(),
+        app_id: String::new(),
         query: Default::default(),
     })
 }

@@ -32,3 +32,4 @@ pub mod store;
 pub mod triggers;
 pub mod update;
 mod user;
+pub mod users;

@@ -96,6 +96,8 @@ impl Loader {
             functions: BTreeMap::new(),
             custom_user_data: None,
             triggers: BTreeMap::new(),
+            auth_providers: BTreeMap::new(),
+            app_id: String::new(),
             query: Default::default(),
         };
         if !dir.is_dir() {
@@ -111,6 +113,7 @@ impl Loader {
         self.functions(&mut app);
         self.custom_user_data(&mut app);
         self.triggers(&mut app);
+        self.auth_providers(&mut app);
         self.functions_without_source(&app);
         app
     }
@@ -139,6 +142,15 @@ impl Loader {
         }
         if let Some(JsonKind::String(env)) = json.get("environment").map(|j| &j.kind) {
             app.environment_tag = env.clone();
+        }
+        if let Some(JsonKind::String(id)) = json.get("app_id").map(|j| &j.kind) {
+            app.app_id = id.clone();
+        }
+        let meta = self.dir.join(".mdb").join("meta.json");
+        if let Some(meta) = self.read_optional(&meta) {
+            if let Some(JsonKind::String(id)) = meta.get("client_app_id").map(|j| &j.kind) {
+                app.app_id = id.clone();
+            }
         }
         if let Some(expanse) = json.get("expanse") {
             self.query_settings(expanse, app);
@@ -789,6 +801,63 @@ impl Loader {
             }
             self.check_trigger(app, &trigger, &json.at);
             app.triggers.insert(trigger.name.clone(), trigger);
+        }
+    }
+
+    /// `auth/providers.json` (object keyed by name, or array), else the legacy
+    /// `auth_providers/<name>.json` files; functions they name must exist.
+    fn auth_providers(&mut self, app: &mut App) {
+        let path = self.dir.join("auth").join("providers.json");
+        if let Some(json) = self.read_optional(&path) {
+            super::providers::read(
+                &json,
+                false,
+                &mut self.found.errors,
+                &mut self.found.warnings,
+                &mut app.auth_providers,
+            );
+        } else {
+            for path in entries(&self.dir.join("auth_providers")) {
+                if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                    continue;
+                }
+                let Some(json) = self.read(&path) else {
+                    continue;
+                };
+                super::providers::read(
+                    &json,
+                    true,
+                    &mut self.found.errors,
+                    &mut self.found.warnings,
+                    &mut app.auth_providers,
+                );
+            }
+        }
+        let mut missing = Vec::new();
+        for p in app.auth_providers.values() {
+            for (key, on) in [
+                (
+                    "confirmationFunctionName",
+                    p.flag("runConfirmationFunction"),
+                ),
+                ("resetFunctionName", p.flag("runResetFunction")),
+                ("authFunctionName", p.provider_type == "custom-function"),
+            ] {
+                if let Some(name) = p.text(key).filter(|_| on) {
+                    if !app.functions.contains_key(name) {
+                        missing.push((p.at.clone(), p.name.clone(), key, name.to_owned()));
+                    }
+                }
+            }
+        }
+        for (at, provider, key, name) in missing {
+            self.found.errors.push(Diagnostic {
+                at,
+                message: format!(
+                    "provider {provider:?}: {key} names function {name:?}, which the app does not have"
+                ),
+                hint: closest_function(app, &name),
+            });
         }
     }
 }

@@ -13,6 +13,7 @@ mod collection;
 mod config;
 mod error;
 mod load;
+mod providers;
 mod settings;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use bson::Document;
 
 pub use config::{CustomUserDataConfig, DataSourceConfig, FunctionConfig, TriggerConfig};
 pub use error::{LoadError, NoMatchingRule};
+pub use providers::{AuthProviderConfig, MetadataField, PROVIDER_TYPES};
 pub use settings::QuerySettings;
 
 use crate::diagnostic::Diagnostic;
@@ -48,6 +50,11 @@ pub struct App {
     pub custom_user_data: Option<CustomUserDataConfig>,
     /// Triggers by name.
     pub triggers: BTreeMap<String, TriggerConfig>,
+    /// Authentication providers by name (`auth/providers.json`).
+    pub auth_providers: BTreeMap<String, AuthProviderConfig>,
+    /// The client App ID (`.mdb/meta.json` `client_app_id` or `realm_config.json` `app_id`),
+    /// the default audience of custom JWTs; empty when the export has none.
+    pub app_id: String,
     /// Expanse's query settings (`"expanse"` in the root config).
     pub query: QuerySettings,
 }

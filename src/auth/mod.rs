@@ -1,13 +1,32 @@
-//! Users' custom data and tokens (https://www.mongodb.com/docs/atlas/app-services/users/custom-metadata/): lookup, login, refresh, verification,
-//! revocation, bounded staleness and authentication triggers.
+//! Authentication: providers, users and identities, sessions in the database, tokens with key
+//! rotation, custom user data, and authentication triggers
+//! (https://www.mongodb.com/docs/atlas/app-services/authentication/,
+//! https://www.mongodb.com/docs/atlas/app-services/users/sessions/).
 
+mod crypto;
 mod custom_data;
+mod email;
+mod error;
+mod import;
+mod jwks;
+mod password;
+mod providers;
 mod service;
+mod sessions;
 mod tokens;
 
+pub use crypto::{random_secret, RandomError};
 pub use custom_data::find_custom_data;
-pub use service::{Auth, AuthError, BoxFuture, Session, SystemFunctions};
+pub use email::{Email, EmailKind, EmailSender};
+pub use error::AuthError;
+pub use import::ImportReport;
+pub use jwks::{JwksCache, JwksFetcher};
+pub use password::{PasswordError, PasswordParams, Passwords};
+pub use providers::{AccountStatus, USERPASS_TOKEN_LIFETIME};
+pub use providers::{ApiKey, Credential};
+pub use service::{Auth, BoxFuture, Session, SystemFunctions, ANONYMOUS_INACTIVITY};
+pub use sessions::{SessionRecord, Sessions, DEFAULT_REVOCATION_BOUND};
 pub use tokens::{
     AccessClaims, RefreshClaims, SigningKey, TokenConfig, TokenError, TokenIssuer, TokenPair,
-    ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME,
+    ACCESS_TOKEN_LIFETIME, NO_DEVICE, REFRESH_TOKEN_LIFETIME,
 };

@@ -1,7 +1,5 @@
 //! Access and refresh tokens (JWT), as App Services issued them (App Services: https://www.mongodb.com/docs/atlas/app-services/users/sessions/).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -16,7 +14,7 @@ pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// The App Services default refresh token lifetime: 60 days.
 pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600);
 /// "No device" as App Services writes it.
-const NO_DEVICE: &str = "000000000000000000000000";
+pub const NO_DEVICE: &str = "000000000000000000000000";
 
 /// How tokens are signed.
 #[derive(Clone)]
@@ -109,7 +107,7 @@ pub enum TokenError {
         /// Found `typ`.
         found: String,
     },
-    /// The user's sessions were revoked after the token was issued, or its session ended.
+    /// The token's session ended (logout), was revoked, or its user was disabled or deleted.
     #[error("token revoked")]
     Revoked,
     /// The keys could not be used.
@@ -145,9 +143,6 @@ pub struct AccessClaims {
     /// Identities (`%%user.identities`), relaxed Extended JSON.
     #[serde(default)]
     pub expanse_identities: serde_json::Value,
-    /// The user's revocation epoch when the token was issued.
-    #[serde(default)]
-    pub expanse_epoch: u64,
 }
 
 /// Claims of a refresh token.
@@ -175,9 +170,6 @@ pub struct RefreshClaims {
     /// Identities.
     #[serde(default)]
     pub expanse_identities: serde_json::Value,
-    /// The user's revocation epoch when the token was issued.
-    #[serde(default)]
-    pub expanse_epoch: u64,
 }
 
 /// An access token and a refresh token.
@@ -193,22 +185,45 @@ pub struct TokenPair {
     pub device_id: String,
 }
 
-/// Revoked sessions: a per-user revocation epoch (tokens carry the epoch they were issued in),
-/// and ended sessions.
-#[derive(Debug, Default)]
-struct Revocations {
-    epochs: HashMap<String, u64>,
-    sessions: HashSet<String>,
-}
-
-/// Issues and verifies tokens.
+/// Issues and verifies tokens. Signature and times only: whether a token's session still
+/// exists is the [`crate::auth::Auth`] service's question (sessions live in the database).
+///
+/// Keys rotate: [`TokenIssuer::with_previous_keys`] adds keys that still verify (the
+/// configured key alone signs), until they are removed from the list.
+///
+/// ```
+/// use expanse::auth::{SigningKey, TokenConfig, TokenIssuer};
+/// let old = TokenIssuer::new(TokenConfig::hs256(vec![b'a'; 32]).unwrap()).unwrap();
+/// let token = old.issue(&expanse::User::new("u1"), &bson::doc! {}).unwrap();
+/// let new = TokenIssuer::new(TokenConfig::hs256(vec![b'b'; 32]).unwrap())
+///     .unwrap()
+///     .with_previous_keys(vec![SigningKey::Hs256(vec![b'a'; 32])])
+///     .unwrap();
+/// assert_eq!(new.verify_access(&token.access_token).unwrap().sub, "u1");
+/// ```
 #[derive(Debug)]
 pub struct TokenIssuer {
     config: TokenConfig,
     algorithm: Algorithm,
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    revocations: RwLock<Revocations>,
+    /// The signing key's verifier first, then the previous keys'.
+    decoding: Vec<(Algorithm, DecodingKey)>,
+}
+
+/// The algorithm and verifying key of a signing key.
+fn verifier(key: &SigningKey) -> Result<(Algorithm, DecodingKey), TokenError> {
+    let key_error = |e: jsonwebtoken::errors::Error| TokenError::Key(e.to_string());
+    Ok(match key {
+        SigningKey::Hs256(secret) => (Algorithm::HS256, DecodingKey::from_secret(secret)),
+        SigningKey::Rs256 { public_pem, .. } => (
+            Algorithm::RS256,
+            DecodingKey::from_rsa_pem(public_pem).map_err(key_error)?,
+        ),
+        SigningKey::Es256 { public_pem, .. } => (
+            Algorithm::ES256,
+            DecodingKey::from_ec_pem(public_pem).map_err(key_error)?,
+        ),
+    })
 }
 
 pub(crate) fn now_seconds() -> i64 {
@@ -265,36 +280,39 @@ impl TokenIssuer {
     /// An issuer for these settings.
     pub fn new(config: TokenConfig) -> Result<TokenIssuer, TokenError> {
         let key_error = |e: jsonwebtoken::errors::Error| TokenError::Key(e.to_string());
-        let (algorithm, encoding, decoding) = match &config.key {
-            SigningKey::Hs256(secret) => (
-                Algorithm::HS256,
-                EncodingKey::from_secret(secret),
-                DecodingKey::from_secret(secret),
-            ),
-            SigningKey::Rs256 {
-                private_pem,
-                public_pem,
-            } => (
-                Algorithm::RS256,
-                EncodingKey::from_rsa_pem(private_pem).map_err(key_error)?,
-                DecodingKey::from_rsa_pem(public_pem).map_err(key_error)?,
-            ),
-            SigningKey::Es256 {
-                private_pem,
-                public_pem,
-            } => (
-                Algorithm::ES256,
-                EncodingKey::from_ec_pem(private_pem).map_err(key_error)?,
-                DecodingKey::from_ec_pem(public_pem).map_err(key_error)?,
-            ),
+        let encoding = match &config.key {
+            SigningKey::Hs256(secret) => EncodingKey::from_secret(secret),
+            SigningKey::Rs256 { private_pem, .. } => {
+                EncodingKey::from_rsa_pem(private_pem).map_err(key_error)?
+            }
+            SigningKey::Es256 { private_pem, .. } => {
+                EncodingKey::from_ec_pem(private_pem).map_err(key_error)?
+            }
         };
+        let (algorithm, decoding) = verifier(&config.key)?;
         Ok(TokenIssuer {
             config,
             algorithm,
             encoding,
-            decoding,
-            revocations: RwLock::new(Revocations::default()),
+            decoding: vec![(algorithm, decoding)],
         })
+    }
+
+    /// Adds keys that verify tokens but never sign (key rotation: tokens signed with a previous
+    /// key stay valid until their key is dropped from this list or they expire). A previous key
+    /// may use another algorithm than the signing key (HS256, RS256, ES256).
+    pub fn with_previous_keys(mut self, keys: Vec<SigningKey>) -> Result<TokenIssuer, TokenError> {
+        for key in &keys {
+            if let SigningKey::Hs256(secret) = key {
+                if secret.len() < 32 {
+                    return Err(TokenError::Key(
+                        "an HS256 secret must be at least 32 bytes".into(),
+                    ));
+                }
+            }
+            self.decoding.push(verifier(key)?);
+        }
+        Ok(self)
     }
 
     /// The settings.
@@ -309,51 +327,75 @@ impl TokenIssuer {
             .map_err(|e| TokenError::Key(e.to_string()))
     }
 
-    /// A new session for `user`: an access token carrying `custom_data` (omitted when empty)
-    /// and a refresh token.
+    /// A token pair for `user` on a new session id, with no device and the configured refresh
+    /// lifetime (the session is not recorded anywhere: [`crate::auth::Auth::login`] records
+    /// it).
     pub fn issue(&self, user: &User, custom_data: &Document) -> Result<TokenPair, TokenError> {
         let session = bson::oid::ObjectId::new().to_hex();
-        let refresh = self.refresh_token(user, &session)?;
-        let access = self.access_token(user, custom_data, &session)?;
+        let refresh_exp = now_seconds() + self.config.refresh_lifetime.as_secs() as i64;
+        self.issue_for(user, custom_data, &session, NO_DEVICE, refresh_exp)
+    }
+
+    /// A token pair for `user` on the session `session` and device `device_id`, the refresh
+    /// token expiring at `refresh_exp` (seconds since the epoch).
+    pub fn issue_for(
+        &self,
+        user: &User,
+        custom_data: &Document,
+        session: &str,
+        device_id: &str,
+        refresh_exp: i64,
+    ) -> Result<TokenPair, TokenError> {
+        let refresh = self.refresh_token(user, session, device_id, refresh_exp)?;
+        let access = self.access_token_on(user, custom_data, session, device_id)?;
         Ok(TokenPair {
             access_token: access,
             refresh_token: refresh,
             user_id: user.id.clone(),
-            device_id: NO_DEVICE.into(),
+            device_id: device_id.to_owned(),
         })
     }
 
-    fn refresh_token(&self, user: &User, session: &str) -> Result<String, TokenError> {
+    fn refresh_token(
+        &self,
+        user: &User,
+        session: &str,
+        device_id: &str,
+        exp: i64,
+    ) -> Result<String, TokenError> {
         let now = now_seconds();
         let (kind, data, identities) = user_parts(user);
         self.sign(&RefreshClaims {
             sub: user.id.clone(),
             iat: now,
             nbf: now,
-            exp: now + self.config.refresh_lifetime.as_secs() as i64,
+            exp,
             typ: "refresh".into(),
             baas_id: session.to_owned(),
-            baas_device_id: NO_DEVICE.into(),
+            baas_device_id: device_id.to_owned(),
             expanse_user_type: kind,
             expanse_data: data,
             expanse_identities: identities,
-            expanse_epoch: self.epoch(&user.id),
         })
     }
 
-    fn epoch(&self, user: &str) -> u64 {
-        self.revocations
-            .read()
-            .map(|r| r.epochs.get(user).copied().unwrap_or(0))
-            .unwrap_or(u64::MAX)
-    }
-
-    /// An access token for an existing session.
+    /// An access token for an existing session (no device).
     pub fn access_token(
         &self,
         user: &User,
         custom_data: &Document,
         session: &str,
+    ) -> Result<String, TokenError> {
+        self.access_token_on(user, custom_data, session, NO_DEVICE)
+    }
+
+    /// An access token for an existing session on a device.
+    pub fn access_token_on(
+        &self,
+        user: &User,
+        custom_data: &Document,
+        session: &str,
+        device_id: &str,
     ) -> Result<String, TokenError> {
         let now = now_seconds();
         let (kind, data, identities) = user_parts(user);
@@ -364,19 +406,18 @@ impl TokenIssuer {
             exp: now + self.config.access_lifetime.as_secs() as i64,
             typ: "access".into(),
             iss: session.to_owned(),
-            baas_device_id: NO_DEVICE.into(),
+            baas_device_id: device_id.to_owned(),
             user_data: (!custom_data.is_empty())
                 .then(|| to_json(Bson::Document(custom_data.clone()))),
             expanse_user_type: kind,
             expanse_data: data,
             expanse_identities: identities,
-            expanse_epoch: self.epoch(&user.id),
         })
     }
 
     /// Checks the header's algorithm before anything else, so `alg: none` and algorithm
-    /// confusion are refused as such.
-    fn check_algorithm(&self, token: &str) -> Result<(), TokenError> {
+    /// confusion are refused as such; returns the algorithm.
+    fn check_algorithm(&self, token: &str) -> Result<Algorithm, TokenError> {
         let header_part = token.split('.').next().unwrap_or_default();
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(header_part)
@@ -388,35 +429,62 @@ impl TokenIssuer {
             .and_then(|a| a.as_str())
             .unwrap_or("(missing)")
             .to_owned();
-        let expected = format!("{:?}", self.algorithm);
-        if found != expected {
-            return Err(TokenError::Algorithm { found, expected });
-        }
+        let Some(algorithm) = self
+            .decoding
+            .iter()
+            .map(|(a, _)| *a)
+            .find(|a| format!("{a:?}") == found)
+        else {
+            return Err(TokenError::Algorithm {
+                found,
+                expected: self.expected_algorithms(),
+            });
+        };
         if token.split('.').count() != 3 {
             return Err(TokenError::Malformed("a JWT has three parts".into()));
         }
-        Ok(())
+        Ok(algorithm)
     }
 
+    fn expected_algorithms(&self) -> String {
+        let mut names: Vec<String> = Vec::new();
+        for (a, _) in &self.decoding {
+            let name = format!("{a:?}");
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names.join(" or ")
+    }
+
+    /// Verifies with each key of the token's algorithm, the signing key first; the first key
+    /// whose signature matches decides.
     fn decode<T: serde::de::DeserializeOwned>(&self, token: &str) -> Result<T, TokenError> {
-        self.check_algorithm(token)?;
-        let mut validation = Validation::new(self.algorithm);
+        let algorithm = self.check_algorithm(token)?;
+        let mut validation = Validation::new(algorithm);
         validation.leeway = 0;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub", "iat", "nbf"]);
         use jsonwebtoken::errors::ErrorKind;
-        jsonwebtoken::decode::<T>(token.as_bytes(), &self.decoding, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-                ErrorKind::InvalidSignature => TokenError::Signature,
-                ErrorKind::InvalidAlgorithm => TokenError::Algorithm {
-                    found: "(mismatch)".into(),
-                    expected: format!("{:?}", self.algorithm),
-                },
-                other => TokenError::Malformed(format!("{other:?}")),
-            })
+        let mut last = TokenError::Signature;
+        for (_, key) in self.decoding.iter().filter(|(a, _)| *a == algorithm) {
+            match jsonwebtoken::decode::<T>(token.as_bytes(), key, &validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) => {
+                    last = match e.kind() {
+                        ErrorKind::InvalidSignature => TokenError::Signature,
+                        ErrorKind::ExpiredSignature => return Err(TokenError::Expired),
+                        ErrorKind::ImmatureSignature => return Err(TokenError::NotYetValid),
+                        ErrorKind::InvalidAlgorithm => TokenError::Algorithm {
+                            found: "(mismatch)".into(),
+                            expected: self.expected_algorithms(),
+                        },
+                        other => return Err(TokenError::Malformed(format!("{other:?}"))),
+                    }
+                }
+            }
+        }
+        Err(last)
     }
 
     /// Verifies signature and times, then the token type, then reads the claims.
@@ -445,31 +513,16 @@ impl TokenIssuer {
         }
     }
 
-    fn check_revoked(&self, user: &str, epoch: u64, session: &str) -> Result<(), TokenError> {
-        let revocations = self.revocations.read().map_err(|_| TokenError::Revoked)?;
-        if revocations.sessions.contains(session)
-            || revocations
-                .epochs
-                .get(user)
-                .is_some_and(|current| epoch < *current)
-        {
-            return Err(TokenError::Revoked);
-        }
-        Ok(())
-    }
-
-    /// Verifies an access token.
+    /// Verifies an access token's signature, times and type (not its session: see
+    /// [`crate::auth::Auth::verify`]).
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims: AccessClaims = self.decode_typed(token, "access")?;
-        self.check_revoked(&claims.sub, claims.expanse_epoch, &claims.iss)?;
-        Ok(claims)
+        self.decode_typed(token, "access")
     }
 
-    /// Verifies a refresh token.
+    /// Verifies a refresh token's signature, times and type (not its session: see
+    /// [`crate::auth::Auth::refresh`]).
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, TokenError> {
-        let claims: RefreshClaims = self.decode_typed(token, "refresh")?;
-        self.check_revoked(&claims.sub, claims.expanse_epoch, &claims.baas_id)?;
-        Ok(claims)
+        self.decode_typed(token, "refresh")
     }
 
     /// The user an access token stands for, as rules see it (`%%user`).
@@ -493,21 +546,5 @@ impl TokenIssuer {
             .with_type(user_type(&claims.expanse_user_type))
             .with_data(document_of(&claims.expanse_data))
             .with_identities(documents_of(&claims.expanse_identities))
-    }
-
-    /// Revokes every token issued to `user_id` so far (App Services' "revoke sessions");
-    /// tokens issued afterwards work.
-    pub fn revoke_user(&self, user_id: &str) {
-        if let Ok(mut r) = self.revocations.write() {
-            *r.epochs.entry(user_id.to_owned()).or_insert(0) += 1;
-        }
-    }
-
-    /// Ends one session (logout): its refresh token stops working, and so do its access tokens
-    /// (stricter than App Services, where issued access tokens lived on until they expired).
-    pub fn end_session(&self, session: &str) {
-        if let Ok(mut r) = self.revocations.write() {
-            r.sessions.insert(session.to_owned());
-        }
     }
 }

@@ -6,6 +6,7 @@ mod run;
 mod test;
 mod token;
 mod triggers;
+mod users;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,8 @@ enum Command {
     Run(run::RunArgs),
     /// Run an app's database and scheduled triggers on MongoDB (`status`, `resume` subcommands).
     Triggers(triggers::TriggersArgs),
+    /// Manage the users store (import an App Services user export).
+    Users(users::UsersArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -48,6 +51,7 @@ pub fn run() -> ExitCode {
         Command::Token(args) => token::run(args),
         Command::Run(args) => run::run(args),
         Command::Triggers(args) => triggers::run(args),
+        Command::Users(args) => users::run(args),
     }
 }
 

@@ -205,6 +205,29 @@ pub trait Store: Send + Sync {
         async { Ok(None) }
     }
 
+    /// Creates a (non-unique) index on the given fields. The default does nothing (the embedded
+    /// store scans).
+    fn create_index(
+        &self,
+        ns: &Namespace,
+        fields: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (ns, fields);
+        async { Ok(()) }
+    }
+
+    /// Creates a TTL index: a document is removed by the server once the date in `field` is
+    /// past. The default does nothing: a store without TTL indexes keeps expired documents,
+    /// and whoever reads them must check the date (Expanse's sessions and tokens do).
+    fn create_ttl_index(
+        &self,
+        ns: &Namespace,
+        field: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (ns, field);
+        async { Ok(()) }
+    }
+
     /// Creates a unique index on the given fields.
     fn create_unique_index(
         &self,

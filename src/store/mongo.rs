@@ -498,4 +498,32 @@ impl Store for MongoStore {
             .map(|_| ())
             .map_err(map_error)
     }
+
+    async fn create_index(&self, ns: &Namespace, fields: &[String]) -> Result<(), StoreError> {
+        let mut keys = Document::new();
+        for f in fields {
+            keys.insert(f.clone(), 1);
+        }
+        self.collection(ns)
+            .create_index(IndexModel::builder().keys(keys).build())
+            .await
+            .map(|_| ())
+            .map_err(map_error)
+    }
+
+    async fn create_ttl_index(&self, ns: &Namespace, field: &str) -> Result<(), StoreError> {
+        let model = IndexModel::builder()
+            .keys(doc! {field: 1})
+            .options(
+                IndexOptions::builder()
+                    .expire_after(Duration::from_secs(0))
+                    .build(),
+            )
+            .build();
+        self.collection(ns)
+            .create_index(model)
+            .await
+            .map(|_| ())
+            .map_err(map_error)
+    }
 }

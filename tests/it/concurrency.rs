@@ -368,7 +368,7 @@ async fn writes_race_a_revocation() {
         })
         .collect();
     tokio::task::yield_now().await;
-    auth.revoke("a");
+    auth.revoke("a").await.unwrap();
     revoked.store(true, Ordering::SeqCst);
     for w in writers {
         w.await.unwrap();

@@ -37,3 +37,4 @@ mod tokens;
 mod triggers;
 mod update_differential;
 mod update_semantics;
+mod users;

@@ -216,33 +216,36 @@ fn token_types_are_not_interchangeable() {
     ));
 }
 
-#[test]
-fn revocation_ends_every_session_but_not_later_ones() {
-    let issuer = hs256();
-    let first = issuer.issue(&alice(), &doc! {}).unwrap();
-    let second = issuer.issue(&alice(), &doc! {}).unwrap();
-    issuer.revoke_user("u1");
+/// Sessions live in the store now (the issuer only signs and verifies): revocation and
+/// logout go through `Auth`. The durable, cross-instance versions are in `users::sessions`.
+#[tokio::test]
+async fn revocation_ends_every_session_but_not_later_ones() {
+    use expanse::auth::{Auth, AuthError};
+    let app = std::sync::Arc::new(expanse::App::load("fixtures/app").unwrap().app);
+    let auth = Auth::new(app, expanse::store::MemoryStore::new(), hs256());
+    let revoked = Err(AuthError::Token(TokenError::Revoked));
+    let first = auth.login(alice()).await.unwrap().tokens;
+    let second = auth.login(alice()).await.unwrap().tokens;
+    auth.revoke("u1").await.unwrap();
+    assert_eq!(auth.verify(&first.access_token).await.map(|_| ()), revoked);
     assert_eq!(
-        issuer.verify_access(&first.access_token),
-        Err(TokenError::Revoked)
+        auth.refresh(&second.refresh_token).await.map(|_| ()),
+        revoked
     );
-    assert_eq!(
-        issuer.verify_refresh(&second.refresh_token),
-        Err(TokenError::Revoked)
-    );
-    let third = issuer.issue(&alice(), &doc! {}).unwrap();
+    let third = auth.login(alice()).await.unwrap().tokens;
     assert!(
-        issuer.verify_access(&third.access_token).is_ok(),
+        auth.verify(&third.access_token).await.is_ok(),
         "a login after revocation works at once"
     );
     // logout ends one session only
-    let fourth = issuer.issue(&alice(), &doc! {}).unwrap();
-    issuer.end_session(&issuer.verify_refresh(&third.refresh_token).unwrap().baas_id);
+    let fourth = auth.login(alice()).await.unwrap().tokens;
+    auth.logout(&third.refresh_token).await.unwrap();
     assert_eq!(
-        issuer.verify_refresh(&third.refresh_token),
-        Err(TokenError::Revoked)
+        auth.refresh(&third.refresh_token).await.map(|_| ()),
+        revoked
     );
-    assert!(issuer.verify_refresh(&fourth.refresh_token).is_ok());
+    assert_eq!(auth.verify(&third.access_token).await.map(|_| ()), revoked);
+    assert!(auth.refresh(&fourth.refresh_token).await.is_ok());
 }
 
 #[test]
