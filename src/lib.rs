@@ -30,6 +30,7 @@ pub mod operation;
 pub mod rules;
 pub mod server;
 pub mod store;
+pub mod triggers;
 pub mod update;
 mod user;
 pub mod users;

@@ -88,6 +88,8 @@ pub struct TriggerConfig {
     pub providers: Vec<String>,
     /// The whole `config` object.
     pub config: Document,
+    /// `error_handler` (`{config: {enabled, function_name}}`), when present.
+    pub error_handler: Option<Document>,
 }
 
 /// A data source (`data_sources/<name>/config.json`).

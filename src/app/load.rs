@@ -705,16 +705,15 @@ impl Loader {
         }
     }
 
-    /// A trigger whose data source or function does not exist, or that Expanse does not run.
+    /// A trigger whose data source or function does not exist, or whose configuration cannot run.
     fn check_trigger(&mut self, app: &App, trigger: &TriggerConfig, at: &Location) {
         if !trigger.disabled && matches!(trigger.trigger_type.as_str(), "DATABASE" | "SCHEDULED") {
-            self.warn(
-                at.clone(),
-                format!(
-                    "trigger {:?} is a {} trigger: Expanse loads it but does not run it yet",
-                    trigger.name, trigger.trigger_type
-                ),
-            );
+            if let Err(e) = crate::triggers::parse(app, trigger) {
+                self.warn(
+                    at.clone(),
+                    format!("{e}: `expanse triggers` and `expanse serve` will not run it"),
+                );
+            }
         }
         if let Some(Bson::String(service)) = trigger.config.get("service_name") {
             if !app.data_sources.contains_key(service) {
@@ -788,6 +787,7 @@ impl Loader {
                 ),
                 providers: strings(config.get("providers")),
                 config,
+                error_handler: doc.get_document("error_handler").ok().cloned(),
             };
             if trigger.name.is_empty() {
                 self.error(json.at.clone(), "a trigger needs a \"name\"");

@@ -6,6 +6,7 @@ mod run;
 mod serve;
 mod test;
 mod token;
+mod triggers;
 mod users;
 
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Run an app function (system by default, or as a user) on the embedded store or MongoDB.
     Run(run::RunArgs),
+    /// Run an app's database and scheduled triggers on MongoDB (`status`, `resume` subcommands).
+    Triggers(triggers::TriggersArgs),
     /// Manage the users store (import an App Services user export).
     Users(users::UsersArgs),
     /// Serve the App Services client HTTP API (realm-web and the Realm SDKs) over the app.
@@ -50,6 +53,7 @@ pub fn run() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Token(args) => token::run(args),
         Command::Run(args) => run::run(args),
+        Command::Triggers(args) => triggers::run(args),
         Command::Users(args) => users::run(args),
         Command::Serve(args) => serve::run(args),
     }

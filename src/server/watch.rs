@@ -30,7 +30,7 @@ use super::service::data_source;
 use super::state::{ServerState, ServerStore};
 use crate::guard::GuardError;
 use crate::query::Filter;
-use crate::store::{ChangeStream, FindOptions, Namespace};
+use crate::store::{EventStream, FindOptions, Namespace};
 use crate::User;
 
 /// The most document ids a stream remembers having shown (for deletes).
@@ -174,7 +174,7 @@ struct Watcher<S: ServerStore> {
     service: String,
     ns: Namespace,
     filter: Option<Filter>,
-    changes: ChangeStream,
+    changes: EventStream,
     seen: HashSet<String>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     done: bool,

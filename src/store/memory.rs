@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use bson::{Bson, Document};
 
 use super::aggregate::{leading_match, run_pipeline_with};
+use super::changes::{Change, ChangeLog};
 use super::{FindOptions, Namespace, Store, StoreError, Write};
 use crate::query::conjunction::identical_documents;
 use crate::query::{values_equal, Filter, NullSemantics, Projection, SortSpec};
@@ -46,6 +47,8 @@ struct Data {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     data: Arc<RwLock<Data>>,
+    /// Change events of the writes, once someone watches ([`super::ChangeStreams`]).
+    changes: Arc<ChangeLog>,
     file: Option<PathBuf>,
     semantics: NullSemantics,
 }
@@ -120,6 +123,7 @@ impl MemoryStore {
         let data = self.data.read().map(|d| d.clone()).unwrap_or_default();
         MemoryStore {
             data: Arc::new(RwLock::new(data)),
+            changes: Arc::default(),
             file: None,
             semantics: self.semantics,
         }
@@ -144,6 +148,11 @@ impl MemoryStore {
             .read()
             .map(|d| d.collections.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The log change streams read.
+    pub(crate) fn change_log(&self) -> Arc<ChangeLog> {
+        self.changes.clone()
     }
 
     fn find_now(
@@ -196,11 +205,16 @@ impl MemoryStore {
             .map_err(|_| StoreError::Other("store lock poisoned".into()))?;
         let current = data.collections.get(ns).cloned().unwrap_or_default();
         let mut next = current.clone();
+        let recording = self.changes.recording();
+        let mut changes = Vec::new();
         for write in writes {
             match write {
                 Write::Insert(doc) => {
                     let doc = super::ensure_id(doc);
                     check_unique(ns, &next, &doc, None)?;
+                    if recording {
+                        changes.push(Change::Insert(doc.clone()));
+                    }
                     next.documents.push(doc);
                 }
                 Write::Replace { pre, post } => {
@@ -212,11 +226,20 @@ impl MemoryStore {
                         ));
                     }
                     check_unique(ns, &next, &post, Some(index))?;
+                    if recording {
+                        changes.push(Change::Update {
+                            pre: next.documents[index].clone(),
+                            post: post.clone(),
+                        });
+                    }
                     next.documents[index] = post;
                 }
                 Write::Delete { pre } => {
                     let index = position_of(&next, &pre).ok_or(StoreError::Conflict)?;
-                    next.documents.remove(index);
+                    let removed = next.documents.remove(index);
+                    if recording {
+                        changes.push(Change::Delete(removed));
+                    }
                 }
             }
         }
@@ -224,6 +247,8 @@ impl MemoryStore {
         if let Some(path) = &self.file {
             persist(path, &data)?;
         }
+        // Logged while the write lock is held, so events are in commit order.
+        self.changes.record(ns, changes);
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ mod field_guard;
 mod memory;
 mod mongo;
 mod stream;
+mod watch;
 
 use std::fmt;
 use std::future::Future;
@@ -20,12 +21,13 @@ use bson::{Bson, Document};
 
 pub(crate) use aggregate::Pipeline;
 pub use aggregate::{run_pipeline, SUPPORTED_STAGES};
-pub use changes::{ChangeStream, Changes};
+pub use changes::{ChangeStream, ChangeStreams, WatchError, WatchOptions, MEMORY_LOG_CAPACITY};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub(crate) use mongo::map_error as mongo_error;
 pub use mongo::{MongoStore, WriteGuard};
 pub use stream::DocumentStream;
+pub use watch::{Changes, EventStream};
 
 use crate::limits::{self, LimitError};
 use crate::query::QueryError;

@@ -145,6 +145,11 @@ impl MongoStore {
         format!("{}{}", self.database_prefix, ns.database)
     }
 
+    /// The prefix before every database name (empty unless [`MongoStore::with_database_prefix`]).
+    pub fn database_prefix(&self) -> &str {
+        &self.database_prefix
+    }
+
     fn collection(&self, ns: &Namespace) -> Collection<Document> {
         self.client
             .database(&self.database_name(ns))

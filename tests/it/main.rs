@@ -37,6 +37,7 @@ mod security;
 mod server;
 mod store_parity;
 mod tokens;
+mod triggers;
 mod update_differential;
 mod update_semantics;
 mod users;
