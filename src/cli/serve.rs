@@ -2,6 +2,7 @@
 //! client HTTP API over the app (see `crate::server`). Every flag also reads an environment
 //! variable, for containers.
 
+use crate::triggers::{TriggerOptions, Triggers};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -178,13 +179,23 @@ async fn start<S: ServerStore>(
         Ok(a) => a.to_string(),
         Err(_) => args.listen.clone(),
     };
+    // The app's database and scheduled triggers run in the server too (one firing across
+    // instances: the lease in MongoDB decides which instance fires).
+    let triggers = Triggers::start(
+        state.app.clone(),
+        state.store.clone(),
+        state.functions.clone(),
+        TriggerOptions::default(),
+    );
     eprintln!("expanse serve: listening on http://{address} (app id {app_id}, {store_name} store)");
     let shutdown = async move {
         wait_for_signal().await;
         eprintln!("expanse serve: shutting down, finishing requests in flight");
         let _ = stop_tx.send(true);
     };
-    match serve(state, listener, shutdown).await {
+    let served = serve(state, listener, shutdown).await;
+    triggers.stop().await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("expanse serve: {e}");

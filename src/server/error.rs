@@ -173,6 +173,9 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::Token(t) => t.into(),
             AuthError::Store(s) => s.into(),
+            AuthError::ProviderNotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, e.code(), e.to_string())
+            }
             other => ApiError::new(
                 StatusCode::from_u16(other.status()).unwrap_or(StatusCode::BAD_REQUEST),
                 other.code(),

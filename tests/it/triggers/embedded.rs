@@ -229,7 +229,8 @@ const COUNTING_FIXTURE: &str = r#"{
   "tests": [
     {"name": "alice inserts a note through the rules", "as": "alice", "op": "insertOne",
      "ns": "notes_app.notes", "document": {"_id": "n1", "owner_id": "u1", "title": "new"},
-     "expect": {"ids": ["n1"], "data": [{"_id": "n0", "owner_id": "u1", "title": "old"}, {"_id": "n1", "owner_id": "u1", "title": "new"}]}},
+     "expect": {"ids": ["n1"], "data": [{"_id": "n0", "owner_id": "u1", "title": "old"}, {"_id": "n1", "owner_id": "u1", "title": "new"}],
+                "data_of": {"notes_app.users": [{"_id": "d1", "user_id": "u1", "note_count": 2}]}}},
     {"name": "the trigger keeps her note count current", "as": "alice", "op": "call",
      "function": "addNote", "args": ["from a function"], "ns": "notes_app.users",
      "expect": {"data": [{"_id": "d1", "user_id": "u1", "note_count": 2}]}}
@@ -257,4 +258,20 @@ fn fixtures_see_what_database_triggers_wrote() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("2 passed, 0 failed"), "{text}");
+
+    // Expecting another count fails, naming the namespace.
+    let wrong = COUNTING_FIXTURE.replace(
+        "\"data_of\": {\"notes_app.users\": [{\"_id\": \"d1\", \"user_id\": \"u1\", \"note_count\": 2}",
+        "\"data_of\": {\"notes_app.users\": [{\"_id\": \"d1\", \"user_id\": \"u1\", \"note_count\": 5}",
+    );
+    assert_ne!(wrong, COUNTING_FIXTURE);
+    crate::common::apps::write_files(dir.path(), &[("counting.test.json", wrong.as_str())]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .args(["test", "counting.test.json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("expected data of notes_app.users"), "{text}");
 }

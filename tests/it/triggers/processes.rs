@@ -187,6 +187,44 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
+/// `expanse serve` runs the app's database triggers too, and stops them when it shuts down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_the_apps_database_triggers() {
+    let Some(setup) = Setup::new("serve_runs_the_apps_database_triggers").await else {
+        return;
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .args([
+            "serve",
+            &setup.app_dir,
+            "--mongodb",
+            &setup.uri,
+            "--listen",
+            "127.0.0.1:0",
+            "--app-id",
+            "serve-triggers",
+        ])
+        .env(
+            "EXPANSE_JWT_SECRET",
+            "serve-triggers-secret-0123456789abcdef",
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    setup.started().await;
+    setup.write(0..5, Duration::from_millis(5)).await.unwrap();
+    wait_for(
+        "the five events to run",
+        Duration::from_secs(30),
+        || async { setup.distinct().await == 5 },
+    )
+    .await;
+    stop(child);
+    assert_eq!(setup.runs().await, vec![0, 1, 2, 3, 4]);
+    setup.clean().await;
+}
+
 /// Checks the runs of an ordered trigger over `0..total`: every event ran, in order except for
 /// replays after a restart (at most `restarts` steps back); returns the duplicates.
 fn check_ordered(runs: &[i64], total: i64, restarts: usize) -> usize {
