@@ -92,3 +92,19 @@ pub(crate) fn read_file(path: &std::path::Path) -> Result<String, String> {
     std::fs::read_to_string(path)
         .map_err(|e| format!("{}:1:1: cannot read file: {e}", path.display()))
 }
+
+/// Waits for SIGINT (Ctrl-C) or, on Unix, SIGTERM: long-running commands stop gracefully.
+pub(crate) async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -189,7 +189,7 @@ async fn start<S: ServerStore>(
     );
     eprintln!("expanse serve: listening on http://{address} (app id {app_id}, {store_name} store)");
     let shutdown = async move {
-        wait_for_signal().await;
+        super::wait_for_signal().await;
         eprintln!("expanse serve: shutting down, finishing requests in flight");
         let _ = stop_tx.send(true);
     };
@@ -202,20 +202,4 @@ async fn start<S: ServerStore>(
             ExitCode::from(1)
         }
     }
-}
-
-/// SIGINT or SIGTERM.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

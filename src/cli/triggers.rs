@@ -167,26 +167,10 @@ async fn serve(args: RunArgs) -> ExitCode {
         running.names().len(),
         running.names().join(", ")
     );
-    wait_for_signal().await;
+    super::wait_for_signal().await;
     eprintln!("stopping: waiting for running functions to finish");
     running.stop().await;
     ExitCode::SUCCESS
-}
-
-/// Ctrl-C, or SIGTERM on Unix.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn show_status(args: StatusArgs) -> ExitCode {
