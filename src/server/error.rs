@@ -173,7 +173,8 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::Token(t) => t.into(),
             AuthError::Store(s) => s.into(),
-            AuthError::ProviderNotFound(_) => {
+            // A disabled provider behaves as an absent one.
+            AuthError::ProviderNotFound(_) | AuthError::ProviderDisabled(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, e.code(), e.to_string())
             }
             other => ApiError::new(

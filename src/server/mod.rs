@@ -6,9 +6,12 @@
 //! [`routes`] (the table of routes, CORS, limits), [`observe`] (request id, time limit, metrics,
 //! log line), [`body`] (Extended JSON in and out), [`error`] (`{error, error_code, link}`),
 //! [`caller`] (bearer tokens), [`client_auth`] (location, login, profile, session),
+//! [`userpass`] (email/password registration, confirmation, reset), [`api_keys`] (user API
+//! keys),
 //! [`functions_call`] and [`service`] (function calls and MongoDB operations), [`watch`]
 //! (change streams as server-sent events), [`metrics`], [`settings`], [`state`].
 
+pub mod api_keys;
 pub mod body;
 pub mod caller;
 pub mod client_auth;
@@ -21,6 +24,7 @@ pub mod routes;
 pub mod service;
 pub mod settings;
 pub mod state;
+pub mod userpass;
 pub mod watch;
 
 use std::future::Future;
