@@ -26,7 +26,10 @@ pub fn routes<S: ServerStore>(prefix: &str) -> Router<Arc<ServerState<S>>> {
     let keys = format!("{prefix}/api_keys");
     Router::new()
         .route(&keys, get(list::<S>).post(create::<S>))
-        .route(&format!("{keys}/{{key}}"), get(fetch::<S>).delete(remove::<S>))
+        .route(
+            &format!("{keys}/{{key}}"),
+            get(fetch::<S>).delete(remove::<S>),
+        )
         .route(&format!("{keys}/{{key}}/enable"), put(enable::<S>))
         .route(&format!("{keys}/{{key}}/disable"), put(disable::<S>))
 }
@@ -57,7 +60,10 @@ pub async fn create<S: ServerStore>(
 ) -> Result<Ejson, ApiError> {
     let name = string_field(&body, "name")?;
     let key = state.auth.create_user_api_key(&owner, &name).await?;
-    Ok(Ejson(StatusCode::CREATED, Bson::Document(key.to_document())))
+    Ok(Ejson(
+        StatusCode::CREATED,
+        Bson::Document(key.to_document()),
+    ))
 }
 
 /// `GET auth/api_keys`: the caller's keys, without their secrets.

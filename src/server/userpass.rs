@@ -39,7 +39,11 @@ pub fn routes<S: ServerStore>(prefix: &str) -> Router<Arc<ServerState<S>>> {
 }
 
 /// The app id must be this app's and the provider an enabled `local-userpass` one.
-fn check<S: ServerStore>(state: &ServerState<S>, app: &str, provider: &str) -> Result<(), ApiError> {
+fn check<S: ServerStore>(
+    state: &ServerState<S>,
+    app: &str,
+    provider: &str,
+) -> Result<(), ApiError> {
     check_app(state, app)?;
     provider_of_type(state, provider, "local-userpass").map(|_| ())
 }
