@@ -244,4 +244,18 @@ mod tests {
         let e: ApiError = FunctionError::Private("f".into()).into();
         assert_eq!(e.error_code, "NotCallable");
     }
+
+    #[test]
+    fn unknown_and_disabled_providers_are_both_not_found() {
+        for e in [
+            AuthError::ProviderNotFound("p".into()),
+            AuthError::ProviderDisabled("p".into()),
+        ] {
+            let e: ApiError = e.into();
+            assert_eq!(
+                (e.status, e.error_code),
+                (StatusCode::NOT_FOUND, "AuthProviderNotFound")
+            );
+        }
+    }
 }

@@ -161,3 +161,25 @@ pub async fn call_reset_function<S: ServerStore>(
         .await?;
     Ok(done(StatusCode::NO_CONTENT))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn reset_function_arguments_must_be_an_array() {
+        assert_eq!(arguments(&doc! {}).ok(), Some(vec![]));
+        assert_eq!(arguments(&doc! {"arguments": null}).ok(), Some(vec![]));
+        assert_eq!(
+            arguments(&doc! {"arguments": ["a", 1]}).ok(),
+            Some(vec![Bson::String("a".into()), Bson::Int32(1)])
+        );
+        for bad in [doc! {"arguments": "a"}, doc! {"arguments": {"0": "a"}}] {
+            assert_eq!(
+                arguments(&bad).err().map(|e| e.error_code),
+                Some("InvalidParameter")
+            );
+        }
+    }
+}
