@@ -248,22 +248,58 @@ test("linking: an anonymous user links an email/password identity and keeps thei
   assert.deepEqual(providerTypes(third), ["anon-user"]);
 });
 
-test("providers are found by their configured name; unknown and disabled ones are refused", async () => {
-  // a copy of the app whose custom function provider is named "pin-login" and whose API key
-  // provider is disabled
+/**
+ * Starts a server over a copy of ../app: `edit(dir)` changes the copy first. Returns the
+ * server, a realm-web App for it (its own app id) and a cleanup function.
+ */
+async function serveCopy(id, edit) {
   const dir = mkdtempSync(path.join(tmpdir(), "expanse-providers-"));
   const copy = path.join(dir, "app");
   cpSync(APP_DIR, copy, { recursive: true });
+  edit(copy);
+  const copyServer = await startServer({ appDir: copy, env: { EXPANSE_APP_ID: id } });
+  return {
+    server: copyServer,
+    app: new Realm.App({ id, baseUrl: copyServer.url }),
+    async stop() {
+      await copyServer.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Rewrites the copy's auth/providers.json with `edit(providers)`. */
+function editProviders(copy, edit) {
   const file = path.join(copy, "auth", "providers.json");
   const providers = JSON.parse(readFileSync(file, "utf8"));
-  providers["pin-login"] = { ...providers["custom-function"], name: "pin-login" };
-  delete providers["custom-function"];
-  providers["api-key"].disabled = true;
+  edit(providers);
   writeFileSync(file, JSON.stringify(providers));
+}
+
+/** Adds functions (name → [source, config]) to the copy. */
+function addFunctions(copy, functions) {
+  const file = path.join(copy, "functions", "config.json");
+  const config = JSON.parse(readFileSync(file, "utf8")).filter((f) => !(f.name in functions));
+  for (const [name, [source, settings]] of Object.entries(functions)) {
+    writeFileSync(path.join(copy, "functions", `${name}.js`), source);
+    config.push({ name, ...settings });
+  }
+  writeFileSync(file, JSON.stringify(config));
+}
+
+test("providers are found by their configured name; unknown and disabled ones are refused", async () => {
+  // a copy of the app whose custom function provider is named "pin-login" and whose API key
+  // provider is disabled
   const id = "expanse-realm-web-named";
-  const named = await startServer({ appDir: copy, env: { EXPANSE_APP_ID: id } });
+  const copy = await serveCopy(id, (dir) =>
+    editProviders(dir, (providers) => {
+      providers["pin-login"] = { ...providers["custom-function"], name: "pin-login" };
+      delete providers["custom-function"];
+      providers["api-key"].disabled = true;
+    })
+  );
   try {
-    const namedApp = new Realm.App({ id, baseUrl: named.url });
+    const namedApp = copy.app;
     const payload = { pin: "1234", externalId: "named-1" };
     const user = await namedApp.logIn(new Realm.Credentials("pin-login", "custom-function", false, payload));
     assert.deepEqual(providerTypes(user), ["custom-function"]);
@@ -276,14 +312,106 @@ test("providers are found by their configured name; unknown and disabled ones ar
       "AuthProviderNotFound"
     );
     // the email/password routes look their provider up by name as well
-    const register = await raw(named, "POST", `/api/client/v2.0/app/${id}/auth/providers/pin-login/register`, {
+    const register = await raw(copy.server, "POST", `/api/client/v2.0/app/${id}/auth/providers/pin-login/register`, {
       body: JSON.stringify({ email: email(), password: PASSWORD }),
       headers: { "Content-Type": "application/json" },
     });
     assert.equal(register.status, 404);
     assert.equal(register.json.error_code, "AuthProviderNotFound");
   } finally {
-    await named.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await copy.stop();
+  }
+});
+
+test("confirmation and reset functions that answer pending: the client finishes with the token they sent out of band", async () => {
+  // the functions put their tokens in an outbox (as an SMS would carry them); outOfBand reads it
+  const outbox = `const outbox = () => context.services.get("mongodb-atlas").db("todo").collection("outbox");`;
+  const copy = await serveCopy("expanse-realm-web-pending", (dir) => {
+    editProviders(dir, (providers) => {
+      providers["local-userpass"].config = {
+        autoConfirm: false,
+        runConfirmationFunction: true,
+        confirmationFunctionName: "confirmByCode",
+        runResetFunction: true,
+        resetFunctionName: "resetPassword",
+      };
+    });
+    addFunctions(dir, {
+      confirmByCode: [
+        `${outbox}
+exports = async function ({ token, tokenId, username }) {
+  await outbox().deleteMany({ username, kind: "confirm" });
+  await outbox().insertOne({ username, kind: "confirm", token, tokenId });
+  return { status: username.startsWith("fail") ? "fail" : "pending" };
+};`,
+        { private: true, run_as_system: true },
+      ],
+      resetPassword: [
+        `${outbox}
+exports = async function ({ username, token, tokenId }) {
+  await outbox().deleteMany({ username, kind: "reset" });
+  await outbox().insertOne({ username, kind: "reset", token, tokenId });
+  return { status: "pending" };
+};`,
+        { private: true, run_as_system: true },
+      ],
+      outOfBand: [
+        `${outbox}
+exports = async function (username, kind) {
+  const sent = await outbox().findOne({ username, kind });
+  return sent && { token: sent.token, tokenId: sent.tokenId };
+};`,
+        { private: false, run_as_system: true },
+      ],
+    });
+  });
+  try {
+    const pendingApp = copy.app;
+    const reader = await pendingApp.logIn(Realm.Credentials.anonymous(false));
+    const sent = async (address, kind) => {
+      const message = await reader.functions.outOfBand(address, kind);
+      assert.equal(typeof message?.token, "string", `a ${kind} token was sent to ${address}`);
+      return message;
+    };
+    const address = email();
+    await pendingApp.emailPasswordAuth.registerUser({ email: address, password: PASSWORD });
+    // pending: no login yet
+    await refused(pendingApp.logIn(Realm.Credentials.emailPassword(address, PASSWORD)), 401, "AuthError");
+    const first = await sent(address, "confirm");
+    // the flow runs again and sends a new token
+    await pendingApp.emailPasswordAuth.retryCustomConfirmation({ email: address });
+    const second = await sent(address, "confirm");
+    assert.notEqual(second.tokenId, first.tokenId);
+    await refused(
+      pendingApp.emailPasswordAuth.confirmUser({ token: second.token, tokenId: first.tokenId }),
+      400,
+      "UserpassTokenInvalid"
+    );
+    await pendingApp.emailPasswordAuth.confirmUser(second);
+    const user = await pendingApp.logIn(Realm.Credentials.emailPassword(address, PASSWORD));
+    assert.deepEqual(providerTypes(user), ["local-userpass"]);
+    // a token works once
+    await refused(pendingApp.emailPasswordAuth.confirmUser(second), 400, "UserpassTokenInvalid");
+    await refused(pendingApp.emailPasswordAuth.retryCustomConfirmation({ email: address }), 409, "UserAlreadyConfirmed");
+
+    // a confirmation function answering fail keeps no account: the email can register again
+    const failing = `fail-${email()}`;
+    await refused(pendingApp.emailPasswordAuth.registerUser({ email: failing, password: PASSWORD }), 400, "BadRequest");
+    await refused(pendingApp.emailPasswordAuth.registerUser({ email: failing, password: PASSWORD }), 400, "BadRequest");
+
+    // reset: the function answers pending; the password changes only with its token
+    await pendingApp.emailPasswordAuth.callResetPasswordFunction({ email: address, password: "a new password" });
+    assert.equal((await pendingApp.logIn(Realm.Credentials.emailPassword(address, PASSWORD))).id, user.id);
+    const reset = await sent(address, "reset");
+    await pendingApp.emailPasswordAuth.resetPassword({ ...reset, password: "a new password" });
+    await refused(pendingApp.logIn(Realm.Credentials.emailPassword(address, PASSWORD)), 401, "InvalidPassword");
+    assert.equal((await pendingApp.logIn(Realm.Credentials.emailPassword(address, "a new password"))).id, user.id);
+    await refused(
+      pendingApp.emailPasswordAuth.resetPassword({ ...reset, password: "yet another one" }),
+      400,
+      "UserpassTokenInvalid"
+    );
+  } finally {
+    await copy.stop();
   }
 });
