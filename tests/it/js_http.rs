@@ -164,8 +164,8 @@ async fn get_and_post_round_trip_with_the_reference_shapes() {
         out.get_document("cookies").unwrap(),
         &bson::doc! {"session": "abc"}
     );
-    assert_eq!(out.get_bool("isBinary").unwrap(), true);
-    assert_eq!(out.get_bool("lengthMatches").unwrap(), true);
+    assert!(out.get_bool("isBinary").unwrap());
+    assert!(out.get_bool("lengthMatches").unwrap());
     let sent = out.get_document("sent").unwrap();
     assert_eq!(sent.get_str("method").unwrap(), "POST");
     assert_eq!(sent.get_str("query").unwrap(), "a=1");
