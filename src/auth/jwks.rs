@@ -80,7 +80,7 @@ pub enum JwksError {
     /// The HTTP client could not be set up.
     #[error("the HTTP client could not be set up: {0}")]
     Client(String),
-    /// An application's fetcher failed (its own reason).
+    /// An application's fetcher failed (its own reason; counted as the provider failing).
     #[error("{0}")]
     Fetcher(String),
 }
@@ -96,6 +96,7 @@ impl JwksError {
                 | JwksError::Status { .. }
                 | JwksError::TooLarge { .. }
                 | JwksError::Invalid
+                | JwksError::Fetcher(_)
         )
     }
 }

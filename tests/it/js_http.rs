@@ -139,7 +139,7 @@ async fn get_and_post_round_trip_with_the_reference_shapes() {
           });
           const sent = JSON.parse(r.body.text());
           const g = await context.http.get({ scheme: "http", host: "127.0.0.1:PORT", path: "/echo", query: { q: ["x y"] }, username: "u", password: "p" });
-          const h = await context.http.head({ url: "http://127.0.0.1:PORT/echo" });
+          const h = await context.http.head({ url: "http://127.0.0.1:PORT/echo", body: undefined, headers: undefined });
           return {
             status: r.status, statusCode: r.statusCode, answer: r.headers["X-Answer"],
             contentType: r.headers["Content-Type"], cookies: r.cookies,

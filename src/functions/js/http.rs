@@ -202,7 +202,11 @@ impl Prepared {
             problem,
         };
         let doc = match args.drain(..).next() {
-            Some(Bson::Document(d)) => d,
+            // A field set to null or undefined is as if not given.
+            Some(Bson::Document(d)) => d
+                .into_iter()
+                .filter(|(_, v)| !matches!(v, Bson::Null | Bson::Undefined))
+                .collect::<Document>(),
             _ => {
                 return Err(bad(
                     "the argument must be a request object ({url, headers, body, …})".into(),
