@@ -2,6 +2,7 @@
 //! request and response shapes, the app's allowed hosts (requests and redirects), the response
 //! size limit, the function's time limit, and the configuration's errors.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,17 @@ async fn echo(
         .into_response()
 }
 
+/// `/slow` requests whose handler was dropped (the client went away) before answering.
+static SLOW_ABANDONED: AtomicUsize = AtomicUsize::new(0);
+
+struct NoteDrop;
+
+impl Drop for NoteDrop {
+    fn drop(&mut self) {
+        SLOW_ABANDONED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 async fn server() -> u16 {
     let router = Router::new()
         .route("/echo", any(echo))
@@ -63,6 +75,7 @@ async fn server() -> u16 {
         .route(
             "/slow",
             get(|| async {
+                let _noted = NoteDrop;
                 tokio::time::sleep(Duration::from_secs(20)).await;
                 "late"
             }),
@@ -343,6 +356,15 @@ async fn a_slow_server_is_stopped_by_the_time_limit() {
         "{:?}",
         started.elapsed()
     );
+    // the request was cancelled with the call: the server saw its client go away
+    let waited = Instant::now();
+    while SLOW_ABANDONED.load(Ordering::SeqCst) == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(5),
+            "the server still serves the request"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[test]
