@@ -24,7 +24,7 @@ use bson::Document;
 pub use config::{CustomUserDataConfig, DataSourceConfig, FunctionConfig, TriggerConfig};
 pub use error::{LoadError, NoMatchingRule};
 pub use providers::{AuthProviderConfig, MetadataField, PROVIDER_TYPES};
-pub use settings::QuerySettings;
+pub use settings::{HttpSettings, QuerySettings, DEFAULT_HTTP_MAX_RESPONSE_BYTES};
 
 use crate::diagnostic::Diagnostic;
 use crate::rules::CollectionRules;
@@ -57,6 +57,8 @@ pub struct App {
     pub app_id: String,
     /// Expanse's query settings (`"expanse"` in the root config).
     pub query: QuerySettings,
+    /// What `context.http` may reach (`"expanse": {"http": …}` in the root config).
+    pub http: HttpSettings,
 }
 
 /// A data source with its rules.
