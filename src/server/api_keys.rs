@@ -103,26 +103,30 @@ pub async fn remove<S: ServerStore>(
 
 /// `PUT auth/api_keys/{id}/enable`: 204.
 pub async fn enable<S: ServerStore>(
-    State(state): St<S>,
-    KeyOwner(owner): KeyOwner,
-    Path(key): Path<String>,
+    state: St<S>,
+    owner: KeyOwner,
+    key: Path<String>,
 ) -> Result<Response, ApiError> {
-    state
-        .auth
-        .set_api_key_disabled(Some(&owner), &key, false)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    set_disabled(state, owner, key, false).await
 }
 
 /// `PUT auth/api_keys/{id}/disable`: 204; the key cannot log in until enabled again.
 pub async fn disable<S: ServerStore>(
+    state: St<S>,
+    owner: KeyOwner,
+    key: Path<String>,
+) -> Result<Response, ApiError> {
+    set_disabled(state, owner, key, true).await
+}
+
+async fn set_disabled<S: ServerStore>(
     State(state): St<S>,
     KeyOwner(owner): KeyOwner,
     Path(key): Path<String>,
+    disabled: bool,
 ) -> Result<Response, ApiError> {
-    state
-        .auth
-        .set_api_key_disabled(Some(&owner), &key, true)
+    let auth = &state.auth;
+    auth.set_api_key_disabled(Some(&owner), &key, disabled)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

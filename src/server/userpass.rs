@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -21,9 +21,6 @@ use super::client_auth::check_app;
 use super::error::ApiError;
 use super::login::provider_of_type;
 use super::state::{ServerState, ServerStore};
-
-type St<S> = State<Arc<ServerState<S>>>;
-type AppProvider = Path<(String, String)>;
 
 /// The routes, under `prefix` (the client API's `app/{app}`), for the router to merge.
 pub fn routes<S: ServerStore>(prefix: &str) -> Router<Arc<ServerState<S>>> {
@@ -38,14 +35,40 @@ pub fn routes<S: ServerStore>(prefix: &str) -> Router<Arc<ServerState<S>>> {
         .route(&at("/reset/call"), post(call_reset_function::<S>))
 }
 
-/// The app id must be this app's and the provider an enabled `local-userpass` one.
-fn check<S: ServerStore>(
-    state: &ServerState<S>,
-    app: &str,
-    provider: &str,
-) -> Result<(), ApiError> {
-    check_app(state, app)?;
-    provider_of_type(state, provider, "local-userpass").map(|_| ())
+/// A request to one of these routes: the app id is this app's, the provider an enabled
+/// `local-userpass` one, and the body one Extended JSON document.
+pub struct UserpassRequest<S: ServerStore> {
+    state: Arc<ServerState<S>>,
+    body: Document,
+}
+
+impl<S: ServerStore> FromRequest<Arc<ServerState<S>>> for UserpassRequest<S> {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: Request,
+        state: &Arc<ServerState<S>>,
+    ) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let Path((app, provider)) = Path::<(String, String)>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request("the app id and provider must be text"))?;
+        check_app(state, &app)?;
+        provider_of_type(state, &provider, "local-userpass")?;
+        let EjsonBody(body) =
+            EjsonBody::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(UserpassRequest {
+            state: state.clone(),
+            body,
+        })
+    }
+}
+
+impl<S: ServerStore> UserpassRequest<S> {
+    /// The body's string field `name` (`MissingParameter` or `InvalidParameter` otherwise).
+    fn text(&self, name: &str) -> Result<String, ApiError> {
+        string_field(&self.body, name)
+    }
 }
 
 /// The `arguments` of a reset function call: an array (none: no arguments).
@@ -59,107 +82,73 @@ fn arguments(body: &Document) -> Result<Vec<Bson>, ApiError> {
     }
 }
 
-fn done(status: StatusCode) -> Response {
-    status.into_response()
+/// The answer of a route that succeeded: `realm-web` reads the status only.
+fn done(status: StatusCode) -> Result<Response, ApiError> {
+    Ok(status.into_response())
 }
 
 /// `POST …/register` `{email, password}`: 201; `AccountNameInUse` (409) for a taken email.
-pub async fn register<S: ServerStore>(
-    State(state): St<S>,
-    Path((app, provider)): AppProvider,
-    EjsonBody(body): EjsonBody,
-) -> Result<Response, ApiError> {
-    check(&state, &app, &provider)?;
-    let email = string_field(&body, "email")?;
-    let password = string_field(&body, "password")?;
-    state.auth.register(&email, &password).await?;
-    Ok(done(StatusCode::CREATED))
+pub async fn register<S: ServerStore>(request: UserpassRequest<S>) -> Result<Response, ApiError> {
+    let (email, password) = (request.text("email")?, request.text("password")?);
+    request.state.auth.register(&email, &password).await?;
+    done(StatusCode::CREATED)
 }
 
 /// `POST …/confirm` `{token, tokenId}`: 204; `UserpassTokenInvalid` for a token that is
 /// unknown, used or expired.
-pub async fn confirm<S: ServerStore>(
-    State(state): St<S>,
-    Path((app, provider)): AppProvider,
-    EjsonBody(body): EjsonBody,
-) -> Result<Response, ApiError> {
-    check(&state, &app, &provider)?;
-    let token = string_field(&body, "token")?;
-    let token_id = string_field(&body, "tokenId")?;
-    state.auth.confirm(&token, &token_id).await?;
-    Ok(done(StatusCode::NO_CONTENT))
+pub async fn confirm<S: ServerStore>(request: UserpassRequest<S>) -> Result<Response, ApiError> {
+    let (token, token_id) = (request.text("token")?, request.text("tokenId")?);
+    request.state.auth.confirm(&token, &token_id).await?;
+    done(StatusCode::NO_CONTENT)
 }
 
 /// `POST …/confirm/send` `{email}`: sends the confirmation email again (email mode only).
 pub async fn resend_confirmation<S: ServerStore>(
-    State(state): St<S>,
-    Path((app, provider)): AppProvider,
-    EjsonBody(body): EjsonBody,
+    request: UserpassRequest<S>,
 ) -> Result<Response, ApiError> {
-    check(&state, &app, &provider)?;
-    let email = string_field(&body, "email")?;
-    state.auth.resend_confirmation(&email).await?;
-    Ok(done(StatusCode::NO_CONTENT))
+    let email = request.text("email")?;
+    request.state.auth.resend_confirmation(&email).await?;
+    done(StatusCode::NO_CONTENT)
 }
 
 /// `POST …/confirm/call` `{email}`: runs the confirmation flow again.
 pub async fn retry_confirmation<S: ServerStore>(
-    State(state): St<S>,
-    Path((app, provider)): AppProvider,
-    EjsonBody(body): EjsonBody,
+    request: UserpassRequest<S>,
 ) -> Result<Response, ApiError> {
-    check(&state, &app, &provider)?;
-    let email = string_field(&body, "email")?;
-    state.auth.retry_confirmation(&email).await?;
-    Ok(done(StatusCode::NO_CONTENT))
+    let email = request.text("email")?;
+    request.state.auth.retry_confirmation(&email).await?;
+    done(StatusCode::NO_CONTENT)
 }
 
 /// `POST …/reset/send` `{email}`: sends a password reset email (refused when a reset function
 /// is configured).
-pub async fn send_reset<S: ServerStore>(
-    State(state): St<S>,
-    Path((app, provider)): AppProvider,
-    EjsonBody(body): EjsonBody,
-) -> Result<Response, ApiError> {
-    check(&state, &app, &provider)?;
-    let email = string_field(&body, "email")?;
-    state.auth.send_password_reset(&email).await?;
-    Ok(done(StatusCode::NO_CONTENT))
+pub async fn send_reset<S: ServerStore>(request: UserpassRequest<S>) -> Result<Response, ApiError> {
+    let email = request.text("email")?;
+    request.state.auth.send_password_reset(&email).await?;
+    done(StatusCode::NO_CONTENT)
 }
 
 /// `POST …/reset` `{token, tokenId, password}`: sets the password (the user's sessions end).
-pub async fn reset<S: ServerStore>(
-    State(state): St<S>,
-    Path((app, provider)): AppProvider,
-    EjsonBody(body): EjsonBody,
-) -> Result<Response, ApiError> {
-    check(&state, &app, &provider)?;
-    let token = string_field(&body, "token")?;
-    let token_id = string_field(&body, "tokenId")?;
-    let password = string_field(&body, "password")?;
-    state
-        .auth
-        .reset_password(&token, &token_id, &password)
-        .await?;
-    Ok(done(StatusCode::NO_CONTENT))
+pub async fn reset<S: ServerStore>(request: UserpassRequest<S>) -> Result<Response, ApiError> {
+    let token = request.text("token")?;
+    let token_id = request.text("tokenId")?;
+    let password = request.text("password")?;
+    let auth = &request.state.auth;
+    auth.reset_password(&token, &token_id, &password).await?;
+    done(StatusCode::NO_CONTENT)
 }
 
 /// `POST …/reset/call` `{email, password, arguments}`: calls the reset function; its
 /// `success` sets the password, `pending` waits for `…/reset`, `fail` is a 400.
 pub async fn call_reset_function<S: ServerStore>(
-    State(state): St<S>,
-    Path((app, provider)): AppProvider,
-    EjsonBody(body): EjsonBody,
+    request: UserpassRequest<S>,
 ) -> Result<Response, ApiError> {
-    check(&state, &app, &provider)?;
-    let email = string_field(&body, "email")?;
-    let password = string_field(&body, "password")?;
-    let arguments = arguments(&body)?;
-    state
-        .auth
-        .call_reset_function(&email, &password, arguments)
+    let (email, password) = (request.text("email")?, request.text("password")?);
+    let arguments = arguments(&request.body)?;
+    let auth = &request.state.auth;
+    auth.call_reset_function(&email, &password, arguments)
         .await?;
-    Ok(done(StatusCode::NO_CONTENT))
+    done(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

@@ -417,7 +417,7 @@ async fn respond(
     let mut headers = Document::new();
     let mut cookies = Document::new();
     for (name, value) in response.headers() {
-        let key = canonical(name.as_str());
+        let key = crate::header_name::canonical(name.as_str());
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == "set-cookie" {
             if let Some((cookie, rest)) = value.split_once('=') {
@@ -474,29 +474,21 @@ async fn respond(
     Ok(Bson::Document(out))
 }
 
-/// `content-type` → `Content-Type` (as Go, App Services' runtime, names headers).
-fn canonical(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            match chars.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn canonical_header_names() {
-        assert_eq!(canonical("content-type"), "Content-Type");
-        assert_eq!(canonical("x-request-id"), "X-Request-Id");
-        assert_eq!(canonical("etag"), "Etag");
+        assert_eq!(
+            crate::header_name::canonical("content-type"),
+            "Content-Type"
+        );
+        assert_eq!(
+            crate::header_name::canonical("x-request-id"),
+            "X-Request-Id"
+        );
+        assert_eq!(crate::header_name::canonical("etag"), "Etag");
     }
 
     #[test]
