@@ -99,6 +99,7 @@ impl Loader {
             auth_providers: BTreeMap::new(),
             app_id: String::new(),
             query: Default::default(),
+            endpoints: Vec::new(),
         };
         if !dir.is_dir() {
             self.error(at_file(&dir), "not an app directory");
@@ -114,6 +115,7 @@ impl Loader {
         self.custom_user_data(&mut app);
         self.triggers(&mut app);
         self.auth_providers(&mut app);
+        self.endpoints(&mut app);
         self.functions_without_source(&app);
         app
     }
@@ -859,6 +861,46 @@ impl Loader {
                 hint: closest_function(app, &name),
             });
         }
+    }
+}
+
+impl Loader {
+    /// HTTPS endpoints; the functions they name must be configured.
+    fn endpoints(&mut self, app: &mut App) {
+        let Some(path) = super::endpoints::endpoints_file(&self.dir, &mut self.found) else {
+            return;
+        };
+        let Some(json) = self.read(&path) else {
+            return;
+        };
+        let endpoints = super::endpoints::read_endpoints(&json, &mut self.found);
+        for endpoint in &endpoints {
+            if !app.functions.contains_key(&endpoint.function_name) {
+                self.found.errors.push(Diagnostic {
+                    at: endpoint.at.clone(),
+                    message: format!(
+                        "endpoint {} {} calls function {:?}, which the app does not have",
+                        endpoint.http_method, endpoint.route, endpoint.function_name
+                    ),
+                    hint: closest_function(app, &endpoint.function_name),
+                });
+            }
+            if let super::Validation::SecretAsQueryParam { secret_name }
+            | super::Validation::VerifyPayload { secret_name } = &endpoint.validation
+            {
+                let variable = format!("EXPANSE_SECRET_{secret_name}");
+                if std::env::var_os(&variable).is_none() {
+                    self.warn(
+                        endpoint.at.clone(),
+                        format!(
+                            "endpoint {} {} is validated with secret {secret_name:?}; set {variable} to provide it (until then every request to it is refused)",
+                            endpoint.http_method, endpoint.route
+                        ),
+                    );
+                }
+            }
+        }
+        app.endpoints = endpoints;
     }
 }
 

@@ -11,6 +11,7 @@ mod import;
 mod jwks;
 mod password;
 mod providers;
+mod request_auth;
 mod service;
 mod sessions;
 mod tokens;

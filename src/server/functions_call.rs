@@ -66,7 +66,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
 }
 
 /// `content-type` → `Content-Type`, as App Services shows header names.
-fn canonical_header(name: &str) -> String {
+pub(crate) fn canonical_header(name: &str) -> String {
     name.split('-')
         .map(|part| {
             let mut chars = part.chars();

@@ -6,12 +6,14 @@
 //! [`routes`] (the table of routes, CORS, limits), [`observe`] (request id, time limit, metrics,
 //! log line), [`body`] (Extended JSON in and out), [`error`] (`{error, error_code, link}`),
 //! [`caller`] (bearer tokens), [`client_auth`] (location, login, profile, session),
-//! [`functions_call`] and [`service`] (function calls and MongoDB operations), [`watch`]
+//! [`functions_call`] and [`service`] (function calls and MongoDB operations), [`endpoints`]
+//! (HTTPS endpoints), [`watch`]
 //! (change streams as server-sent events), [`metrics`], [`settings`], [`state`].
 
 pub mod body;
 pub mod caller;
 pub mod client_auth;
+pub mod endpoints;
 pub mod error;
 pub mod functions_call;
 mod login;
