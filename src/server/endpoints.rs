@@ -296,7 +296,15 @@ async fn authenticate<S: ServerStore>(
             endpoint.create_user_on_auth,
             endpoint.fetch_custom_user_data,
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            // Credentials matching no user (without `create_user_on_auth`) fail authentication.
+            let mut refused = ApiError::from(e);
+            if refused.status == StatusCode::NOT_FOUND {
+                refused.status = StatusCode::UNAUTHORIZED;
+            }
+            refused
+        })?;
     Ok(EndpointCaller::User(user))
 }
 

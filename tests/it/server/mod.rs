@@ -2,6 +2,7 @@
 //! HTTP/1.1 (malformed requests, operations) and through the real `realm-web` client (the Node
 //! suite in `tests/realm-web`).
 
+mod endpoints;
 mod malformed;
 mod operations;
 mod realm_web;
@@ -38,10 +39,15 @@ impl Server {
 
     /// Starts the server on the embedded store with extra arguments and environment.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_app(&app_dir(), args, env)
+    }
+
+    /// Starts the server for the app in `app` on the embedded store.
+    pub fn start_app(app: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_expanse"));
         command
             .arg("serve")
-            .arg(app_dir())
+            .arg(app)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("MONGODB_URI")
