@@ -7,6 +7,7 @@ mod malformed;
 mod operations;
 mod realm_web;
 mod scale;
+mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -73,7 +74,11 @@ impl Server {
         loop {
             match rx.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) => {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let rest = line
+                        .split("listening on http://")
+                        .nth(1)
+                        .or_else(|| line.split("listening on https://").nth(1));
+                    if let Some(rest) = rest {
                         let address = rest.split_whitespace().next().unwrap().to_owned();
                         return Server {
                             child,
