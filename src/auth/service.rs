@@ -405,7 +405,10 @@ impl<S: Store + Clone> Auth<S> {
     }
 
     /// Finds or creates the user of an authenticated identity and records the login.
-    pub(in crate::auth) async fn sign_in(&self, authenticated: Authenticated) -> Result<StoredUser, AuthError> {
+    pub(in crate::auth) async fn sign_in(
+        &self,
+        authenticated: Authenticated,
+    ) -> Result<StoredUser, AuthError> {
         let now = now_seconds();
         let mut created = false;
         let user = match &authenticated.owner {

@@ -58,7 +58,10 @@ impl<S: Store + Clone + 'static> Context<S> {
     }
 
     /// This context for a call as an HTTPS endpoint, whose `response` state is `slot`.
-    pub(crate) fn with_endpoint_response(mut self, slot: super::endpoint::ResponseSlot) -> Context<S> {
+    pub(crate) fn with_endpoint_response(
+        mut self,
+        slot: super::endpoint::ResponseSlot,
+    ) -> Context<S> {
         self.endpoint = Some(slot);
         self
     }

@@ -121,7 +121,7 @@ pub struct EndpointOutcome {
 #[derive(Debug, Clone)]
 pub enum EndpointCaller {
     /// The authenticated caller (application authentication); rules apply as them.
-    User(User),
+    User(Box<User>),
     /// System authentication (`run_as_system`): rules are bypassed.
     System,
 }
@@ -176,7 +176,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
         }
         let endpoint_can_evaluate = endpoint.can_evaluate.as_ref();
         let caller = match caller {
-            EndpointCaller::User(u) => u,
+            EndpointCaller::User(u) => *u,
             EndpointCaller::System => User::system(),
         };
         for can_evaluate in config.can_evaluate.iter().chain(endpoint_can_evaluate) {

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bson::{spec::BinarySubtype, Binary, Bson, Document};
@@ -42,21 +42,8 @@ const CREDENTIAL_HEADERS: [&str; 5] = [
 pub async fn endpoint<S: ServerStore>(
     State(state): State<Arc<ServerState<S>>>,
     Path((app, route)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    logged: Option<axum::Extension<LoggedUser>>,
-    RequestMeta(meta): RequestMeta,
-    body: Bytes,
+    request: EndpointRequest,
 ) -> Result<Response, ApiError> {
-    let request = EndpointRequest {
-        method,
-        uri,
-        headers,
-        meta,
-        body,
-        logged: logged.map(|l| l.0),
-    };
     serve(&state, &app, &format!("/{route}"), request).await
 }
 
@@ -65,32 +52,44 @@ pub async fn endpoint<S: ServerStore>(
 pub async fn webhook<S: ServerStore>(
     State(state): State<Arc<ServerState<S>>>,
     Path((app, service, name)): Path<(String, String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    logged: Option<axum::Extension<LoggedUser>>,
-    RequestMeta(meta): RequestMeta,
-    body: Bytes,
+    request: EndpointRequest,
 ) -> Result<Response, ApiError> {
-    let request = EndpointRequest {
-        method,
-        uri,
-        headers,
-        meta,
-        body,
-        logged: logged.map(|l| l.0),
-    };
     serve(&state, &app, &format!("/{service}/{name}"), request).await
 }
 
-/// What the handlers read from a request.
-struct EndpointRequest {
+/// What an endpoint reads from a request: method, URI, headers, `context.request`, the raw
+/// body (within the server's body limit).
+pub struct EndpointRequest {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     meta: Document,
     body: Bytes,
     logged: Option<LoggedUser>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for EndpointRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let RequestMeta(meta) = RequestMeta::from_request_parts(&mut parts, state).await?;
+        let method = parts.method.clone();
+        let uri = parts.uri.clone();
+        let headers = parts.headers.clone();
+        let logged = parts.extensions.get::<LoggedUser>().cloned();
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| ApiError::for_status(e.status()))?;
+        Ok(EndpointRequest {
+            method,
+            uri,
+            headers,
+            meta,
+            body,
+            logged,
+        })
+    }
 }
 
 async fn serve<S: ServerStore>(
@@ -229,7 +228,7 @@ fn validate(
 
 /// Hex text to bytes.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -274,9 +273,14 @@ async fn authenticate<S: ServerStore>(
         if !endpoint.fetch_custom_user_data {
             user = user.with_custom_data(Document::new());
         }
-        return Ok(EndpointCaller::User(user));
+        return Ok(EndpointCaller::User(Box::new(user)));
     }
-    let credential = match (text("email"), text("password"), text("apiKey"), text("jwtTokenString")) {
+    let credential = match (
+        text("email"),
+        text("password"),
+        text("apiKey"),
+        text("jwtTokenString"),
+    ) {
         (Some(email), Some(password), _, _) => Credential::UserPassword {
             username: email.to_owned(),
             password: password.to_owned(),
@@ -305,7 +309,7 @@ async fn authenticate<S: ServerStore>(
             }
             refused
         })?;
-    Ok(EndpointCaller::User(user))
+    Ok(EndpointCaller::User(Box::new(user)))
 }
 
 /// `{query, headers, body}`: the first value of each query key (without `secret` when it
@@ -389,9 +393,13 @@ fn respond(
             Body::empty()
         }
     };
-    let mut out = builder
-        .body(body)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "FunctionExecutionError", "the function's response cannot be sent"))?;
+    let mut out = builder.body(body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "FunctionExecutionError",
+            "the function's response cannot be sent",
+        )
+    })?;
     let mut replaced = std::collections::HashSet::new();
     for (name, value) in response.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad_header())?;
@@ -426,7 +434,9 @@ fn encode_result(result: Bson, kind: ReturnType) -> String {
 fn plain_json(value: Bson) -> serde_json::Value {
     use serde_json::Value;
     match value {
-        Bson::Document(d) => Value::Object(d.into_iter().map(|(k, v)| (k, plain_json(v))).collect()),
+        Bson::Document(d) => {
+            Value::Object(d.into_iter().map(|(k, v)| (k, plain_json(v))).collect())
+        }
         Bson::Array(a) => Value::Array(a.into_iter().map(plain_json).collect()),
         Bson::String(s) => Value::String(s),
         Bson::Boolean(b) => Value::Bool(b),
@@ -465,6 +475,9 @@ mod tests {
             "n": 1_i64, "d": bson::DateTime::from_millis(0), "x": 1.5
         }));
         assert_eq!((v["n"].as_i64(), v["x"].as_f64()), (Some(1), Some(1.5)));
-        assert!(v["d"].as_str().unwrap().starts_with("1970-01-01T00:00:00"), "{v}");
+        assert!(
+            v["d"].as_str().unwrap().starts_with("1970-01-01T00:00:00"),
+            "{v}"
+        );
     }
 }

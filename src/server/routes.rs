@@ -42,7 +42,10 @@ pub fn router<S: ServerStore>(state: Arc<ServerState<S>>) -> Router {
         )
         .route(&user("/delete"), delete(client_auth::delete_user::<S>))
         .route(&app("/endpoint/{*route}"), any(endpoints::endpoint::<S>))
-        .route("/app/{app}/endpoint/{*route}", any(endpoints::endpoint::<S>))
+        .route(
+            "/app/{app}/endpoint/{*route}",
+            any(endpoints::endpoint::<S>),
+        )
         .route(
             &app("/service/{service}/incoming_webhook/{name}"),
             any(endpoints::webhook::<S>),

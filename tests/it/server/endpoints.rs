@@ -55,7 +55,8 @@ fn jwt(sub: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let claims = serde_json::json!({"sub": sub, "aud": APP_ID, "iat": now, "exp": now + 600, "name": "Jo"});
+    let claims =
+        serde_json::json!({"sub": sub, "aud": APP_ID, "iat": now, "exp": now + 600, "name": "Jo"});
     encode(
         &Header::new(Algorithm::HS256),
         &claims,
@@ -111,7 +112,12 @@ fn a_secret_query_parameter_is_checked_and_hidden_from_the_function() {
     let j = json(&ok);
     assert_eq!(j["query"], serde_json::json!({"x": "1"}));
     assert_eq!(j["rawQueryString"], "x=1");
-    for query in ["?x=1", "?secret=wrong", "?secret=", "?Secret=endpoint-secret-value-42"] {
+    for query in [
+        "?x=1",
+        "?secret=wrong",
+        "?secret=",
+        "?Secret=endpoint-secret-value-42",
+    ] {
         let r = server.request("GET", &format!("{}{query}", url("/secret")), &[], b"");
         r.assert_error(401, "IncomingWebhookAuthFailed");
         assert!(!r.body.contains(ENDPOINT_SECRET), "{r:?}");
@@ -254,7 +260,12 @@ fn custom_user_data_is_fetched_only_when_configured() {
     );
     assert_eq!(seeded.status, 200, "{seeded:?}");
     // the token predates the document: log in again with a JWT for fresh data
-    let r = server.request("GET", &url("/echo"), &[("jwtTokenString", &jwt("cd-1"))], b"");
+    let r = server.request(
+        "GET",
+        &url("/echo"),
+        &[("jwtTokenString", &jwt("cd-1"))],
+        b"",
+    );
     let jwt_user = json(&r)["user"].as_str().unwrap().to_owned();
     server.request(
         "POST",
@@ -262,7 +273,12 @@ fn custom_user_data_is_fetched_only_when_configured() {
         &[],
         b"",
     );
-    let fetched = server.request("GET", &url("/echo"), &[("jwtTokenString", &jwt("cd-1"))], b"");
+    let fetched = server.request(
+        "GET",
+        &url("/echo"),
+        &[("jwtTokenString", &jwt("cd-1"))],
+        b"",
+    );
     assert_eq!(json(&fetched)["customData"]["nickname"], "Kay");
     let not_fetched = server.request(
         "POST",
@@ -271,7 +287,12 @@ fn custom_user_data_is_fetched_only_when_configured() {
         b"",
     );
     assert_eq!(json(&not_fetched)["customData"], serde_json::json!({}));
-    let bearer = server.request("POST", &url("/echo/strict"), &[("Authorization", &auth)], b"");
+    let bearer = server.request(
+        "POST",
+        &url("/echo/strict"),
+        &[("Authorization", &auth)],
+        b"",
+    );
     assert_eq!(json(&bearer)["customData"], serde_json::json!({}));
 }
 
@@ -354,7 +375,13 @@ fn respond_result_off_answers_204_and_on_the_value_in_ejson_or_json() {
     let j = json(&plain);
     assert_eq!(j["count"], 5);
     assert_eq!(j["id"], "5f1f1f1f1f1f1f1f1f1f1f1f");
-    assert!(j["when"].as_str().unwrap().starts_with("1970-01-01T00:00:00"), "{j}");
+    assert!(
+        j["when"]
+            .as_str()
+            .unwrap()
+            .starts_with("1970-01-01T00:00:00"),
+        "{j}"
+    );
     // the client may ask for Extended JSON
     let asked = server.request(
         "GET",
@@ -362,7 +389,10 @@ fn respond_result_off_answers_204_and_on_the_value_in_ejson_or_json() {
         &[("Accept", "application/ejson")],
         b"",
     );
-    assert_eq!(json(&asked)["count"], serde_json::json!({"$numberLong": "5"}));
+    assert_eq!(
+        json(&asked)["count"],
+        serde_json::json!({"$numberLong": "5"})
+    );
 }
 
 #[test]
@@ -378,7 +408,7 @@ fn unknown_routes_wrong_methods_disabled_endpoints_and_throwing_functions() {
         .request("PUT", &url("/signed"), &[], b"")
         .assert_error(405, "NotFound");
     server
-        .request("GET", &format!("/app/another-app/endpoint/system"), &[], b"")
+        .request("GET", "/app/another-app/endpoint/system", &[], b"")
         .assert_error(404, "InvalidParameter");
     let r = server.request("GET", &url("/fail"), &[], b"");
     r.assert_error(400, "FunctionExecutionError");
@@ -415,8 +445,8 @@ fn expanse_check_reports_bad_endpoints() {
         .arg(dir.path())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{text}");
     for needle in [
         "config.json:2:13: an endpoint route must start with \"/\"",
@@ -437,7 +467,7 @@ fn expanse_check_reports_bad_endpoints() {
         .arg(dir.path())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("configure endpoints; keep one"), "{text}");
 }

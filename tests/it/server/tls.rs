@@ -52,7 +52,10 @@ fn https_get(address: &str, path: &str) -> (String, String) {
     let _ = stream.read_to_end(&mut out);
     let text = String::from_utf8_lossy(&out).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
 }
 
 #[test]
@@ -82,7 +85,10 @@ fn https_endpoints_over_tls() {
     let (cert, key) = tls_args();
     let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/server/endpoints_app");
     let server = Server::start_app(&app, &["--tls-cert", &cert, "--tls-key", &key], &[]);
-    let (status, body) = https_get(&server.address, "/app/expanse-endpoints/endpoint/system?a=b");
+    let (status, body) = https_get(
+        &server.address,
+        "/app/expanse-endpoints/endpoint/system?a=b",
+    );
     assert!(status.starts_with("HTTP/1.1 200"), "{status} {body}");
     assert!(body.contains(r#""query":{"a":"b"}"#), "{body}");
 }
@@ -95,12 +101,22 @@ fn bad_certificate_or_key_files_stop_the_start_naming_the_file() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_expanse"))
             .arg("serve")
             .arg(super::app_dir())
-            .args(["--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                cert,
+                "--tls-key",
+                key,
+            ])
             .env_remove("MONGODB_URI")
             .env("EXPANSE_JWT_SECRET", super::SECRET)
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     };
     let (code, err) = start(&missing, &key);
     assert_eq!(code, Some(2), "{err}");
