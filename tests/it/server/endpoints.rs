@@ -306,9 +306,33 @@ fn an_endpoint_can_run_its_function_as_the_system() {
 
 #[test]
 fn rules_apply_to_the_authenticated_caller() {
-    let server = start();
-    let (alice, alice_id) = login(&server);
-    let (bob, bob_id) = login(&server);
+    rules_apply(&start());
+}
+
+#[test]
+fn rules_apply_to_the_authenticated_caller_on_mongodb() {
+    let Some(uri) =
+        crate::common::mongodb_uri("rules_apply_to_the_authenticated_caller_on_mongodb")
+    else {
+        return;
+    };
+    let prefix = format!("endpoints{}_", std::process::id());
+    let server = Server::start_app(
+        &app_dir(),
+        &[
+            "--mongodb",
+            uri.as_str(),
+            "--database-prefix",
+            prefix.as_str(),
+        ],
+        &[("EXPANSE_SECRET_endpointSecret", ENDPOINT_SECRET)],
+    );
+    rules_apply(&server);
+}
+
+fn rules_apply(server: &Server) {
+    let (alice, alice_id) = login(server);
+    let (bob, bob_id) = login(server);
     for (owner, label) in [(&alice_id, "a1"), (&alice_id, "a2"), (&bob_id, "b1")] {
         let r = server.request(
             "POST",
@@ -470,4 +494,52 @@ fn expanse_check_reports_bad_endpoints() {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("configure endpoints; keep one"), "{text}");
+}
+
+#[tokio::test]
+async fn a_rust_function_sets_the_response_through_its_context() {
+    use bson::{doc, Bson};
+    use expanse::functions::{Context, EndpointCaller, Functions};
+    use expanse::store::MemoryStore;
+
+    let app = std::sync::Arc::new(expanse::App::load(app_dir()).unwrap().app);
+    let (functions, _) = Functions::builder(app.clone(), MemoryStore::new())
+        .register(
+            "endpoint/value",
+            |ctx: Context<MemoryStore>, args: Vec<Bson>| async move {
+                let response = ctx.endpoint_response().ok_or("not an endpoint call")?;
+                let mut response = response.lock().map_err(|_| "poisoned")?;
+                response.set_status(202).map_err(|e| e.to_string())?;
+                response.set_header("X-From", "rust");
+                let request = args.first().cloned().unwrap_or(Bson::Null);
+                Ok(request)
+            },
+        )
+        .build()
+        .unwrap();
+    let endpoint = app.endpoints.iter().find(|e| e.route == "/quiet").unwrap();
+    let outcome = functions
+        .call_endpoint(
+            EndpointCaller::System,
+            endpoint,
+            doc! {"query": {"a": "1"}, "headers": {}},
+            doc! {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.response.status, Some(202));
+    assert_eq!(
+        outcome.response.headers,
+        [("X-From".to_owned(), "rust".to_owned())]
+    );
+    assert_eq!(
+        outcome.result,
+        Bson::Document(doc! {"query": {"a": "1"}, "headers": {}})
+    );
+    // outside an endpoint call there is no response
+    let plain = functions.call_as_system("endpoint/value", vec![]).await;
+    assert!(plain
+        .unwrap_err()
+        .to_string()
+        .contains("not an endpoint call"));
 }
