@@ -297,6 +297,19 @@ fn custom_user_data_is_fetched_only_when_configured() {
 }
 
 #[test]
+fn an_endpoints_can_evaluate_sees_the_request() {
+    let server = start();
+    let allowed = server.request("GET", &url("/guarded"), &[("X-Allow", "yes")], b"");
+    assert_eq!(json(&allowed)["system"], true);
+    server
+        .request("GET", &url("/guarded"), &[("X-Allow", "no")], b"")
+        .assert_error(403, "NotCallable");
+    server
+        .request("GET", &url("/guarded"), &[], b"")
+        .assert_error(403, "NotCallable");
+}
+
+#[test]
 fn an_endpoint_can_run_its_function_as_the_system() {
     let server = start();
     // the function needs application authentication, the endpoint says run_as_system
