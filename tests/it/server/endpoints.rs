@@ -556,3 +556,73 @@ async fn a_rust_function_sets_the_response_through_its_context() {
         .to_string()
         .contains("not an endpoint call"));
 }
+
+#[test]
+fn application_authentication_by_email_password_and_api_key_headers() {
+    use expanse::auth::{Auth, TokenConfig, TokenIssuer};
+    use expanse::store::MemoryStore;
+
+    // an account and a server API key, made with the library in the store file the server
+    // then serves
+    let dir = tempfile::tempdir().unwrap();
+    let store_file = dir.path().join("store.json");
+    let key = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let app = std::sync::Arc::new(expanse::App::load(app_dir()).unwrap().app);
+        let store = MemoryStore::open(&store_file).unwrap();
+        let tokens = TokenIssuer::new(TokenConfig::hs256(vec![b'k'; 32]).unwrap()).unwrap();
+        let auth = Auth::new(app, store, tokens);
+        auth.register("pat@example.com", "a-long-password-1")
+            .await
+            .unwrap();
+        auth.create_server_api_key("reporting")
+            .await
+            .unwrap()
+            .key
+            .unwrap()
+    });
+    let server = Server::start_app(
+        &app_dir(),
+        &["--store-file", store_file.to_str().unwrap()],
+        &[],
+    );
+    let by_password = server.request(
+        "GET",
+        &url("/echo"),
+        &[
+            ("email", "pat@example.com"),
+            ("password", "a-long-password-1"),
+        ],
+        b"",
+    );
+    let pat = json(&by_password)["user"].as_str().unwrap().to_owned();
+    assert_eq!(
+        json(&by_password)["credentialHeaders"],
+        serde_json::json!([])
+    );
+    let again = server.request(
+        "GET",
+        &url("/echo"),
+        &[
+            ("email", "pat@example.com"),
+            ("password", "a-long-password-1"),
+        ],
+        b"",
+    );
+    assert_eq!(json(&again)["user"], pat.as_str());
+    let wrong = server.request(
+        "GET",
+        &url("/echo"),
+        &[
+            ("email", "pat@example.com"),
+            ("password", "not-the-password"),
+        ],
+        b"",
+    );
+    assert_eq!(wrong.status, 401, "{wrong:?}");
+    assert!(!wrong.body.contains("not-the-password"));
+    let by_key = server.request("GET", &url("/echo"), &[("apiKey", &key)], b"");
+    let key_user = json(&by_key)["user"].as_str().unwrap().to_owned();
+    assert_ne!(key_user, pat);
+    let bad_key = server.request("GET", &url("/echo"), &[("apiKey", "not-a-key")], b"");
+    assert_eq!(bad_key.status, 401, "{bad_key:?}");
+}
