@@ -190,6 +190,13 @@ impl<S: Store + Clone + 'static> Functions<S> {
             }
         }
         let execution = self.execution_user(&config, &caller, &tree).await?;
+        // User ID authentication (`run_as_user_id`, or a script's user): that user is also
+        // `context.user`, there being no other caller.
+        let caller = if caller.is_system() && !execution.is_system() {
+            execution.clone()
+        } else {
+            caller
+        };
         let slot: ResponseSlot = Arc::new(Mutex::new(EndpointResponse::default()));
         let ctx = Context::new(
             self.clone(),

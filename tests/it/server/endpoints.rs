@@ -315,6 +315,10 @@ fn an_endpoint_can_run_its_function_as_the_system() {
     // the function needs application authentication, the endpoint says run_as_system
     let r = server.request("GET", &url("/as-system"), &[], b"");
     assert_eq!(json(&r)["system"], true);
+    // run_as_user_id: that user, without credentials
+    let r = server.request("GET", &url("/as-user"), &[], b"");
+    assert_eq!(json(&r)["system"], false);
+    assert_eq!(json(&r)["user"], "fixed-user-1");
 }
 
 #[test]
