@@ -865,8 +865,21 @@ impl Loader {
 }
 
 impl Loader {
-    /// HTTPS endpoints; the functions they name must be configured.
+    /// HTTPS endpoints; the functions they name must be configured. Legacy service webhooks
+    /// (`<dir>/<service>/incoming_webhooks/<name>/`) are not served: a warning says so.
     fn endpoints(&mut self, app: &mut App) {
+        for parent in ["http_endpoints", "services"] {
+            for service in entries(&self.dir.join(parent)) {
+                for webhook in entries(&service.join("incoming_webhooks")) {
+                    if webhook.is_dir() {
+                        self.warn(
+                            at_file(&webhook),
+                            "legacy incoming webhooks are not served; convert the webhook to an HTTPS endpoint (https_endpoints/config.json, route /<service>/<name>)",
+                        );
+                    }
+                }
+            }
+        }
         let Some(path) = super::endpoints::endpoints_file(&self.dir, &mut self.found) else {
             return;
         };

@@ -106,6 +106,17 @@ async fn serve<S: ServerStore>(
     if let (EndpointCaller::User(user), Some(logged)) = (&caller, &request.logged) {
         logged.set(&user.id);
     }
+    // `context.request` does not show the credential headers either.
+    if let Ok(headers) = request.meta.get_document_mut("requestHeaders") {
+        let credentials: Vec<String> = headers
+            .keys()
+            .filter(|k| CREDENTIAL_HEADERS.contains(&k.to_ascii_lowercase().as_str()))
+            .cloned()
+            .collect();
+        for name in credentials {
+            headers.remove(&name);
+        }
+    }
     let hide_secret = matches!(endpoint.validation, Validation::SecretAsQueryParam { .. });
     if hide_secret {
         let raw: Vec<String> = request

@@ -501,6 +501,22 @@ fn expanse_check_reports_bad_endpoints() {
     ] {
         assert!(text.contains(needle), "{needle:?} not in\n{text}");
     }
+    // a legacy service webhook is not served, and says so
+    w(
+        "http_endpoints/shop/incoming_webhooks/order/config.json",
+        r#"{"name": "order"}"#,
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_expanse"))
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("incoming_webhooks/order:1:1: legacy incoming webhooks are not served"),
+        "{text}"
+    );
     // both layouts at once is refused
     w("https_endpoints/config.json", "[]");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_expanse"))

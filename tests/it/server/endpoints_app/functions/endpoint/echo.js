@@ -3,7 +3,8 @@ exports = async function ({ query, headers, body }, response) {
   return {
     query,
     accept: headers["Accept"] ?? null,
-    credentialHeaders: ["Authorization", "JwtTokenString", "Jwttokenstring"].filter((h) => h in headers),
+    credentialHeaders: Object.keys(headers).concat(Object.keys(context.request.requestHeaders))
+      .filter((h) => ["authorization", "cookie", "password", "apikey", "jwttokenstring"].includes(h.toLowerCase())),
     body: body === undefined ? null : body.text(),
     user: context.user.id,
     customData: context.user.custom_data,
