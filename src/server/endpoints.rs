@@ -38,6 +38,14 @@ const CREDENTIAL_HEADERS: [&str; 5] = [
     "jwttokenstring",
 ];
 
+/// Response headers a function may not set (the server frames the message).
+const FRAMING_HEADERS: [HeaderName; 4] = [
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::CONNECTION,
+    header::UPGRADE,
+];
+
 /// `{ANY} …/app/{app}/endpoint/{*route}`.
 pub async fn endpoint<S: ServerStore>(
     State(state): State<Arc<ServerState<S>>>,
@@ -414,6 +422,10 @@ fn respond(
     let mut replaced = std::collections::HashSet::new();
     for (name, value) in response.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad_header())?;
+        // The server frames the message itself: these would corrupt it.
+        if FRAMING_HEADERS.contains(&name) {
+            continue;
+        }
         let value = HeaderValue::from_str(&value).map_err(|_| bad_header())?;
         // The function's headers replace the defaults (Content-Type) and add to each other.
         if replaced.insert(name.clone()) {

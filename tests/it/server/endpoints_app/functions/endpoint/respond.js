@@ -7,6 +7,7 @@ exports = function ({ query, body }, response) {
   response.addHeader("X-Extra", "a");
   response.addHeader("X-Extra", "b");
   response.setHeader("Content-Type", "text/plain");
+  response.setHeader("Content-Length", "9999");
   response.setBody("created: " + (body === undefined ? "" : body.text()));
   if (query.binary) response.setBody(new BSON.Binary(new Uint8Array([104, 105])));
   return "ignored";
