@@ -166,6 +166,7 @@ fn system_app() -> &'static App {
         app_id: String::new(),
         query: Default::default(),
         endpoints: Vec::new(),
+        http: Default::default(),
     })
 }
 

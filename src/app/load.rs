@@ -100,6 +100,7 @@ impl Loader {
             app_id: String::new(),
             query: Default::default(),
             endpoints: Vec::new(),
+            http: Default::default(),
         };
         if !dir.is_dir() {
             self.error(at_file(&dir), "not an app directory");
@@ -156,6 +157,9 @@ impl Loader {
         }
         if let Some(expanse) = json.get("expanse") {
             self.query_settings(expanse, app);
+            if let Some(http) = expanse.get("http") {
+                self.http_settings(http, app);
+            }
         }
     }
 
@@ -184,6 +188,62 @@ impl Loader {
                     allow.at.clone(),
                     "\"allow_user_regex\" must be true or false",
                 ),
+            }
+        }
+    }
+
+    /// `"expanse": {"http": {"allowed_hosts": [host, …], "max_response_bytes": n}}`.
+    fn http_settings(&mut self, http: &Json, app: &mut App) {
+        let Some(members) = http.as_object() else {
+            self.error(
+                http.at.clone(),
+                "\"http\" must be an object: {\"allowed_hosts\": [...], \"max_response_bytes\": n}",
+            );
+            return;
+        };
+        for member in members {
+            match member.key.as_str() {
+                "allowed_hosts" => {
+                    let JsonKind::Array(items) = &member.value.kind else {
+                        self.error(
+                            member.value.at.clone(),
+                            "\"allowed_hosts\" must be an array of host names",
+                        );
+                        continue;
+                    };
+                    for item in items {
+                        match &item.kind {
+                            JsonKind::String(host) => {
+                                match super::settings::host_pattern_problem(host) {
+                                    None => app.http.allowed_hosts.push(host.to_ascii_lowercase()),
+                                    Some(problem) => {
+                                        self.error(item.at.clone(), format!("{problem}: {host:?}"))
+                                    }
+                                }
+                            }
+                            _ => self.error(item.at.clone(), "an allowed host must be a string"),
+                        }
+                    }
+                }
+                "max_response_bytes" => match &member.value.kind {
+                    JsonKind::Number(n) if n.parse::<usize>().is_ok_and(|n| n > 0) => {
+                        app.http.max_response_bytes = n.parse().unwrap_or_default();
+                    }
+                    _ => self.error(
+                        member.value.at.clone(),
+                        "\"max_response_bytes\" must be a positive whole number",
+                    ),
+                },
+                other => {
+                    let hint = did_you_mean(other, ["allowed_hosts", "max_response_bytes"]);
+                    self.error(
+                        member.key_at.clone(),
+                        format!(
+                            "unknown key {other:?} in \"http\"{}",
+                            hint.map(|h| format!(" ({h})")).unwrap_or_default()
+                        ),
+                    );
+                }
             }
         }
     }

@@ -28,7 +28,7 @@ pub use endpoints::{
 };
 pub use error::{LoadError, NoMatchingRule};
 pub use providers::{AuthProviderConfig, MetadataField, PROVIDER_TYPES};
-pub use settings::QuerySettings;
+pub use settings::{HttpSettings, QuerySettings, DEFAULT_HTTP_MAX_RESPONSE_BYTES};
 
 use crate::diagnostic::Diagnostic;
 use crate::rules::CollectionRules;
@@ -63,6 +63,8 @@ pub struct App {
     pub query: QuerySettings,
     /// HTTPS endpoints (`https_endpoints/config.json` or `http_endpoints/config.json`).
     pub endpoints: Vec<EndpointConfig>,
+    /// What `context.http` may reach (`"expanse": {"http": …}` in the root config).
+    pub http: HttpSettings,
 }
 
 /// A data source with its rules.

@@ -185,6 +185,12 @@ async fn start<S: ServerStore>(
         },
         _ => None,
     };
+    // The users store's unique indexes and the sessions' TTL index, before the first request:
+    // a database that refuses them stops the start, rather than the first login.
+    if let Err(e) = state.auth.start().await {
+        eprintln!("expanse serve: cannot prepare the users and sessions store ({store_name}): {e}");
+        return ExitCode::from(1);
+    }
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,
         Err(e) => return invalid(format!("cannot listen on {}: {e}", args.listen)),

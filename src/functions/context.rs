@@ -137,6 +137,11 @@ impl<S: Store + Clone + 'static> Context<S> {
         doc! {"name": app.name.clone(), "id": app.name.clone(), "clientAppId": app.name.clone()}
     }
 
+    /// The loaded app (its settings: `context.http`'s allowed hosts).
+    pub(crate) fn app_config(&self) -> &crate::App {
+        self.functions.app()
+    }
+
     /// Names of the app's data sources.
     pub fn service_names(&self) -> Vec<String> {
         self.functions.app().data_sources.keys().cloned().collect()

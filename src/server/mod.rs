@@ -6,11 +6,13 @@
 //! [`routes`] (the table of routes, CORS, limits), [`observe`] (request id, time limit, metrics,
 //! log line), [`body`] (Extended JSON in and out), [`error`] (`{error, error_code, link}`),
 //! [`caller`] (bearer tokens), [`client_auth`] (location, login, profile, session),
+//! [`userpass`] (email/password registration, confirmation, reset), [`api_keys`] (user API
+//! keys),
 //! [`functions_call`] and [`service`] (function calls and MongoDB operations), [`endpoints`]
-//! (HTTPS endpoints), [`watch`]
-//! (change streams as server-sent events), [`metrics`], [`settings`], [`state`], [`tls`]
-//! (HTTPS).
+//! (HTTPS endpoints), [`watch`] (change streams as server-sent events), [`metrics`],
+//! [`settings`], [`state`], [`tls`] (HTTPS).
 
+pub mod api_keys;
 pub mod body;
 pub mod caller;
 pub mod client_auth;
@@ -25,6 +27,7 @@ pub mod service;
 pub mod settings;
 pub mod state;
 pub mod tls;
+pub mod userpass;
 pub mod watch;
 
 use std::future::Future;

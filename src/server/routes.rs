@@ -16,7 +16,7 @@ use super::body::json_response;
 use super::error::ApiError;
 use super::observe::{label_route, observe};
 use super::state::{ServerState, ServerStore};
-use super::{client_auth, endpoints, functions_call};
+use super::{api_keys, client_auth, endpoints, functions_call, userpass};
 
 /// The client API's root.
 pub const CLIENT_ROOT: &str = "/api/client/v2.0";
@@ -50,6 +50,8 @@ pub fn router<S: ServerStore>(state: Arc<ServerState<S>>) -> Router {
             &app("/service/{service}/incoming_webhook/{name}"),
             any(endpoints::webhook::<S>),
         )
+        .merge(userpass::routes::<S>(&app("")))
+        .merge(api_keys::routes::<S>(&user("")))
         .route("/health", get(health))
         .route("/metrics", get(metrics::<S>))
         .route_layer(from_fn(label_route))

@@ -29,6 +29,7 @@ mod engine;
 #[allow(unsafe_code)]
 mod heap;
 mod host;
+mod http;
 mod native;
 mod syntax;
 

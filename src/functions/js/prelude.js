@@ -428,10 +428,11 @@ function __collection(service, db, coll) {
   return methods;
 }
 
-// context.http: Expanse has no HTTP client; every method refuses, saying so.
+// context.http: prelude_node.js shapes the request and the response (compiled on first use);
+// the host (http.rs) sends it to the app's allowed hosts only.
 const __HTTP = {};
 for (const method of ["get", "post", "put", "patch", "delete", "head"]) {
-  __HTTP[method] = () => Promise.reject(new Error(`context.http.${method} is not available in Expanse: it has no HTTP client (App Services' context.http is not reproduced); make the request from a Rust function registered with Functions::builder().register, or from the application`));
+  __HTTP[method] = (request) => __node().__http(method, request, __call);
 }
 
 function __makeContext(info) {
