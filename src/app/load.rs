@@ -99,6 +99,7 @@ impl Loader {
             auth_providers: BTreeMap::new(),
             app_id: String::new(),
             query: Default::default(),
+            endpoints: Vec::new(),
             http: Default::default(),
         };
         if !dir.is_dir() {
@@ -115,6 +116,7 @@ impl Loader {
         self.custom_user_data(&mut app);
         self.triggers(&mut app);
         self.auth_providers(&mut app);
+        self.endpoints(&mut app);
         self.functions_without_source(&app);
         app
     }
@@ -919,6 +921,59 @@ impl Loader {
                 hint: closest_function(app, &name),
             });
         }
+    }
+}
+
+impl Loader {
+    /// HTTPS endpoints; the functions they name must be configured. Legacy service webhooks
+    /// (`<dir>/<service>/incoming_webhooks/<name>/`) are not served: a warning says so.
+    fn endpoints(&mut self, app: &mut App) {
+        for parent in ["http_endpoints", "services"] {
+            for service in entries(&self.dir.join(parent)) {
+                for webhook in entries(&service.join("incoming_webhooks")) {
+                    if webhook.is_dir() {
+                        self.warn(
+                            at_file(&webhook),
+                            "legacy incoming webhooks are not served; convert the webhook to an HTTPS endpoint (https_endpoints/config.json, route /<service>/<name>)",
+                        );
+                    }
+                }
+            }
+        }
+        let Some(path) = super::endpoints::endpoints_file(&self.dir, &mut self.found) else {
+            return;
+        };
+        let Some(json) = self.read(&path) else {
+            return;
+        };
+        let endpoints = super::endpoints::read_endpoints(&json, &mut self.found);
+        for endpoint in &endpoints {
+            if !app.functions.contains_key(&endpoint.function_name) {
+                self.found.errors.push(Diagnostic {
+                    at: endpoint.at.clone(),
+                    message: format!(
+                        "endpoint {} {} calls function {:?}, which the app does not have",
+                        endpoint.http_method, endpoint.route, endpoint.function_name
+                    ),
+                    hint: closest_function(app, &endpoint.function_name),
+                });
+            }
+            if let super::Validation::SecretAsQueryParam { secret_name }
+            | super::Validation::VerifyPayload { secret_name } = &endpoint.validation
+            {
+                let variable = format!("EXPANSE_SECRET_{secret_name}");
+                if std::env::var_os(&variable).is_none() {
+                    self.warn(
+                        endpoint.at.clone(),
+                        format!(
+                            "endpoint {} {} is validated with secret {secret_name:?}; set {variable} to provide it (until then every request to it is refused)",
+                            endpoint.http_method, endpoint.route
+                        ),
+                    );
+                }
+            }
+        }
+        app.endpoints = endpoints;
     }
 }
 

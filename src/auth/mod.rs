@@ -12,6 +12,7 @@ mod jwks;
 mod jwks_fetch;
 mod password;
 mod providers;
+mod request_auth;
 mod service;
 mod sessions;
 mod tokens;

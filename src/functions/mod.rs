@@ -22,6 +22,7 @@
 //! ```
 
 mod context;
+mod endpoint;
 mod error;
 pub mod js;
 mod result;
@@ -29,6 +30,7 @@ mod runtime;
 mod tree;
 
 pub use context::{Context, ContextCollection, ContextDatabase, ServiceClient, Services};
+pub use endpoint::{BadStatus, EndpointCaller, EndpointOutcome, EndpointResponse};
 pub use error::FunctionError;
 pub use result::{check_result, ResultError};
 pub use runtime::{

@@ -238,7 +238,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
         &self.0.store
     }
 
-    fn config(&self, name: &str) -> Result<&FunctionConfig, FunctionError> {
+    pub(super) fn config(&self, name: &str) -> Result<&FunctionConfig, FunctionError> {
         self.0
             .configs
             .get(name)
@@ -288,7 +288,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
     }
 
     /// A call tree for a new client call.
-    fn new_tree(&self) -> CallTree {
+    pub(super) fn new_tree(&self) -> CallTree {
         CallTree::new(self.0.time_limit, self.0.memory_limit)
     }
 
@@ -367,7 +367,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
 
     /// `run_as_system` → system; `run_as_user_id` → that user (with their custom data);
     /// otherwise the given user.
-    async fn execution_user(
+    pub(super) async fn execution_user(
         &self,
         config: &FunctionConfig,
         default: &User,
@@ -470,7 +470,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
             .unwrap_or_default()
     }
 
-    async fn run(
+    pub(super) async fn run(
         &self,
         name: &str,
         ctx: Context<S>,
