@@ -1,8 +1,9 @@
 //! JavaScript calls share QuickJS runtimes (one idle runtime per thread), never what a call can
 //! reach: each test has one call try to leave something behind — globals, `Object.prototype`
-//! and `Array.prototype` changes, a changed `context`, closures kept in a timer, a promise or a
-//! `FinalizationRegistry`, a function source's top-level state — and later calls, by another
-//! user or of another app, look for it. The calls run one after the other on one thread, so
+//! and `Array.prototype` changes, a changed `context`, changes to the parts of the prelude loaded
+//! on first use, closures kept in a timer, a promise or a `FinalizationRegistry` (absent from a
+//! call's context; tried in case it comes back), a function source's top-level state — and later
+//! calls, by another user or of another app, look for it. The calls run one after the other on one thread, so
 //! they do reuse the runtime. The time and memory limits stop a runaway call without harming
 //! the next one.
 
