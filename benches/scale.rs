@@ -42,6 +42,12 @@ const OWNER_FIELDS_RULES: &str = r#"{"database": "scale", "collection": "docs", 
    "fields": {"body": {"read": false}}, "additional_fields": {"read": true}}
 ]}"#;
 
+/// The owner role whose document-level `write` reads `n` on the post-image: an update of `n`
+/// must be decided on the document, so it reads, decides and writes (two round trips).
+const POST_IMAGE_RULES: &str = r#"{"database": "scale", "collection": "docs", "roles": [
+  {"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true, "write": {"n": {"$gte": 0}}}
+]}"#;
+
 /// Everyone reads every document: a user's count is the whole collection's.
 const READ_ALL_RULES: &str = r#"{"database": "scale", "collection": "docs", "roles": [
   {"name": "reader", "apply_when": {}, "read": true}
@@ -168,6 +174,14 @@ fn bench(c: &mut Criterion) {
         READ_ALL_RULES,
     );
     let read_all_app = App::load(read_all_dir.path()).unwrap().app;
+    let post_image_dir = tempfile::tempdir().unwrap();
+    write(post_image_dir.path(), "root_config.json", "{}");
+    write(
+        post_image_dir.path(),
+        "data_sources/mongodb-atlas/scale/docs/rules.json",
+        POST_IMAGE_RULES,
+    );
+    let post_image_app = App::load(post_image_dir.path()).unwrap().app;
     let user = User::new("u7");
     let filter = doc! {"owner_id": "u7"};
 
@@ -457,6 +471,23 @@ fn bench(c: &mut Criterion) {
         "expanse rule-checked update_one by _id, rules in the filter",
         |b| {
             let coll = app.collection(&store, &user, "scale", "docs").unwrap();
+            b.iter(|| {
+                n += 1;
+                let r = runtime
+                    .block_on(coll.update_one(&doc! {"_id": 7i64}, &doc! {"$set": {"n": n}}, false))
+                    .unwrap();
+                assert_eq!(r.modified_count, 1);
+            })
+        },
+    );
+    // `n` is read by the document-level `write` (on the post-image): still read, decide, then
+    // a conditional write.
+    group.bench_function(
+        "expanse rule-checked update_one by _id, write rule reads the written field",
+        |b| {
+            let coll = post_image_app
+                .collection(&store, &user, "scale", "docs")
+                .unwrap();
             b.iter(|| {
                 n += 1;
                 let r = runtime

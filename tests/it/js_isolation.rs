@@ -1,8 +1,9 @@
 //! JavaScript calls share QuickJS runtimes (one idle runtime per thread), never what a call can
 //! reach: each test has one call try to leave something behind — globals, `Object.prototype`
-//! and `Array.prototype` changes, a changed `context`, closures kept in a timer, a promise or a
-//! `FinalizationRegistry`, a function source's top-level state — and later calls, by another
-//! user or of another app, look for it. The calls run one after the other on one thread, so
+//! and `Array.prototype` changes, a changed `context`, changes to the parts of the prelude loaded
+//! on first use, closures kept in a timer, a promise or a `FinalizationRegistry` (absent from a
+//! call's context; tried in case it comes back), a function source's top-level state — and later
+//! calls, by another user or of another app, look for it. The calls run one after the other on one thread, so
 //! they do reuse the runtime. The time and memory limits stop a runaway call without harming
 //! the next one.
 
@@ -55,9 +56,13 @@ exports = function (secret) {
   let resolveLater;
   new Promise((r) => { resolveLater = r; }).then(leak);
   globalThis.resolveLater = resolveLater;
-  const registry = new FinalizationRegistry(leak);
-  for (let i = 0; i < 100; i++) registry.register({ big: "x".repeat(1000) }, i);
-  globalThis.registry = registry;
+  // Calls have no FinalizationRegistry (App Services never had one); if it came back, its
+  // callbacks must not reach a later call either.
+  if (typeof FinalizationRegistry === "function") {
+    const registry = new FinalizationRegistry(leak);
+    for (let i = 0; i < 100; i++) registry.register({ big: "x".repeat(1000) }, i);
+    globalThis.registry = registry;
+  }
   Promise.resolve().then(() => Promise.resolve().then(() => Promise.resolve().then(leak)));
   return "lingering";
 };
@@ -90,6 +95,59 @@ exports = function () {
     if (/secret|leak|polluted|hidden/i.test(key)) seen.push("global " + key);
   }
   return { user: context.user.id, seen };
+};
+"#;
+
+/// Changes what the parts of the prelude loaded on first use define (the BSON types, EJSON,
+/// utils, Buffer), and plants values in the slots those parts are handed over in.
+const POLLUTE_LAZY: &str = r#"
+exports = function (secret) {
+  BSON.Long.prototype.leak = secret;
+  BSON.Long.fromNumber = () => secret;
+  EJSON.stringify = () => secret;
+  utils.crypto.hash = () => secret;
+  Buffer.prototype.leak = secret;
+  Buffer.from = () => secret;
+  BSON.ObjectId.prototype.leak = secret;
+  globalThis.__lazyExtras = { Long: secret };
+  globalThis.__lazyNode = { utils: secret };
+  return "polluted";
+};
+"#;
+
+/// Plants values in the slots before anything is loaded.
+const PLANT_LAZY: &str = r#"
+exports = function (secret) {
+  globalThis.__lazyExtras = { Long: secret, EJSON: secret };
+  globalThis.__lazyNode = { utils: secret, Buffer: secret };
+  return "planted";
+};
+"#;
+
+/// Reports what it can see of the above.
+const PROBE_LAZY: &str = r#"
+exports = function () {
+  const seen = [];
+  if (globalThis.__lazyExtras !== undefined || globalThis.__lazyNode !== undefined) seen.push("slot");
+  if (BSON.Long.prototype.leak !== undefined) seen.push("Long.prototype");
+  if (!(BSON.Long.fromNumber(1) instanceof BSON.Long)) seen.push("Long.fromNumber");
+  if (EJSON.stringify({ a: 1 }) !== '{"a":1}') seen.push("EJSON.stringify");
+  if (utils.crypto.hash("sha256", "x").length() !== 32) seen.push("utils.crypto.hash");
+  if (Buffer.prototype.leak !== undefined) seen.push("Buffer.prototype");
+  if (!(Buffer.from("x") instanceof Buffer)) seen.push("Buffer.from");
+  if (new BSON.ObjectId().leak !== undefined) seen.push("ObjectId.prototype");
+  if (globalThis.__lazyExtras !== undefined || globalThis.__lazyNode !== undefined) seen.push("slot after loading");
+  return seen;
+};
+"#;
+
+/// The standard library a call has, and what App Services never had.
+const INTRINSICS: &str = r#"
+exports = function () {
+  const present = { Date, RegExp, JSON, Promise, Map, Set, WeakMap, WeakSet, Uint8Array, DataView, ArrayBuffer, BigInt, Reflect, Symbol, Math, eval };
+  const missing = Object.keys(present).filter((name) => present[name] === undefined);
+  const absent = ["Proxy", "WeakRef", "FinalizationRegistry", "performance", "atob", "btoa"].filter((name) => typeof globalThis[name] !== "undefined");
+  return { missing, absent, works: [new Date(0).toISOString(), /a+/.test("caa"), JSON.stringify(new Map([[1, 2]]).get(1)), (2n ** 64n).toString()] };
 };
 "#;
 
@@ -146,6 +204,10 @@ const SOURCES: &[(&str, &str)] = &[
     ("counter", COUNTER),
     ("polluteAfterIo", POLLUTE_AFTER_IO),
     ("probeAfterIo", PROBE_AFTER_IO),
+    ("polluteLazy", POLLUTE_LAZY),
+    ("plantLazy", PLANT_LAZY),
+    ("probeLazy", PROBE_LAZY),
+    ("intrinsics", INTRINSICS),
     ("spin", SPIN),
     ("bomb", BOMB),
     ("hold", HOLD),
@@ -232,6 +294,53 @@ async fn globals_prototypes_and_context_do_not_survive_a_call() {
             "round {round}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_parts_loaded_on_first_use_start_fresh_each_call() {
+    let (_d, app) = app("one", "hi");
+    let f = functions(app);
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    for round in 0..3 {
+        assert_eq!(
+            f.call(&alice, "polluteLazy", vec![bson!("alice-secret")], None)
+                .await
+                .unwrap(),
+            bson!("polluted")
+        );
+        assert_eq!(
+            f.call(&bob, "probeLazy", vec![], None).await.unwrap(),
+            bson!([]),
+            "round {round}"
+        );
+        assert_eq!(
+            f.call(&alice, "plantLazy", vec![bson!("alice-secret")], None)
+                .await
+                .unwrap(),
+            bson!("planted")
+        );
+        assert_eq!(
+            f.call(&bob, "probeLazy", vec![], None).await.unwrap(),
+            bson!([]),
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_call_has_the_standard_library_and_not_what_app_services_never_had() {
+    let (_d, app) = app("one", "hi");
+    let f = functions(app);
+    assert_eq!(
+        f.call(&User::new("alice"), "intrinsics", vec![], None)
+            .await
+            .unwrap(),
+        bson!({
+            "missing": [],
+            "absent": [],
+            "works": ["1970-01-01T00:00:00.000Z", true, "2", "18446744073709551616"],
+        })
+    );
 }
 
 #[tokio::test]

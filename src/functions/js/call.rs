@@ -6,13 +6,30 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use bson::Bson;
-use rquickjs::{Context as JsContext, Function as JsFunction, Module};
+use rquickjs::context::intrinsic;
+use rquickjs::{Context as JsContext, Ctx, Function as JsFunction, Module};
 
-use super::compiled::PRELUDE_MODULE;
+use super::compiled::{self, PRELUDE_MODULE};
 use super::engine::Engine;
-use super::{bridge, native, PRELUDE_EXTRAS, PRELUDE_NODE};
+use super::{bridge, native};
 use crate::functions::CallTree;
 use crate::limits::{MAX_DEPTH, MAX_DOCUMENT_SIZE};
+
+/// What a call's context is built with besides the base objects (`Object`, `Function`, `Array`,
+/// the errors, `Symbol`, `Reflect`, `BigInt`, `Math`…): the standard library App Services
+/// functions use. Left out, as App Services never had them: `Proxy`, `WeakRef` and
+/// `FinalizationRegistry` (which would also let a closure outlive the code that made it),
+/// `performance`, `atob`/`btoa`.
+type Intrinsics = (
+    intrinsic::Date,
+    intrinsic::Eval,
+    intrinsic::RegExpCompiler,
+    intrinsic::RegExp,
+    intrinsic::Json,
+    intrinsic::MapSet,
+    intrinsic::TypedArrays,
+    intrinsic::Promise,
+);
 
 /// What the script hands the host while it runs.
 #[derive(Default)]
@@ -57,7 +74,7 @@ impl Call {
         info: &str,
         arguments: &str,
     ) -> Result<Call, String> {
-        let context = match JsContext::full(engine.runtime()) {
+        let context = match JsContext::custom::<Intrinsics>(engine.runtime()) {
             Ok(context) => context,
             Err(e) => {
                 engine.checkin(false);
@@ -220,7 +237,7 @@ fn install<'js>(
 }
 
 /// The host functions and constants the prelude uses.
-fn install_host(js: &rquickjs::Ctx<'_>, shared: &Rc<Shared>) -> Result<(), String> {
+fn install_host<'js>(js: &Ctx<'js>, shared: &Rc<Shared>) -> Result<(), String> {
     let globals = js.globals();
     let (r, o, l) = (shared.clone(), shared.clone(), shared.clone());
     install(
@@ -249,13 +266,10 @@ fn install_host(js: &rquickjs::Ctx<'_>, shared: &Rc<Shared>) -> Result<(), Strin
     )?;
     install(
         &globals,
-        "__extrasSource",
-        JsFunction::new(js.clone(), || PRELUDE_EXTRAS),
-    )?;
-    install(
-        &globals,
-        "__nodeSource",
-        JsFunction::new(js.clone(), || PRELUDE_NODE),
+        "__importLazy",
+        JsFunction::new(js.clone(), |js: Ctx<'js>, name: String| {
+            compiled::import_lazy(&js, &name)
+        }),
     )?;
     install(
         &globals,

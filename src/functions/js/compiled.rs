@@ -1,49 +1,105 @@
-//! The prelude compiled once per process to QuickJS bytecode, and loaded into each call's fresh
-//! context from that bytecode (parsing and compiling the prelude was most of a call's cost).
+//! The prelude and its two parts loaded on first use, compiled once per process to QuickJS
+//! bytecode, and loaded into each call's fresh context from that bytecode (parsing and
+//! compiling them was most of a call's cost).
 //!
-//! The prelude is a module (`expanse:prelude`) served by rquickjs's [`Bundle`] loader: the
-//! bytecode is what `Module::write` produced in this process from the prelude built into the
-//! binary, kept for the life of the process, and never read from anywhere else. The module puts
-//! what functions, the lazily compiled parts and the host use on the global object itself.
+//! They are modules served by rquickjs's [`Bundle`] loader: the bytecode is what `Module::write`
+//! produced in this process from the sources built into the binary, kept for the life of the
+//! process, and never read from anywhere else.
+//! - `expanse:prelude` is imported when a call starts; it puts what functions, the parts loaded
+//!   on first use and the host use on the global object itself.
+//! - `expanse:extras` (the BSON types other than ObjectId, and EJSON), `expanse:node`
+//!   (`utils`, `Buffer`, `crypto`, timers…) and `expanse:services` (host calls: the database,
+//!   `context.functions.execute`) are imported by the prelude, in the call's own context, the
+//!   first time the call touches one of their globals: a module with no top-level `await` is
+//!   evaluated at once, and its body leaves what it defines in a global slot ([`EXTRAS_SLOT`],
+//!   [`NODE_SLOT`], [`SERVICES_SLOT`]) that the prelude takes and deletes.
+//!
+//! A call that touches none of them (a function computing its result from its arguments) pays
+//! for the prelude alone.
 
 use std::sync::OnceLock;
 
 use rquickjs::loader::Bundle;
 use rquickjs::module::WriteOptions;
-use rquickjs::{Context, Module, Runtime};
+use rquickjs::{Context, Ctx, Module, Runtime};
 
-use super::PRELUDE;
+use super::{PRELUDE, PRELUDE_EXTRAS, PRELUDE_NODE, PRELUDE_SERVICES};
 
 /// The prelude's module name (also what `import()` would have to name to reach it again, which
 /// gives back the same, already evaluated module).
 pub const PRELUDE_MODULE: &str = "expanse:prelude";
+
+/// The module of the BSON types other than ObjectId, and EJSON.
+pub const EXTRAS_MODULE: &str = "expanse:extras";
+
+/// The module of `utils`, `Buffer`, `TextEncoder`/`TextDecoder`, `crypto` and the timers.
+pub const NODE_MODULE: &str = "expanse:node";
+
+/// The module of host calls (the database, `context.functions.execute`).
+pub const SERVICES_MODULE: &str = "expanse:services";
+
+/// The global `expanse:services` leaves its function in (the prelude deletes it at once).
+const SERVICES_SLOT: &str = "__lazyServices";
+
+/// The global `expanse:extras` leaves its object in (the prelude deletes it at once).
+const EXTRAS_SLOT: &str = "__lazyExtras";
+
+/// The global `expanse:node` leaves its object in (the prelude deletes it at once).
+const NODE_SLOT: &str = "__lazyNode";
 
 /// The bundle of compiled modules a runtime loads from.
 pub type Compiled = Bundle;
 
 static COMPILED: OnceLock<Result<Compiled, String>> = OnceLock::new();
 
-/// The compiled prelude (compiled on first use).
+/// The compiled modules (compiled on first use).
 pub fn compiled() -> Result<Compiled, String> {
     COMPILED.get_or_init(compile).clone()
+}
+
+/// Imports one of the modules loaded on first use into the context of `js`: evaluated at once,
+/// it leaves its object in its global slot. Any other name is refused.
+pub fn import_lazy(js: &Ctx<'_>, name: &str) -> rquickjs::Result<()> {
+    if ![EXTRAS_MODULE, NODE_MODULE, SERVICES_MODULE].contains(&name) {
+        return Err(rquickjs::Error::new_loading(name));
+    }
+    // The promise settles in a job of this call; what the prelude needs is the slot.
+    Module::import(js, name).map(|_| ())
+}
+
+/// The source of a module loaded on first use: the part's expression, left in `slot`.
+fn lazy_source(slot: &str, expression: &str) -> String {
+    format!("globalThis.{slot} = {expression};\n")
 }
 
 fn compile() -> Result<Compiled, String> {
     let failed = |e: rquickjs::Error| format!("cannot compile the JavaScript prelude: {e}");
     let runtime = Runtime::new().map_err(failed)?;
     let context = Context::full(&runtime).map_err(failed)?;
-    let bytes = context.with(|js| {
-        let module = Module::declare(js.clone(), PRELUDE_MODULE, PRELUDE)?;
-        // Line tables are not needed: errors are reported at the function's own source.
-        let options = WriteOptions {
-            strip_source: true,
-            strip_debug: true,
-            ..WriteOptions::default()
-        };
-        module.write(options)
-    });
-    let bytes: &'static [u8] = Box::leak(bytes.map_err(failed)?.into_boxed_slice());
-    let modules: &'static [(&'static str, &'static [u8])] =
-        Box::leak(vec![(PRELUDE_MODULE, bytes)].into_boxed_slice());
+    let sources = [
+        (PRELUDE_MODULE, PRELUDE.to_owned()),
+        (EXTRAS_MODULE, lazy_source(EXTRAS_SLOT, PRELUDE_EXTRAS)),
+        (NODE_MODULE, lazy_source(NODE_SLOT, PRELUDE_NODE)),
+        (
+            SERVICES_MODULE,
+            lazy_source(SERVICES_SLOT, PRELUDE_SERVICES),
+        ),
+    ];
+    let mut modules = Vec::with_capacity(sources.len());
+    for (name, source) in sources {
+        let bytes = context.with(|js| {
+            let module = Module::declare(js.clone(), name, source)?;
+            // Line tables are not needed: errors are reported at the function's own source.
+            let options = WriteOptions {
+                strip_source: true,
+                strip_debug: true,
+                ..WriteOptions::default()
+            };
+            module.write(options)
+        });
+        let bytes: &'static [u8] = Box::leak(bytes.map_err(failed)?.into_boxed_slice());
+        modules.push((name, bytes));
+    }
+    let modules: &'static [(&'static str, &'static [u8])] = Box::leak(modules.into_boxed_slice());
     Ok(rquickjs::loader::bundle::Bundle(modules))
 }

@@ -52,12 +52,17 @@ use engine::Engine;
 
 const PRELUDE: &str = include_str!("prelude.js");
 
-/// The BSON types other than ObjectId, and EJSON: compiled only when a call needs them.
+/// The BSON types other than ObjectId, and EJSON: compiled to bytecode with the prelude, loaded
+/// into a call only when it needs them.
 const PRELUDE_EXTRAS: &str = include_str!("prelude_extras.js");
 
-/// `utils`, `Buffer`, `TextEncoder`/`TextDecoder`, `crypto`, `setTimeout`: compiled
-/// only when a call touches one of them.
+/// `utils`, `Buffer`, `TextEncoder`/`TextDecoder`, `crypto`, `setTimeout`: compiled to bytecode
+/// with the prelude, loaded into a call only when it touches one of them.
 const PRELUDE_NODE: &str = include_str!("prelude_node.js");
+
+/// Host calls (the database, `context.functions.execute`): compiled to bytecode with the prelude,
+/// loaded into a call only when it reaches for them.
+const PRELUDE_SERVICES: &str = include_str!("prelude_services.js");
 
 /// Default memory limit of one client call's JavaScript heaps (the call and every call it
 /// makes, together).

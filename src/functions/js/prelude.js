@@ -2,8 +2,10 @@
 // process to bytecode, see compiled.rs): what the function's code, prelude_extras.js,
 // prelude_node.js and the host reach by name is put on the global object at the end.
 // Host functions provided by Expanse: __enqueue(id, request), __done(ok, payload), __log(line),
-// __newObjectId(), __extrasSource() (the text of prelude_extras.js), __nodeSource() (the text of
-// prelude_node.js), __native(op, a, b, c, d) (crypto, JWT, randomness: see native.rs). Constants: __MAX_DEPTH (MongoDB's 100 levels), __MAX_RESULT_SIZE (16 MiB).
+// __newObjectId(), __importLazy(name) (evaluates "expanse:extras", prelude_extras.js,
+// "expanse:node", prelude_node.js, or "expanse:services", prelude_services.js, from bytecode in
+// this context: see compiled.rs),
+// __native(op, a, b, c, d) (crypto, JWT, randomness: see native.rs). Constants: __MAX_DEPTH (MongoDB's 100 levels), __MAX_RESULT_SIZE (16 MiB).
 //
 // Values cross to and from the host in the bridge's encoding (src/functions/js/bridge.rs): JSON, with
 // Int32 as a JSON integer and every other BSON type as {"\u0000": [type, ...payload]}. A BSON
@@ -86,12 +88,22 @@ const __I64_MIN = -(2n ** 63n);
 const __I64_MAX = 2n ** 63n - 1n;
 const __doubleText = (n) => (Object.is(n, -0) ? "-0" : String(n));
 
-// The rest of the BSON types and EJSON, compiled on first use (`eval` is kept from before the
-// function's own code runs).
-const __eval = eval;
+// The parts loaded on first use: the module, evaluated in this context at once, leaves its
+// object in a global slot, taken here (the host function is kept from before the function's own
+// code runs).
+const __import = __importLazy;
+function __load(name, slot) {
+  __import(name);
+  const loaded = globalThis[slot];
+  if (loaded === undefined || loaded === null) throw new Error(`${name} could not be loaded`);
+  delete globalThis[slot];
+  return loaded;
+}
+
+// The rest of the BSON types and EJSON.
 let __loadedExtras = null;
 function __extras() {
-  if (__loadedExtras === null) __loadedExtras = __eval(__extrasSource());
+  if (__loadedExtras === null) __loadedExtras = __load("expanse:extras", "__lazyExtras");
   return __loadedExtras;
 }
 
@@ -103,11 +115,11 @@ for (const name of __EXTRA_TYPES) {
 }
 Object.defineProperty(globalThis, "EJSON", { get: () => __extras().EJSON, configurable: true, enumerable: false });
 
-// utils, Buffer, TextEncoder/TextDecoder, crypto and timers: compiled on first use
+// utils, Buffer, TextEncoder/TextDecoder, crypto and timers: loaded on first use
 // (prelude_node.js). Assigning one of these names replaces it for the call, as for any global.
 let __loadedNode = null;
 function __node() {
-  if (__loadedNode === null) __loadedNode = __eval(__nodeSource());
+  if (__loadedNode === null) __loadedNode = __load("expanse:node", "__lazyNode");
   return __loadedNode;
 }
 const __NODE_GLOBALS = ["utils", "Buffer", "TextEncoder", "TextDecoder", "crypto", "setTimeout", "clearTimeout", "setImmediate", "setInterval", "clearInterval"];
@@ -337,96 +349,16 @@ console.error = console.log;
 // ---------------------------------------------------------------------------------------------
 // Host calls.
 
-const __pending = new Map();
-let __nextRequest = 1;
-
-// Sends a request; `args` cross in the bridge's encoding, `names` name them in errors. Trailing
-// `undefined` arguments are left out, as if not given.
-function __call(request, args, names) {
-  let text;
-  try {
-    const given = args.slice();
-    while (given.length > 0 && given[given.length - 1] === undefined) given.pop();
-    const encoded = [];
-    for (let i = 0; i < given.length; i++) encoded.push(__forHost(given[i], names[i] || `arguments[${i}]`));
-    text = JSON.stringify({ ...request, args: encoded });
-  } catch (e) {
-    return Promise.reject(e);
-  }
-  const id = __nextRequest++;
-  return new Promise((resolve, reject) => {
-    __pending.set(id, { resolve, reject });
-    __enqueue(id, text);
-  });
+// The database and `context.functions.execute` (prelude_services.js): loaded the first time a
+// call reaches for them, handed the prelude's own bridge.
+let __loadedServices = null;
+function __services() {
+  if (__loadedServices === null) __loadedServices = __load("expanse:services", "__lazyServices")(__forHost, __fromHost);
+  return __loadedServices;
 }
 
-function __resolve(id, ok, payload) {
-  const p = __pending.get(id);
-  __pending.delete(id);
-  if (!ok) {
-    p.reject(new Error(payload));
-    return;
-  }
-  let value;
-  try {
-    value = __fromHost(payload);
-  } catch (e) {
-    p.reject(e);
-    return;
-  }
-  p.resolve(value);
-}
-
-const __PARAMETERS = {
-  find: ["filter", "projection", "options"],
-  findOne: ["filter", "projection", "options"],
-  count: ["filter", "options"],
-  aggregate: ["pipeline", "options"],
-  insertOne: ["document", "options"],
-  insertMany: ["documents", "options"],
-  updateOne: ["filter", "update", "options"],
-  updateMany: ["filter", "update", "options"],
-  replaceOne: ["filter", "replacement", "options"],
-  deleteOne: ["filter", "options"],
-  deleteMany: ["filter", "options"],
-  findOneAndUpdate: ["filter", "update", "options"],
-  findOneAndReplace: ["filter", "replacement", "options"],
-  findOneAndDelete: ["filter", "options"],
-};
-
-// A cursor: sort/limit/skip are options of the call `toArray` makes (the host refuses those a
-// method does not apply).
-function __cursor(op, method, args) {
-  const position = __PARAMETERS[method].indexOf("options");
-  const chained = {};
-  const cursor = {
-    sort(spec) { chained.sort = spec; return cursor; },
-    limit(n) { chained.limit = n; return cursor; },
-    skip(n) { chained.skip = n; return cursor; },
-    toArray() {
-      const call = args.slice();
-      if (Object.keys(chained).length > 0) {
-        const given = call[position];
-        const options = given === undefined || given === null ? {} : given;
-        call[position] = typeof options === "object" && !Array.isArray(options) ? { ...options, ...chained } : options;
-      }
-      return op(method, call);
-    },
-    next() { return cursor.toArray().then((all) => (all.length ? all[0] : null)); },
-  };
-  return cursor;
-}
-
-function __collection(service, db, coll) {
-  const op = (method, args) => __call({ kind: "collection", service, db, coll, method }, args, __PARAMETERS[method]);
-  const methods = {};
-  for (const method of Object.keys(__PARAMETERS)) {
-    methods[method] = (...args) => op(method, args);
-  }
-  methods.find = (...args) => __cursor(op, "find", args);
-  methods.aggregate = (...args) => __cursor(op, "aggregate", args);
-  return methods;
-}
+// The host settles request `id` (only ever sent by the services part, so it is loaded).
+function __resolve(id, ok, payload) { __services().resolve(id, ok, payload); }
 
 // context.http: prelude_node.js shapes the request and the response (compiled on first use);
 // the host (http.rs) sends it to the app's allowed hosts only.
@@ -444,12 +376,12 @@ function __makeContext(info) {
     runningAsSystem: () => info.runningAsSystem,
     values: { get: (name) => (__hasOwn(info.values, name) ? info.values[name] : undefined) },
     functions: {
-      execute: (name, ...args) => __call({ kind: "execute", name: String(name) }, args, []),
+      execute: (name, ...args) => __services().call({ kind: "execute", name: String(name) }, args, []),
     },
     services: {
       get: (name) =>
         info.services.includes(name)
-          ? { db: (db) => ({ collection: (coll) => __collection(name, db, coll) }) }
+          ? { db: (db) => ({ collection: (coll) => __services().collection(name, db, coll) }) }
           : undefined,
     },
     http: __HTTP,
@@ -534,7 +466,7 @@ const __isExtrasBinary = (v) => __loadedExtras !== null && v instanceof __loaded
 const __GLOBALS = {
   exports: undefined, console, BSON, BSONValue, ObjectId, __toBridge, __tagged, __hasOwn, __hex,
   __unhex, __I64_MIN, __I64_MAX, __doubleText, __extras, __makeRegExp, __message, __start,
-  __resolve, __timerDue, __timerFire, __pending, __isExtrasBinary,
+  __resolve, __timerDue, __timerFire, __isExtrasBinary,
 };
 for (const name of Object.keys(__GLOBALS)) {
   Object.defineProperty(globalThis, name, { value: __GLOBALS[name], writable: true, configurable: true, enumerable: false });
