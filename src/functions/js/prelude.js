@@ -364,7 +364,7 @@ function __resolve(id, ok, payload) { __services().resolve(id, ok, payload); }
 // the host (http.rs) sends it to the app's allowed hosts only.
 const __HTTP = {};
 for (const method of ["get", "post", "put", "patch", "delete", "head"]) {
-  __HTTP[method] = (request) => __node().__http(method, request, __call);
+  __HTTP[method] = (request) => __node().__http(method, request, __services().call);
 }
 
 function __makeContext(info) {
