@@ -5,16 +5,17 @@ use std::sync::Arc;
 use bson::{doc, Bson, Document};
 
 use super::error::FunctionError;
-use super::runtime::Functions;
+use super::registry::Registry;
 use super::tree::CallTree;
 use crate::guard::{FindOneAndOptions, GuardError, GuardedCollection, UpdateOptions, UpdateResult};
 use crate::operation::{Operation, OperationResult};
 use crate::store::{FindOptions, Store};
 use crate::User;
 
-/// What a running function sees.
+/// What a running function sees. Cheap to clone.
 pub struct Context<S: Store> {
-    functions: Functions<S>,
+    /// What the context needs of the function registry.
+    functions: Arc<dyn Registry<S>>,
     caller: User,
     execution: User,
     depth: usize,
@@ -37,7 +38,7 @@ impl<S: Store> Clone for Context<S> {
 
 impl<S: Store + Clone + 'static> Context<S> {
     pub(crate) fn new(
-        functions: Functions<S>,
+        functions: Arc<dyn Registry<S>>,
         caller: User,
         execution: User,
         depth: usize,
@@ -139,6 +140,11 @@ impl<S: Store + Clone + 'static> Context<S> {
     pub async fn execute(&self, name: &str, args: Vec<Bson>) -> Result<Bson, FunctionError> {
         self.functions.execute(self, name, args).await
     }
+
+    /// What this context needs of the function registry.
+    pub(crate) fn registry(&self) -> &Arc<dyn Registry<S>> {
+        &self.functions
+    }
 }
 
 /// `context.services`.
@@ -210,7 +216,7 @@ macro_rules! guarded {
     ($self:ident, $coll:ident => $body:expr) => {{
         let functions = &$self.ctx.functions;
         let user = &$self.ctx.execution;
-        let rule_functions = functions.for_rules_within(user, &$self.ctx.tree);
+        let rule_functions = functions.rule_functions(user, &$self.ctx.tree);
         // `%%request` in the rules: the client request this call tree serves.
         let request = $self.ctx.request.clone();
         let $coll: GuardedCollection<'_, S> = functions
@@ -222,7 +228,7 @@ macro_rules! guarded {
                 &$self.database,
                 &$self.collection,
             )?
-            .with_functions(&rule_functions);
+            .with_functions(rule_functions.as_ref());
         let $coll = match request.as_deref() {
             Some(metadata) => $coll.with_request(metadata),
             None => $coll,

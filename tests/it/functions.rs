@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::common::apps::write_app;
 use bson::{bson, doc, Bson};
 use expanse::auth::{Auth, TokenConfig, TokenIssuer};
-use expanse::functions::{Context, FunctionError, Functions};
+use expanse::functions::{Context, FunctionError, Functions, Thrown};
 use expanse::store::{FindOptions, MemoryStore, MongoStore, Namespace, Store, Write};
 use expanse::{App, User};
 
@@ -85,26 +85,18 @@ fn functions<S: Store + Clone + 'static>(app: Arc<App>, store: S) -> Functions<S
             Ok(ctx.value("greeting").unwrap_or(Bson::Null))
         })
         .register("chain", |ctx: Context<S>, args: Vec<Bson>| async move {
-            ctx.execute("whoAmI", args).await.map_err(|e| e.to_string())
+            Ok(ctx.execute("whoAmI", args).await?)
         })
         .register(
             "chainToSystem",
             |ctx: Context<S>, args: Vec<Bson>| async move {
-                let inner = ctx
-                    .execute("asSystem", args)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let secret = ctx
-                    .execute("secret", vec![])
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let inner = ctx.execute("asSystem", args).await?;
+                let secret = ctx.execute("secret", vec![]).await?;
                 Ok(bson!([inner, secret]))
             },
         )
         .register("recurse", |ctx: Context<S>, _| async move {
-            ctx.execute("recurse", vec![])
-                .await
-                .map_err(|e| e.to_string())
+            Ok(ctx.execute("recurse", vec![]).await?)
         })
         .register("slow", |_: Context<S>, _| async move {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -112,7 +104,7 @@ fn functions<S: Store + Clone + 'static>(app: Arc<App>, store: S) -> Functions<S
         })
         .register(
             "fails",
-            |_: Context<S>, _| async move { Err("boom".to_owned()) },
+            |_: Context<S>, _| async move { Err("boom".into()) },
         )
         .register("writeOwn", |ctx: Context<S>, args: Vec<Bson>| async move {
             let docs = ctx
@@ -125,7 +117,7 @@ fn functions<S: Store + Clone + 'static>(app: Arc<App>, store: S) -> Functions<S
             docs.update_one(&doc! {"_id": id}, &doc! {"$set": {"touched": true}}, false)
                 .await
                 .map(|r| bson!(r.modified_count as i64))
-                .map_err(|e| e.to_string())
+                .map_err(Thrown::from)
         })
         .register("isEditor", |_: Context<S>, args: Vec<Bson>| async move {
             match args.first() {
@@ -419,7 +411,7 @@ async fn both_custom_user_data_models_end_to_end_on_the_server() {
                     )
                     .await
                     .map(|_| bson!(true))
-                    .map_err(|e| e.to_string())
+                    .map_err(Thrown::from)
             },
         )
         .build()
