@@ -25,6 +25,7 @@ const CONFIG: &str = r#"[
   {"name": "recurse", "private": false},
   {"name": "slow", "private": false},
   {"name": "fails", "private": false},
+  {"name": "chainToFails", "private": false},
   {"name": "writeOwn", "private": false},
   {"name": "isEditor", "private": true},
   {"name": "scripted", "private": false, "run_as_user_id_script_source": "exports = () => 'x'"}
@@ -106,6 +107,10 @@ fn functions<S: Store + Clone + 'static>(app: Arc<App>, store: S) -> Functions<S
             "fails",
             |_: Context<S>, _| async move { Err("boom".into()) },
         )
+        // `?` on the callee's `FunctionError`
+        .register("chainToFails", |ctx: Context<S>, _| async move {
+            Ok(ctx.execute("fails", vec![]).await?)
+        })
         .register("writeOwn", |ctx: Context<S>, args: Vec<Bson>| async move {
             let docs = ctx
                 .services()
@@ -271,6 +276,71 @@ async fn time_limits_and_failures_are_errors_with_codes() {
             "function 'fails' failed: boom".into()
         )
     );
+}
+
+/// What a function threw reaches callers as its text, however it crossed a boundary: a Rust
+/// function's `Err`, the `?` of a nested call's `FunctionError`, and the bridges that call by
+/// name (`SystemFunctions`, `%function`'s `FunctionCaller`), which keep the failed call's code.
+#[tokio::test]
+async fn errors_cross_the_function_boundaries_typed_and_unchanged() {
+    use expanse::auth::SystemFunctions;
+    use expanse::expr::{Bindings, FunctionCaller};
+
+    let (_d, app) = app();
+    let f = functions(app, MemoryStore::new());
+    let alice = User::new("alice");
+    let err = f
+        .call(&alice, "chainToFails", vec![], None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.to_string()),
+        (
+            "FunctionExecutionError",
+            "function 'chainToFails' failed: function 'fails' failed: boom".into()
+        )
+    );
+    // the user creation function's bridge
+    let thrown = SystemFunctions::call_as_system(&f, "fails", vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        thrown,
+        Thrown::Call(FunctionError::Execution {
+            name: "fails".into(),
+            message: "boom".into()
+        })
+    );
+    assert_eq!(thrown.to_string(), "function 'fails' failed: boom");
+    let thrown = SystemFunctions::call_as_system(&f, "nope", vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (thrown.code(), thrown.to_string()),
+        ("FunctionNotFound", "function not found: 'nope'".into())
+    );
+    // `%function`'s bridge: as a future, and blocking (which needs the multi-threaded runtime,
+    // so on this current-thread one it fails with a plain message)
+    let rules = f.for_rules(&alice);
+    let thrown = rules
+        .call_later("nope", vec![])
+        .expect("the registry calls later")
+        .await
+        .unwrap_err();
+    assert_eq!(thrown, Thrown::Call(FunctionError::NotFound("nope".into())));
+    let thrown = rules.call("fails", vec![], &Bindings::new()).unwrap_err();
+    assert_eq!(
+        (thrown.code(), thrown.to_string()),
+        (
+            "FunctionExecutionError",
+            "%function needs tokio's multi-threaded runtime".into()
+        )
+    );
+    // what embedders write
+    let from_str: Thrown = "message".into();
+    let from_string: Thrown = String::from("message").into();
+    assert_eq!(from_str, from_string);
+    assert_eq!(from_str, Thrown::Message("message".into()));
 }
 
 #[tokio::test]
