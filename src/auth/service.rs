@@ -30,7 +30,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Runs app functions as the system user: the user creation function, authentication
 /// triggers, and the providers' functions. The function runtime implements it.
 pub trait SystemFunctions: Send + Sync {
-    /// Calls `name` as the system user with `args`.
+    /// Calls `name` as the system user with `args`; an error is what the call failed with
+    /// (for [`crate::functions::Functions`], a [`Thrown::Call`] keeping the call's code).
     fn call_as_system<'a>(
         &'a self,
         name: &'a str,
