@@ -10,7 +10,10 @@
 //! (default `1,16,64`), `EXPANSE_BENCH_CASES` (default `find,trivial,driver`).
 //!
 //! Each client keeps one HTTP/1.1 connection open (as an SDK's fetch does) and sends its next
-//! request when the previous one is answered.
+//! request when the previous one is answered. With `EXPANSE_BENCH_RATE=R` (requests per second,
+//! all clients together) the clients are paced instead: each sends one request every
+//! `clients / R` seconds (staggered), so a rate below the database's ceiling measures latency
+//! without the queue that saturation builds.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -131,6 +134,10 @@ async fn main() {
     let cases =
         std::env::var("EXPANSE_BENCH_CASES").unwrap_or_else(|_| "find,trivial,driver".into());
     let max_clients = levels.iter().copied().max().unwrap_or(1);
+    let rate: Option<f64> = std::env::var("EXPANSE_BENCH_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|r: &f64| *r > 0.0);
 
     // one anonymous user per client
     let login = format!("/api/client/v2.0/app/{app_id}/auth/providers/anon-user/login");
@@ -187,8 +194,16 @@ async fn main() {
         for &clients in &levels {
             let started = Instant::now();
             let mut tasks = Vec::new();
-            for (user_id, token) in users.iter().take(clients) {
+            for (index, (user_id, token)) in users.iter().take(clients).enumerate() {
                 let (user_id, token) = (user_id.clone(), token.clone());
+                let pace = rate.map(|rate| {
+                    let period = Duration::from_secs_f64(clients as f64 / rate);
+                    let first =
+                        tokio::time::Instant::now() + period.mul_f64(index as f64 / clients as f64);
+                    let mut pace = tokio::time::interval_at(first, period);
+                    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    pace
+                });
                 let address = address.clone();
                 let call = call.clone();
                 let items = items.clone();
@@ -206,7 +221,11 @@ async fn main() {
                     };
                     let mut connection = Connection::open(&address).await;
                     let end = Instant::now() + duration;
+                    let mut pace = pace;
                     while Instant::now() < end {
+                        if let Some(pace) = pace.as_mut() {
+                            pace.tick().await;
+                        }
                         let t = Instant::now();
                         if case == "driver" {
                             let docs: Vec<Document> = items

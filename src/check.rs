@@ -41,6 +41,11 @@ fn lint(app: &App, strict: bool, report: &mut Report) {
             escalation_across_roles(rules, report);
         }
     }
+    for endpoint in &app.endpoints {
+        if let Some(e) = &endpoint.can_evaluate {
+            extensions(e, strict, report);
+        }
+    }
     for function in app.functions.values() {
         if let Some(e) = &function.can_evaluate {
             extensions(e, strict, report);

@@ -165,6 +165,8 @@ fn system_app() -> &'static App {
         auth_providers: Default::default(),
         app_id: String::new(),
         query: Default::default(),
+        endpoints: Vec::new(),
+        http: Default::default(),
     })
 }
 

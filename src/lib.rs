@@ -8,6 +8,7 @@
 pub mod diagnostic;
 pub mod expr;
 mod grammar;
+mod header_name;
 pub mod json;
 mod location;
 pub mod query;

@@ -99,6 +99,8 @@ impl Loader {
             auth_providers: BTreeMap::new(),
             app_id: String::new(),
             query: Default::default(),
+            endpoints: Vec::new(),
+            http: Default::default(),
         };
         if !dir.is_dir() {
             self.error(at_file(&dir), "not an app directory");
@@ -114,6 +116,7 @@ impl Loader {
         self.custom_user_data(&mut app);
         self.triggers(&mut app);
         self.auth_providers(&mut app);
+        self.endpoints(&mut app);
         self.functions_without_source(&app);
         app
     }
@@ -154,6 +157,9 @@ impl Loader {
         }
         if let Some(expanse) = json.get("expanse") {
             self.query_settings(expanse, app);
+            if let Some(http) = expanse.get("http") {
+                self.http_settings(http, app);
+            }
         }
     }
 
@@ -182,6 +188,62 @@ impl Loader {
                     allow.at.clone(),
                     "\"allow_user_regex\" must be true or false",
                 ),
+            }
+        }
+    }
+
+    /// `"expanse": {"http": {"allowed_hosts": [host, …], "max_response_bytes": n}}`.
+    fn http_settings(&mut self, http: &Json, app: &mut App) {
+        let Some(members) = http.as_object() else {
+            self.error(
+                http.at.clone(),
+                "\"http\" must be an object: {\"allowed_hosts\": [...], \"max_response_bytes\": n}",
+            );
+            return;
+        };
+        for member in members {
+            match member.key.as_str() {
+                "allowed_hosts" => {
+                    let JsonKind::Array(items) = &member.value.kind else {
+                        self.error(
+                            member.value.at.clone(),
+                            "\"allowed_hosts\" must be an array of host names",
+                        );
+                        continue;
+                    };
+                    for item in items {
+                        match &item.kind {
+                            JsonKind::String(host) => {
+                                match super::settings::host_pattern_problem(host) {
+                                    None => app.http.allowed_hosts.push(host.to_ascii_lowercase()),
+                                    Some(problem) => {
+                                        self.error(item.at.clone(), format!("{problem}: {host:?}"))
+                                    }
+                                }
+                            }
+                            _ => self.error(item.at.clone(), "an allowed host must be a string"),
+                        }
+                    }
+                }
+                "max_response_bytes" => match &member.value.kind {
+                    JsonKind::Number(n) if n.parse::<usize>().is_ok_and(|n| n > 0) => {
+                        app.http.max_response_bytes = n.parse().unwrap_or_default();
+                    }
+                    _ => self.error(
+                        member.value.at.clone(),
+                        "\"max_response_bytes\" must be a positive whole number",
+                    ),
+                },
+                other => {
+                    let hint = did_you_mean(other, ["allowed_hosts", "max_response_bytes"]);
+                    self.error(
+                        member.key_at.clone(),
+                        format!(
+                            "unknown key {other:?} in \"http\"{}",
+                            hint.map(|h| format!(" ({h})")).unwrap_or_default()
+                        ),
+                    );
+                }
             }
         }
     }
@@ -859,6 +921,59 @@ impl Loader {
                 hint: closest_function(app, &name),
             });
         }
+    }
+}
+
+impl Loader {
+    /// HTTPS endpoints; the functions they name must be configured. Legacy service webhooks
+    /// (`<dir>/<service>/incoming_webhooks/<name>/`) are not served: a warning says so.
+    fn endpoints(&mut self, app: &mut App) {
+        for parent in ["http_endpoints", "services"] {
+            for service in entries(&self.dir.join(parent)) {
+                for webhook in entries(&service.join("incoming_webhooks")) {
+                    if webhook.is_dir() {
+                        self.warn(
+                            at_file(&webhook),
+                            "legacy incoming webhooks are not served; convert the webhook to an HTTPS endpoint (https_endpoints/config.json, route /<service>/<name>)",
+                        );
+                    }
+                }
+            }
+        }
+        let Some(path) = super::endpoints::endpoints_file(&self.dir, &mut self.found) else {
+            return;
+        };
+        let Some(json) = self.read(&path) else {
+            return;
+        };
+        let endpoints = super::endpoints::read_endpoints(&json, &mut self.found);
+        for endpoint in &endpoints {
+            if !app.functions.contains_key(&endpoint.function_name) {
+                self.found.errors.push(Diagnostic {
+                    at: endpoint.at.clone(),
+                    message: format!(
+                        "endpoint {} {} calls function {:?}, which the app does not have",
+                        endpoint.http_method, endpoint.route, endpoint.function_name
+                    ),
+                    hint: closest_function(app, &endpoint.function_name),
+                });
+            }
+            if let super::Validation::SecretAsQueryParam { secret_name }
+            | super::Validation::VerifyPayload { secret_name } = &endpoint.validation
+            {
+                let variable = format!("EXPANSE_SECRET_{secret_name}");
+                if std::env::var_os(&variable).is_none() {
+                    self.warn(
+                        endpoint.at.clone(),
+                        format!(
+                            "endpoint {} {} is validated with secret {secret_name:?}; set {variable} to provide it (until then every request to it is refused)",
+                            endpoint.http_method, endpoint.route
+                        ),
+                    );
+                }
+            }
+        }
+        app.endpoints = endpoints;
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod collection;
 mod config;
+mod endpoints;
 mod error;
 mod load;
 mod providers;
@@ -22,9 +23,12 @@ use std::path::PathBuf;
 use bson::Document;
 
 pub use config::{CustomUserDataConfig, DataSourceConfig, FunctionConfig, TriggerConfig};
+pub use endpoints::{
+    read_endpoints, EndpointConfig, EndpointRunAs, ReturnType, Validation, ENDPOINT_METHODS,
+};
 pub use error::{LoadError, NoMatchingRule};
 pub use providers::{AuthProviderConfig, MetadataField, PROVIDER_TYPES};
-pub use settings::QuerySettings;
+pub use settings::{HttpSettings, QuerySettings, DEFAULT_HTTP_MAX_RESPONSE_BYTES};
 
 use crate::diagnostic::Diagnostic;
 use crate::rules::CollectionRules;
@@ -57,6 +61,10 @@ pub struct App {
     pub app_id: String,
     /// Expanse's query settings (`"expanse"` in the root config).
     pub query: QuerySettings,
+    /// HTTPS endpoints (`https_endpoints/config.json` or `http_endpoints/config.json`).
+    pub endpoints: Vec<EndpointConfig>,
+    /// What `context.http` may reach (`"expanse": {"http": …}` in the root config).
+    pub http: HttpSettings,
 }
 
 /// A data source with its rules.

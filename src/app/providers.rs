@@ -341,8 +341,14 @@ fn check(p: &AuthProviderConfig, json: &Json, errors: &mut Vec<Diagnostic>) {
                 );
             }
             if p.flag("useJWKURI") {
-                if p.text("jwkURI").is_none() {
-                    fail(at("useJWKURI"), "useJWKURI needs jwkURI");
+                match p.text("jwkURI") {
+                    None => fail(at("useJWKURI"), "useJWKURI needs jwkURI"),
+                    Some(uri) if uri.starts_with("http:") || uri.starts_with("https:") => {
+                        if let Err(e) = crate::auth::check_jwk_url(uri) {
+                            fail(at("jwkURI"), &e.to_string());
+                        }
+                    }
+                    Some(_) => {}
                 }
                 if algorithm != "RS256" {
                     fail(at("signingAlgorithm"), "a JWK URI requires RS256");

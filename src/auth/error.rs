@@ -2,6 +2,7 @@
 //!
 //! No message carries a password, token, API key, secret or stored value.
 
+use super::jwks::JwksError;
 use super::password::PasswordError;
 use super::tokens::TokenError;
 use crate::store::StoreError;
@@ -81,6 +82,9 @@ pub enum AuthError {
     /// Linking refused.
     #[error("cannot link identity: {0}")]
     Link(String),
+    /// A custom JWT's JWK set could not be read (the login is refused).
+    #[error("custom JWT: {0}")]
+    Jwks(#[from] JwksError),
     /// Expanse is misconfigured (a missing secret, no email sender, …).
     #[error("configuration: {0}")]
     Config(String),
@@ -116,7 +120,7 @@ impl AuthError {
             AuthError::Store(_) | AuthError::Users(_) | AuthError::NoRuntime(_) => {
                 "InternalServerError"
             }
-            AuthError::Config(_) => "InternalServerError",
+            AuthError::Config(_) | AuthError::Jwks(_) => "InternalServerError",
             AuthError::CreationFunction { .. } => "FunctionExecutionError",
             AuthError::ProviderNotFound(_) | AuthError::ProviderDisabled(_) => {
                 "AuthProviderNotFound"
@@ -159,10 +163,12 @@ impl AuthError {
             | AuthError::Link(_)
             | AuthError::CreationFunction { .. } => 400,
             AuthError::Store(StoreError::Unavailable(_)) => 503,
+            AuthError::Jwks(e) if e.provider_failed() => 503,
             AuthError::Store(_)
             | AuthError::Users(_)
             | AuthError::NoRuntime(_)
-            | AuthError::Config(_) => 500,
+            | AuthError::Config(_)
+            | AuthError::Jwks(_) => 500,
         }
     }
 }

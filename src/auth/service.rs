@@ -227,7 +227,7 @@ impl<S: Store + Clone> Auth<S> {
             .or_else(|| std::env::var(format!("EXPANSE_SECRET_{name}")).ok())
     }
 
-    async fn custom_data(&self, user_id: &str) -> Result<Document, AuthError> {
+    pub(in crate::auth) async fn custom_data(&self, user_id: &str) -> Result<Document, AuthError> {
         let config = self.app.custom_user_data.as_ref();
         Ok(find_custom_data(&self.store, config, user_id).await?)
     }
@@ -407,7 +407,10 @@ impl<S: Store + Clone> Auth<S> {
     }
 
     /// Finds or creates the user of an authenticated identity and records the login.
-    async fn sign_in(&self, authenticated: Authenticated) -> Result<StoredUser, AuthError> {
+    pub(in crate::auth) async fn sign_in(
+        &self,
+        authenticated: Authenticated,
+    ) -> Result<StoredUser, AuthError> {
         let now = now_seconds();
         let mut created = false;
         let user = match &authenticated.owner {

@@ -13,7 +13,7 @@ use clap::Args;
 use super::EXIT_INVALID;
 use crate::app::App;
 use crate::auth::{TokenConfig, TokenIssuer};
-use crate::server::{serve, ServerState, ServerStore, Settings};
+use crate::server::{serve, serve_tls, ServerState, ServerStore, Settings};
 use crate::store::{MemoryStore, MongoStore};
 
 #[derive(Debug, Args)]
@@ -54,6 +54,12 @@ pub struct ServeArgs {
     /// Refresh token lifetime in seconds (App Services' default: 60 days).
     #[arg(long, env = "EXPANSE_REFRESH_TOKEN_LIFETIME", default_value_t = 60 * 24 * 3600)]
     refresh_token_lifetime: u64,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "EXPANSE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "EXPANSE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn invalid(message: impl std::fmt::Display) -> ExitCode {
@@ -102,6 +108,7 @@ async fn execute(args: ServeArgs) -> ExitCode {
     settings.max_body_bytes = args.max_body_bytes;
     settings.request_timeout = Duration::from_secs(args.request_timeout.max(1));
     settings.public_url = args.public_url.clone();
+    settings.tls = args.tls_cert.is_some();
     let secret = match std::env::var("EXPANSE_JWT_SECRET") {
         Ok(s) => s,
         Err(_) => {
@@ -171,6 +178,19 @@ async fn start<S: ServerStore>(
         }
         Err(e) => return invalid(e),
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match crate::server::tls::load_config(cert, key) {
+            Ok(config) => Some(config),
+            Err(e) => return invalid(e),
+        },
+        _ => None,
+    };
+    // The users store's unique indexes and the sessions' TTL index, before the first request:
+    // a database that refuses them stops the start, rather than the first login.
+    if let Err(e) = state.auth.start().await {
+        eprintln!("expanse serve: cannot prepare the users and sessions store ({store_name}): {e}");
+        return ExitCode::from(1);
+    }
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,
         Err(e) => return invalid(format!("cannot listen on {}: {e}", args.listen)),
@@ -187,13 +207,19 @@ async fn start<S: ServerStore>(
         state.functions.clone(),
         TriggerOptions::default(),
     );
-    eprintln!("expanse serve: listening on http://{address} (app id {app_id}, {store_name} store)");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!(
+        "expanse serve: listening on {scheme}://{address} (app id {app_id}, {store_name} store)"
+    );
     let shutdown = async move {
         super::wait_for_signal().await;
         eprintln!("expanse serve: shutting down, finishing requests in flight");
         let _ = stop_tx.send(true);
     };
-    let served = serve(state, listener, shutdown).await;
+    let served = match tls {
+        Some(config) => serve_tls(state, listener, config, shutdown).await,
+        None => serve(state, listener, shutdown).await,
+    };
     triggers.stop().await;
     match served {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,6 +21,7 @@ pub struct Context<S: Store> {
     depth: usize,
     request: Option<Arc<Document>>,
     tree: CallTree,
+    endpoint: Option<super::endpoint::ResponseSlot>,
 }
 
 impl<S: Store> Clone for Context<S> {
@@ -32,6 +33,7 @@ impl<S: Store> Clone for Context<S> {
             depth: self.depth,
             request: self.request.clone(),
             tree: self.tree.clone(),
+            endpoint: self.endpoint.clone(),
         }
     }
 }
@@ -52,7 +54,27 @@ impl<S: Store + Clone + 'static> Context<S> {
             depth,
             request,
             tree,
+            endpoint: None,
         }
+    }
+
+    /// This context for a call as an HTTPS endpoint, whose `response` state is `slot`.
+    pub(crate) fn with_endpoint_response(
+        mut self,
+        slot: super::endpoint::ResponseSlot,
+    ) -> Context<S> {
+        self.endpoint = Some(slot);
+        self
+    }
+
+    /// The `response` of a call made as an HTTPS endpoint (`None` otherwise): a Rust function
+    /// sets the status, headers and body the server answers with through it.
+    pub fn endpoint_response(&self) -> Option<&std::sync::Mutex<super::EndpointResponse>> {
+        self.endpoint.as_deref()
+    }
+
+    pub(crate) fn endpoint_slot(&self) -> Option<&super::endpoint::ResponseSlot> {
+        self.endpoint.as_ref()
     }
 
     /// The limits this call shares with its caller and callees.
@@ -114,6 +136,11 @@ impl<S: Store + Clone + 'static> Context<S> {
     pub fn app(&self) -> Document {
         let app = self.functions.app();
         doc! {"name": app.name.clone(), "id": app.name.clone(), "clientAppId": app.name.clone()}
+    }
+
+    /// The loaded app (its settings: `context.http`'s allowed hosts).
+    pub(crate) fn app_config(&self) -> &crate::App {
+        self.functions.app()
     }
 
     /// Names of the app's data sources.

@@ -22,6 +22,7 @@
 //! ```
 
 mod context;
+mod endpoint;
 mod error;
 pub mod js;
 mod registry;
@@ -30,6 +31,7 @@ mod runtime;
 mod tree;
 
 pub use context::{Context, ContextCollection, ContextDatabase, ServiceClient, Services};
+pub use endpoint::{BadStatus, EndpointCaller, EndpointOutcome, EndpointResponse};
 pub use error::{FunctionError, Thrown};
 pub use result::{check_result, ResultError};
 pub use runtime::{

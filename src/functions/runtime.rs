@@ -240,7 +240,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
         &self.0.store
     }
 
-    fn config(&self, name: &str) -> Result<&FunctionConfig, FunctionError> {
+    pub(super) fn config(&self, name: &str) -> Result<&FunctionConfig, FunctionError> {
         self.0
             .configs
             .get(name)
@@ -290,12 +290,12 @@ impl<S: Store + Clone + 'static> Functions<S> {
     }
 
     /// This registry as a context needs it.
-    fn registry(&self) -> Arc<dyn Registry<S>> {
+    pub(super) fn registry(&self) -> Arc<dyn Registry<S>> {
         Arc::new(self.clone())
     }
 
     /// A call tree for a new client call.
-    fn new_tree(&self) -> CallTree {
+    pub(super) fn new_tree(&self) -> CallTree {
         CallTree::new(self.0.time_limit, self.0.memory_limit)
     }
 
@@ -381,7 +381,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
 
     /// `run_as_system` → system; `run_as_user_id` → that user (with their custom data);
     /// otherwise the given user.
-    async fn execution_user(
+    pub(super) async fn execution_user(
         &self,
         config: &FunctionConfig,
         default: &User,
@@ -494,7 +494,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
             .unwrap_or_default()
     }
 
-    async fn run(
+    pub(super) async fn run(
         &self,
         name: &str,
         ctx: Context<S>,

@@ -50,7 +50,11 @@ pub async fn location<S: ServerStore>(
     check_app(&state, &app)?;
     let hostname = match &state.settings.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!("http://{}", safe_host(&headers).unwrap_or("localhost")),
+        None => format!(
+            "{}://{}",
+            if state.settings.tls { "https" } else { "http" },
+            safe_host(&headers).unwrap_or("localhost")
+        ),
     };
     let ws_hostname = match hostname.strip_prefix("http") {
         Some(rest) => format!("ws{rest}"),

@@ -173,7 +173,8 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::Token(t) => t.into(),
             AuthError::Store(s) => s.into(),
-            AuthError::ProviderNotFound(_) => {
+            // A disabled provider behaves as an absent one.
+            AuthError::ProviderNotFound(_) | AuthError::ProviderDisabled(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, e.code(), e.to_string())
             }
             other => ApiError::new(
@@ -242,5 +243,19 @@ mod tests {
         );
         let e: ApiError = FunctionError::Private("f".into()).into();
         assert_eq!(e.error_code, "NotCallable");
+    }
+
+    #[test]
+    fn unknown_and_disabled_providers_are_both_not_found() {
+        for e in [
+            AuthError::ProviderNotFound("p".into()),
+            AuthError::ProviderDisabled("p".into()),
+        ] {
+            let e: ApiError = e.into();
+            assert_eq!(
+                (e.status, e.error_code),
+                (StatusCode::NOT_FOUND, "AuthProviderNotFound")
+            );
+        }
     }
 }

@@ -39,7 +39,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
                 .iter()
                 .filter_map(|v| v.to_str().ok().map(|s| Bson::String(s.to_owned())))
                 .collect();
-            headers.insert(canonical_header(name.as_str()), values);
+            headers.insert(crate::header_name::canonical(name.as_str()), values);
         }
         let text = |name: header::HeaderName| {
             parts
@@ -63,20 +63,6 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
             "rawQueryString": parts.uri.query().unwrap_or_default(),
         }))
     }
-}
-
-/// `content-type` → `Content-Type`, as App Services shows header names.
-fn canonical_header(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            match chars.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("-")
 }
 
 /// What a `functions/call` body asks for.
@@ -192,7 +178,10 @@ mod tests {
 
     #[test]
     fn header_names_are_capitalised() {
-        assert_eq!(canonical_header("content-type"), "Content-Type");
-        assert_eq!(canonical_header("x-a--b"), "X-A--B");
+        assert_eq!(
+            crate::header_name::canonical("content-type"),
+            "Content-Type"
+        );
+        assert_eq!(crate::header_name::canonical("x-a--b"), "X-A--B");
     }
 }

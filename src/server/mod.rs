@@ -6,12 +6,17 @@
 //! [`routes`] (the table of routes, CORS, limits), [`observe`] (request id, time limit, metrics,
 //! log line), [`body`] (Extended JSON in and out), [`error`] (`{error, error_code, link}`),
 //! [`caller`] (bearer tokens), [`client_auth`] (location, login, profile, session),
-//! [`functions_call`] and [`service`] (function calls and MongoDB operations), [`watch`]
-//! (change streams as server-sent events), [`metrics`], [`settings`], [`state`].
+//! [`userpass`] (email/password registration, confirmation, reset), [`api_keys`] (user API
+//! keys),
+//! [`functions_call`] and [`service`] (function calls and MongoDB operations), [`endpoints`]
+//! (HTTPS endpoints), [`watch`] (change streams as server-sent events), [`metrics`],
+//! [`settings`], [`state`], [`tls`] (HTTPS).
 
+pub mod api_keys;
 pub mod body;
 pub mod caller;
 pub mod client_auth;
+pub mod endpoints;
 pub mod error;
 pub mod functions_call;
 mod login;
@@ -21,6 +26,8 @@ pub mod routes;
 pub mod service;
 pub mod settings;
 pub mod state;
+pub mod tls;
+pub mod userpass;
 pub mod watch;
 
 use std::future::Future;
@@ -40,6 +47,26 @@ pub async fn serve<S: ServerStore>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = routes::router(state);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// [`serve`] over TLS: every connection is an HTTPS one, handshaken with `config`.
+pub async fn serve_tls<S: ServerStore>(
+    state: Arc<ServerState<S>>,
+    listener: tokio::net::TcpListener,
+    config: Arc<tokio_rustls::rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let router = routes::router(state);
+    let listener = tls::TlsListener::new(listener, config)?.tap_io(|tls| {
+        let _ = tls.get_ref().0.set_nodelay(true);
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

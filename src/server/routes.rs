@@ -8,7 +8,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -16,7 +16,7 @@ use super::body::json_response;
 use super::error::ApiError;
 use super::observe::{label_route, observe};
 use super::state::{ServerState, ServerStore};
-use super::{client_auth, functions_call};
+use super::{api_keys, client_auth, endpoints, functions_call, userpass};
 
 /// The client API's root.
 pub const CLIENT_ROOT: &str = "/api/client/v2.0";
@@ -41,6 +41,17 @@ pub fn router<S: ServerStore>(state: Arc<ServerState<S>>) -> Router {
             post(client_auth::refresh::<S>).delete(client_auth::logout::<S>),
         )
         .route(&user("/delete"), delete(client_auth::delete_user::<S>))
+        .route(&app("/endpoint/{*route}"), any(endpoints::endpoint::<S>))
+        .route(
+            "/app/{app}/endpoint/{*route}",
+            any(endpoints::endpoint::<S>),
+        )
+        .route(
+            &app("/service/{service}/incoming_webhook/{name}"),
+            any(endpoints::webhook::<S>),
+        )
+        .merge(userpass::routes::<S>(&app("")))
+        .merge(api_keys::routes::<S>(&user("")))
         .route("/health", get(health))
         .route("/metrics", get(metrics::<S>))
         .route_layer(from_fn(label_route))

@@ -28,6 +28,9 @@ pub struct Settings {
     pub location: String,
     /// `location`'s `deployment_model`.
     pub deployment_model: String,
+    /// Whether the server itself serves HTTPS (`--tls-cert`): `location` then reports
+    /// `https://` when no public URL is set.
+    pub tls: bool,
 }
 
 /// Why the settings could not be read.
@@ -89,6 +92,7 @@ impl Settings {
             public_url: None,
             location: text("location").unwrap_or_else(|| "US-VA".into()),
             deployment_model: text("deployment_model").unwrap_or_else(|| "GLOBAL".into()),
+            tls: false,
         })
     }
 }

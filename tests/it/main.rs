@@ -24,6 +24,7 @@ mod faults;
 mod functions;
 mod fuzz;
 mod js_functions;
+mod js_http;
 mod js_isolation;
 mod js_utils;
 mod mongo_conformance;

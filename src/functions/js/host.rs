@@ -1,7 +1,8 @@
 //! The host calls a JavaScript function makes (`context.functions.execute`, collection
-//! methods). Collection methods are read by [`Operation::from_positional`] (every argument
-//! what the method takes, every option applied or refused by name, never dropped; update
-//! pipelines refused) and performed by the one dispatcher, through the `Context`.
+//! methods, `context.http` through [`super::http`]). Collection methods are read by
+//! [`Operation::from_positional`] (every argument what the method takes, every option applied
+//! or refused by name, never dropped; update pipelines refused) and performed by the one
+//! dispatcher, through the `Context`.
 
 use bson::Bson;
 use serde_json::Value;
@@ -29,6 +30,9 @@ pub enum HostError {
     /// The operation failed.
     #[error("{0}")]
     Failed(String),
+    /// A `context.http` request was refused or failed.
+    #[error(transparent)]
+    Http(#[from] super::http::HttpError),
 }
 
 /// One request from the prelude.
@@ -79,6 +83,7 @@ pub async fn perform<S: Store + Clone + 'static>(
             .await
             .map_err(|e| HostError::Failed(e.to_string())),
         "collection" => collection_call(ctx, request).await,
+        "http" => Ok(super::http::perform(ctx.app_config(), &request.method, request.args).await?),
         _ => Err(HostError::Malformed),
     }
 }

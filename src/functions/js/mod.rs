@@ -29,6 +29,7 @@ mod engine;
 #[allow(unsafe_code)]
 mod heap;
 mod host;
+mod http;
 mod native;
 mod syntax;
 
@@ -111,9 +112,15 @@ impl<S: Store + Clone + 'static> Function<S> for JsSource {
             let _cancel = CancelOnDrop(tree.clone());
             let ctx = ctx.with_tree(tree);
             let prepared = prepare(&ctx, args)?;
+            // An endpoint call returns `{result, response}`: the response goes to its slot.
+            let endpoint = ctx.endpoint_slot().cloned();
+            let unwrap = move |outcome: Result<Bson, String>| match &endpoint {
+                Some(slot) => outcome.and_then(|v| crate::functions::endpoint::unwrap_js(v, slot)),
+                None => outcome,
+            };
             if !source.needs_thread.load(Ordering::Relaxed) {
                 match run_inline(&source, &ctx, &prepared) {
-                    Some(result) => return result.map_err(Thrown::from),
+                    Some(result) => return unwrap(result).map_err(Thrown::from),
                     None => source.needs_thread.store(true, Ordering::Relaxed),
                 }
             }
@@ -121,7 +128,7 @@ impl<S: Store + Clone + 'static> Function<S> for JsSource {
             let outcome = tokio::task::spawn_blocking(move || run(&source, ctx, &prepared, handle))
                 .await
                 .map_err(|e| format!("the JavaScript call did not finish: {e}"))?;
-            Ok(outcome?)
+            Ok(unwrap(outcome)?)
         })
     }
 }
@@ -359,6 +366,7 @@ fn context_info<S: Store + Clone + 'static>(ctx: &Context<S>) -> Result<String, 
         "request": ctx.request().cloned().map(Bson::Document).unwrap_or(Bson::Null),
         "app": ctx.app(),
         "services": services,
+        "endpoint": ctx.endpoint_slot().is_some(),
     };
     bridge::to_js_text(&Bson::Document(info), "context").map_err(|e| e.to_string())
 }

@@ -428,10 +428,11 @@ function __collection(service, db, coll) {
   return methods;
 }
 
-// context.http: Expanse has no HTTP client; every method refuses, saying so.
+// context.http: prelude_node.js shapes the request and the response (compiled on first use);
+// the host (http.rs) sends it to the app's allowed hosts only.
 const __HTTP = {};
 for (const method of ["get", "post", "put", "patch", "delete", "head"]) {
-  __HTTP[method] = () => Promise.reject(new Error(`context.http.${method} is not available in Expanse: it has no HTTP client (App Services' context.http is not reproduced); make the request from a Rust function registered with Functions::builder().register, or from the application`));
+  __HTTP[method] = (request) => __node().__http(method, request, __call);
 }
 
 function __makeContext(info) {
@@ -478,17 +479,53 @@ function __message(error) {
 // Runs `exports` with the arguments; settles with the result in the host's encoding, or with
 // the message of whatever went wrong (the result's conversion included).
 function __start(infoText, argsText) {
-  globalThis.context = __makeContext(__fromHost(infoText));
+  const info = __fromHost(infoText);
+  globalThis.context = __makeContext(info);
   const main = globalThis.exports;
   if (typeof main !== "function") {
     __done(false, "the source does not assign a function to exports");
     return;
   }
   const args = __fromHost(argsText);
+  const endpoint = info.endpoint === true ? __endpointResponse() : null;
+  if (endpoint !== null) __arrayPush(args, endpoint.response);
   Promise.resolve()
     .then(() => main(...args))
-    .then((value) => __toHost(value === undefined ? null : value, "result", __MAX_RESULT_SIZE))
+    .then((value) => {
+      const result = value === undefined ? null : value;
+      return __toHost(endpoint === null ? result : { result, response: endpoint.state() }, "result", __MAX_RESULT_SIZE);
+    })
     .then((text) => __done(true, text), (error) => __done(false, __message(error)));
+}
+
+// The `response` an HTTPS endpoint function gets: what it sets comes back beside its result.
+function __endpointResponse() {
+  let status = null;
+  let body = null;
+  const headers = [];
+  const text = (v, what) => {
+    if (typeof v !== "string") throw new TypeError(`response.${what} takes strings`);
+    return v;
+  };
+  const response = {
+    setStatusCode(code) {
+      if (!Number.isInteger(code) || code < 100 || code > 599) throw new RangeError("response.setStatusCode takes a whole number from 100 to 599");
+      status = code;
+    },
+    setBody(value) {
+      if (typeof value === "string" || __isExtrasBinary(value)) body = value;
+      else throw new TypeError("response.setBody takes a string or a BSON.Binary");
+    },
+    setHeader(name, value) {
+      const key = text(name, "setHeader").toLowerCase();
+      for (let i = headers.length - 1; i >= 0; i--) if (headers[i][0].toLowerCase() === key) headers.splice(i, 1);
+      __arrayPush(headers, [name, text(value, "setHeader")]);
+    },
+    addHeader(name, value) {
+      __arrayPush(headers, [text(name, "addHeader"), text(value, "addHeader")]);
+    },
+  };
+  return { response, state: () => ({ status, headers, body }) };
 }
 
 const __isExtrasBinary = (v) => __loadedExtras !== null && v instanceof __loadedExtras.Binary;

@@ -219,6 +219,8 @@ class Binary extends BSONValue {
     if (!Number.isInteger(subType) || subType < 0 || subType > 255) throw new RangeError("a Binary subtype is a whole number from 0 to 255");
     this.sub_type = subType;
   }
+  /** The bytes as UTF-8 text (an HTTPS endpoint's request body: `body.text()`). */
+  text() { return new TextDecoder().decode(this.buffer); }
   static createFromBase64(text, subType = 0) { return new Binary(__fromBase64(text), subType); }
   static createFromHexString(text, subType = 0) { return new Binary(__unhex(text), subType); }
   length() { return this.buffer.length; }

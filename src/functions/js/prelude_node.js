@@ -377,8 +377,34 @@ function __timerFire() {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// context.http: `call` is the base prelude's host call. An object body with encodeBodyAsJSON is
+// sent as its EJSON text; the response's body is a BSON.Binary with text().
+
+function __http(method, request, call) {
+  if (request === null || typeof request !== "object" || Array.isArray(request)) {
+    return Promise.reject(new TypeError(`context.http.${method}: the argument must be a request object ({url, headers, body, …})`));
+  }
+  let sent = request;
+  const body = request.body;
+  if (request.encodeBodyAsJSON === true && body !== undefined && body !== null && typeof body !== "string") {
+    try {
+      sent = { ...request, body: EJSON.stringify(body) };
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  return call({ kind: "http", method }, [sent], ["request"]).then((response) => {
+    const bytes = response.body;
+    if (bytes !== null && typeof bytes === "object") {
+      Object.defineProperty(bytes, "text", { value: () => __utf8Decode(bytes.buffer), writable: true, configurable: true });
+    }
+    return response;
+  });
+}
+
 return {
   utils, Buffer, TextEncoder, TextDecoder, crypto, setTimeout, clearTimeout, setImmediate,
-  setInterval, clearInterval, __timerDue, __timerFire,
+  setInterval, clearInterval, __timerDue, __timerFire, __http,
 };
 })()

@@ -2,10 +2,12 @@
 //! HTTP/1.1 (malformed requests, operations) and through the real `realm-web` client (the Node
 //! suite in `tests/realm-web`).
 
+mod endpoints;
 mod malformed;
 mod operations;
 mod realm_web;
 mod scale;
+mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -38,10 +40,15 @@ impl Server {
 
     /// Starts the server on the embedded store with extra arguments and environment.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_app(&app_dir(), args, env)
+    }
+
+    /// Starts the server for the app in `app` on the embedded store.
+    pub fn start_app(app: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_expanse"));
         command
             .arg("serve")
-            .arg(app_dir())
+            .arg(app)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("MONGODB_URI")
@@ -67,7 +74,11 @@ impl Server {
         loop {
             match rx.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) => {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let rest = line
+                        .split("listening on http://")
+                        .nth(1)
+                        .or_else(|| line.split("listening on https://").nth(1));
+                    if let Some(rest) = rest {
                         let address = rest.split_whitespace().next().unwrap().to_owned();
                         return Server {
                             child,

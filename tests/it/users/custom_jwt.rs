@@ -311,10 +311,11 @@ async fn custom_jwt_jwk_set_file_needs_kid() {
     assert!(why.contains("kid"), "{why}");
     let why = refused(&auth, rs(&c, Some("key-2"))).await;
     assert!(why.contains("kid"), "{why}");
-    // an https URI needs a fetcher (none in the core)
+    // an https URI the default fetcher cannot reach (nothing listens on port 1): refused, fail
+    // closed (jwks_url.rs has the fetcher's other cases)
     let test = app(
         r#"{"custom-token": {"name": "custom-token", "type": "custom-token", "disabled": false,
-        "config": {"audience": "aud-a", "signingAlgorithm": "RS256", "useJWKURI": true, "jwkURI": "https://idp.example.com/jwks"}}}"#,
+        "config": {"audience": "aud-a", "signingAlgorithm": "RS256", "useJWKURI": true, "jwkURI": "https://127.0.0.1:1/jwks"}}}"#,
     );
     let auth = super::auth(&test, &store, Arc::new(Outbox::default()));
     let err = auth
@@ -325,7 +326,7 @@ async fn custom_jwt_jwk_set_file_needs_kid() {
 }
 
 /// `n` and `e` (base64url) of an RSA public key in PEM (SubjectPublicKeyInfo), read from its DER.
-fn rsa_components(pem: &str) -> (String, String) {
+pub(super) fn rsa_components(pem: &str) -> (String, String) {
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(b64)

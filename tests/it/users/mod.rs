@@ -9,6 +9,7 @@ mod config;
 mod custom_function;
 mod custom_jwt;
 mod import;
+mod jwks_url;
 mod rotation;
 mod sessions;
 mod userpass;

@@ -10,6 +10,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const APP_DIR = path.join(here, "..", "app");
 export const APP_ID = "expanse-realm-web";
 export const SECRET = "realm-web-tests-secret-0123456789abcdef";
+/** The custom-token provider's HS256 signing key: the Secret `realmWebJwtKey` of app/auth/providers.json. */
+export const JWT_KEY = "realm-web-custom-jwt-key-0123456789abcdef";
 
 function binary() {
   const bin = process.env.EXPANSE_BIN;
@@ -21,11 +23,18 @@ function binary() {
 
 /**
  * Starts a server. Options: `env` (extra environment), `prefix` (database prefix: servers
- * given the same prefix share one database), `embedded` (use the embedded store).
+ * given the same prefix share one database), `embedded` (use the embedded store), `appDir`
+ * (another app directory than ../app).
  */
-export async function startServer({ env = {}, prefix, embedded = false } = {}) {
-  const args = ["serve", APP_DIR, "--listen", "127.0.0.1:0"];
-  const childEnv = { ...process.env, EXPANSE_JWT_SECRET: SECRET, EXPANSE_LOG: "warn", ...env };
+export async function startServer({ env = {}, prefix, embedded = false, appDir = APP_DIR } = {}) {
+  const args = ["serve", appDir, "--listen", "127.0.0.1:0"];
+  const childEnv = {
+    ...process.env,
+    EXPANSE_JWT_SECRET: SECRET,
+    EXPANSE_SECRET_realmWebJwtKey: JWT_KEY,
+    EXPANSE_LOG: "warn",
+    ...env,
+  };
   delete childEnv.MONGODB_URI;
   const uri = process.env.MONGODB_URI;
   const databasePrefix = prefix ?? `rw${randomBytes(4).toString("hex")}_`;

@@ -1,0 +1,3 @@
+exports = function () {
+  throw new Error("the endpoint function gave up");
+};
