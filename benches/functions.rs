@@ -70,8 +70,7 @@ fn bench(c: &mut Criterion) {
                     .collection("notes");
                 Ok(notes
                     .find_one(&doc! {"_id": args[0].clone()}, &FindOptions::default())
-                    .await
-                    .map_err(|e| e.to_string())?
+                    .await?
                     .map(Bson::Document)
                     .unwrap_or(Bson::Null))
             },

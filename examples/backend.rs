@@ -115,8 +115,7 @@ pub async fn run<S: Store + Clone + 'static>(store: S) -> Result<Vec<String>, St
                         &doc! {"$set": {"language": language}},
                         false,
                     )
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 Ok(bson!(result.matched_count == 1))
             },
         )

@@ -19,7 +19,7 @@ mod tokens;
 
 pub use crypto::{random_secret, RandomError};
 pub use custom_data::find_custom_data;
-pub use email::{Email, EmailKind, EmailSender};
+pub use email::{Email, EmailKind, EmailSender, SendError};
 pub use error::AuthError;
 pub use import::ImportReport;
 pub use jwks::{JwksCache, JwksError, JwksFetcher};

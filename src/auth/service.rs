@@ -19,6 +19,7 @@ use super::providers::{Authenticated, Credential};
 use super::sessions::{SessionRecord, Sessions};
 use super::tokens::{now_seconds, TokenError, TokenIssuer, TokenPair, NO_DEVICE};
 use crate::app::{App, AuthProviderConfig};
+use crate::functions::Thrown;
 use crate::store::Store;
 use crate::users::{Identity, StoredUser, Users, UsersConfig, UsersError};
 use crate::{User, UserType};
@@ -29,12 +30,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Runs app functions as the system user: the user creation function, authentication
 /// triggers, and the providers' functions. The function runtime implements it.
 pub trait SystemFunctions: Send + Sync {
-    /// Calls `name` as the system user with `args`.
+    /// Calls `name` as the system user with `args`; an error is what the call failed with
+    /// (for [`crate::functions::Functions`], a [`Thrown::Call`] keeping the call's code).
     fn call_as_system<'a>(
         &'a self,
         name: &'a str,
         args: Vec<Bson>,
-    ) -> BoxFuture<'a, Result<Bson, String>>;
+    ) -> BoxFuture<'a, Result<Bson, Thrown>>;
 }
 
 /// A logged-in user and their tokens.
@@ -242,9 +244,9 @@ impl<S: Store + Clone> Auth<S> {
         functions
             .call_as_system(name, args)
             .await
-            .map_err(|message| AuthError::CreationFunction {
+            .map_err(|thrown| AuthError::CreationFunction {
                 name: name.to_owned(),
-                message,
+                message: thrown.to_string(),
             })
     }
 

@@ -5,16 +5,17 @@ use std::sync::Arc;
 use bson::{doc, Bson, Document};
 
 use super::error::FunctionError;
-use super::runtime::Functions;
+use super::registry::Registry;
 use super::tree::CallTree;
 use crate::guard::{FindOneAndOptions, GuardError, GuardedCollection, UpdateOptions, UpdateResult};
 use crate::operation::{Operation, OperationResult};
 use crate::store::{FindOptions, Store};
 use crate::User;
 
-/// What a running function sees.
+/// What a running function sees. Cheap to clone.
 pub struct Context<S: Store> {
-    functions: Functions<S>,
+    /// What the context needs of the function registry.
+    functions: Arc<dyn Registry<S>>,
     caller: User,
     execution: User,
     depth: usize,
@@ -39,7 +40,7 @@ impl<S: Store> Clone for Context<S> {
 
 impl<S: Store + Clone + 'static> Context<S> {
     pub(crate) fn new(
-        functions: Functions<S>,
+        functions: Arc<dyn Registry<S>>,
         caller: User,
         execution: User,
         depth: usize,
@@ -166,6 +167,11 @@ impl<S: Store + Clone + 'static> Context<S> {
     pub async fn execute(&self, name: &str, args: Vec<Bson>) -> Result<Bson, FunctionError> {
         self.functions.execute(self, name, args).await
     }
+
+    /// What this context needs of the function registry.
+    pub(crate) fn registry(&self) -> &Arc<dyn Registry<S>> {
+        &self.functions
+    }
 }
 
 /// `context.services`.
@@ -237,7 +243,7 @@ macro_rules! guarded {
     ($self:ident, $coll:ident => $body:expr) => {{
         let functions = &$self.ctx.functions;
         let user = &$self.ctx.execution;
-        let rule_functions = functions.for_rules_within(user, &$self.ctx.tree);
+        let rule_functions = functions.rule_functions(user, &$self.ctx.tree);
         // `%%request` in the rules: the client request this call tree serves.
         let request = $self.ctx.request.clone();
         let $coll: GuardedCollection<'_, S> = functions
@@ -249,7 +255,7 @@ macro_rules! guarded {
                 &$self.database,
                 &$self.collection,
             )?
-            .with_functions(&rule_functions);
+            .with_functions(rule_functions.as_ref());
         let $coll = match request.as_deref() {
             Some(metadata) => $coll.with_request(metadata),
             None => $coll,
@@ -499,5 +505,131 @@ impl<S: Store + Clone + 'static> ContextCollection<S> {
             options: options.clone(),
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use bson::bson;
+
+    use super::*;
+    use crate::app::App;
+    use crate::auth::BoxFuture;
+    use crate::expr::{Bindings, FunctionCaller};
+    use crate::functions::Thrown;
+    use crate::rules::Denial;
+    use crate::store::MemoryStore;
+
+    /// A registry with nothing behind it but the app, a store and what it was asked.
+    struct Fake {
+        app: Arc<App>,
+        store: MemoryStore,
+        log: Mutex<Vec<String>>,
+        denials: Mutex<usize>,
+    }
+
+    struct NoFunctions;
+
+    impl FunctionCaller for NoFunctions {
+        fn call(&self, _: &str, _: Vec<Bson>, _: &Bindings<'_>) -> Result<Bson, Thrown> {
+            Err("no functions here".into())
+        }
+    }
+
+    impl Registry<MemoryStore> for Fake {
+        fn app(&self) -> &Arc<App> {
+            &self.app
+        }
+
+        fn store(&self) -> &MemoryStore {
+            &self.store
+        }
+
+        fn execute<'a>(
+            &'a self,
+            from: &'a Context<MemoryStore>,
+            name: &'a str,
+            _: Vec<Bson>,
+        ) -> BoxFuture<'a, Result<Bson, FunctionError>> {
+            Box::pin(async move {
+                match name {
+                    "missing" => Err(FunctionError::NotFound(name.to_owned())),
+                    _ => Ok(bson!([name, from.execution_user().id.clone()])),
+                }
+            })
+        }
+
+        fn rule_functions(&self, _: &User, _: &CallTree) -> Box<dyn FunctionCaller> {
+            Box::new(NoFunctions)
+        }
+
+        fn log(&self, line: String) {
+            self.log.lock().unwrap().push(line);
+        }
+
+        fn explains_rules(&self) -> bool {
+            false
+        }
+
+        fn record_denial(&self, _: &Denial) {
+            *self.denials.lock().unwrap() += 1;
+        }
+    }
+
+    fn context(registry: Arc<Fake>, user: User) -> Context<MemoryStore> {
+        let tree = CallTree::new(Duration::from_secs(60), 1 << 20);
+        Context::new(registry, user.clone(), user, 0, None, tree)
+    }
+
+    #[tokio::test]
+    async fn a_context_needs_nothing_of_the_registry_but_its_trait() {
+        let app = Arc::new(App::load("fixtures/app").unwrap().app);
+        let store = MemoryStore::new();
+        store
+            .seed(&doc! {"notes_app.users": [{"_id": 1, "user_id": "alice"}]})
+            .unwrap();
+        let fake = Arc::new(Fake {
+            app,
+            store,
+            log: Mutex::new(Vec::new()),
+            denials: Mutex::new(0),
+        });
+        let alice = context(fake.clone(), User::new("alice"));
+        assert_eq!(
+            alice.value("supportEmail"),
+            Some(bson!("support@example.com"))
+        );
+        assert_eq!(alice.service_names(), vec!["mongodb-atlas".to_owned()]);
+        alice.log("hello".into());
+        assert_eq!(*fake.log.lock().unwrap(), vec!["hello".to_owned()]);
+        assert_eq!(
+            alice.execute("f", vec![]).await.unwrap(),
+            bson!(["f", "alice"])
+        );
+        assert_eq!(
+            alice.execute("missing", vec![]).await.unwrap_err().code(),
+            "FunctionNotFound"
+        );
+        // collections read the registry's store under the registry's app's rules
+        let users = |ctx: &Context<MemoryStore>| {
+            ctx.services()
+                .get("mongodb-atlas")
+                .unwrap()
+                .db("notes_app")
+                .collection("users")
+        };
+        assert_eq!(users(&alice).count(&doc! {}).await.unwrap(), 1);
+        let denied = users(&alice).insert_one(doc! {"user_id": "alice"}).await;
+        assert!(matches!(denied, Err(GuardError::Denied(_))), "{denied:?}");
+        assert_eq!(*fake.denials.lock().unwrap(), 1);
+        let system = context(fake.clone(), User::system());
+        assert!(users(&system).insert_one(doc! {"_id": 2}).await.is_ok());
+        assert_eq!(users(&system).count(&doc! {}).await.unwrap(), 2);
+        // cheap to clone: a clone shares the registry
+        let clone = alice.clone();
+        assert!(Arc::ptr_eq(clone.registry(), alice.registry()));
     }
 }

@@ -199,7 +199,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
         };
         let slot: ResponseSlot = Arc::new(Mutex::new(EndpointResponse::default()));
         let ctx = Context::new(
-            self.clone(),
+            self.registry(),
             caller,
             execution,
             0,

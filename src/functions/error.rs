@@ -1,6 +1,9 @@
-//! Function call errors, with App Services' error codes.
+//! Function call errors, with App Services' error codes: [`FunctionError`] is the registry's
+//! verdict on a call (which function, which code); [`Thrown`] is what a function or a call by
+//! name failed with, as the code calling it sees it.
 
 use super::result::ResultError;
+use crate::guard::GuardError;
 
 /// Why a function call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -70,5 +73,68 @@ impl FunctionError {
             | FunctionError::Result { .. }
             | FunctionError::TooDeep { .. } => "FunctionExecutionError",
         }
+    }
+}
+
+/// What a call failed with, as its caller sees it: the error a Rust function returns
+/// ([`crate::functions::Function`]), what a JavaScript function threw, or why a call by name
+/// failed ([`crate::auth::SystemFunctions`], [`crate::expr::FunctionCaller`]).
+///
+/// Its text is the message exactly; a failed call keeps its [`FunctionError`] (and code).
+/// Conversions keep embedders' code short: `Err("message".into())`, and `?` on a `String`, a
+/// `&str`, a [`GuardError`] or a [`FunctionError`].
+///
+/// ```
+/// use bson::Bson;
+/// use expanse::functions::{FunctionError, Thrown};
+///
+/// fn check(args: &[Bson]) -> Result<Bson, Thrown> {
+///     let first = args.first().ok_or("an argument is required")?;
+///     if first == &Bson::Null {
+///         return Err(format!("{} is not allowed", "null").into());
+///     }
+///     Ok(first.clone())
+/// }
+/// assert_eq!(check(&[]).unwrap_err().to_string(), "an argument is required");
+/// let failed = Thrown::from(FunctionError::NotFound("f".into()));
+/// assert_eq!(failed.to_string(), "function not found: 'f'");
+/// assert_eq!(failed.code(), "FunctionNotFound");
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Thrown {
+    /// A message: a Rust function's error, a JavaScript function's thrown error.
+    #[error("{0}")]
+    Message(String),
+    /// A call by name failed (not found, private, timed out, its function failed…).
+    #[error(transparent)]
+    Call(#[from] FunctionError),
+}
+
+impl Thrown {
+    /// The App Services error code: the failed call's, or `FunctionExecutionError`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Thrown::Message(_) => "FunctionExecutionError",
+            Thrown::Call(e) => e.code(),
+        }
+    }
+}
+
+impl From<String> for Thrown {
+    fn from(message: String) -> Thrown {
+        Thrown::Message(message)
+    }
+}
+
+impl From<&str> for Thrown {
+    fn from(message: &str) -> Thrown {
+        Thrown::Message(message.to_owned())
+    }
+}
+
+/// A guarded operation's error, as its text (what the caller may see of it).
+impl From<GuardError> for Thrown {
+    fn from(error: GuardError) -> Thrown {
+        Thrown::Message(error.to_string())
     }
 }

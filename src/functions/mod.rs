@@ -14,7 +14,7 @@
 //!         let users = ctx.services().get("mongodb-atlas").ok_or("no data source")?.db("notes_app").collection("users");
 //!         let language = args.first().cloned().unwrap_or(bson!("en"));
 //!         let id = ctx.user().id.clone();
-//!         let r = users.update_one(&doc! {"user_id": id}, &doc! {"$set": {"language": language}}, false).await.map_err(|e| e.to_string())?;
+//!         let r = users.update_one(&doc! {"user_id": id}, &doc! {"$set": {"language": language}}, false).await?;
 //!         Ok(bson!(r.matched_count == 1))
 //!     })
 //!     .build()?;
@@ -25,13 +25,14 @@ mod context;
 mod endpoint;
 mod error;
 pub mod js;
+mod registry;
 mod result;
 mod runtime;
 mod tree;
 
 pub use context::{Context, ContextCollection, ContextDatabase, ServiceClient, Services};
 pub use endpoint::{BadStatus, EndpointCaller, EndpointOutcome, EndpointResponse};
-pub use error::FunctionError;
+pub use error::{FunctionError, Thrown};
 pub use result::{check_result, ResultError};
 pub use runtime::{
     BuildError, Builder, Function, Functions, RuleFunctions, DEFAULT_MAX_DEPTH,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use bson::{Bson, Document};
 
 use super::context::Context;
-use super::error::FunctionError;
+use super::error::{FunctionError, Thrown};
+use super::registry::Registry;
 use super::result::check_result;
 use super::tree::{CallTree, CancelOnDrop};
 use crate::app::{App, FunctionConfig};
@@ -25,19 +26,20 @@ pub const DEFAULT_MAX_DEPTH: usize = 32;
 /// The time limit of a function called by `%function` in rules.
 pub const DEFAULT_RULE_FUNCTION_TIME_LIMIT: Duration = Duration::from_secs(5);
 
-/// A function implemented in Rust.
+/// A function implemented in Rust. Closures `Fn(Context<S>, Vec<Bson>) -> impl Future<Output =
+/// Result<Bson, Thrown>>` implement it; an error's text is what callers see (`FunctionExecutionError`).
 pub trait Function<S: Store>: Send + Sync {
     /// Runs the function.
-    fn call(&self, ctx: Context<S>, args: Vec<Bson>) -> BoxFuture<'static, Result<Bson, String>>;
+    fn call(&self, ctx: Context<S>, args: Vec<Bson>) -> BoxFuture<'static, Result<Bson, Thrown>>;
 }
 
 impl<S, F, Fut> Function<S> for F
 where
     S: Store,
     F: Fn(Context<S>, Vec<Bson>) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<Bson, String>> + Send + 'static,
+    Fut: Future<Output = Result<Bson, Thrown>> + Send + 'static,
 {
-    fn call(&self, ctx: Context<S>, args: Vec<Bson>) -> BoxFuture<'static, Result<Bson, String>> {
+    fn call(&self, ctx: Context<S>, args: Vec<Bson>) -> BoxFuture<'static, Result<Bson, Thrown>> {
         Box::pin((self)(ctx, args))
     }
 }
@@ -275,7 +277,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
         self.run(
             name,
             Context::new(
-                self.clone(),
+                self.registry(),
                 caller.clone(),
                 execution,
                 0,
@@ -285,6 +287,11 @@ impl<S: Store + Clone + 'static> Functions<S> {
             args,
         )
         .await
+    }
+
+    /// This registry as a context needs it.
+    pub(super) fn registry(&self) -> Arc<dyn Registry<S>> {
+        Arc::new(self.clone())
     }
 
     /// A call tree for a new client call.
@@ -298,7 +305,14 @@ impl<S: Store + Clone + 'static> Functions<S> {
         let tree = self.new_tree();
         self.run(
             name,
-            Context::new(self.clone(), User::system(), User::system(), 0, None, tree),
+            Context::new(
+                self.registry(),
+                User::system(),
+                User::system(),
+                0,
+                None,
+                tree,
+            ),
             args,
         )
         .await
@@ -329,7 +343,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
         let execution = self.execution_user(config, user, &tree).await?;
         self.run(
             name,
-            Context::new(self.clone(), user.clone(), execution, 0, None, tree),
+            Context::new(self.registry(), user.clone(), execution, 0, None, tree),
             args,
         )
         .await
@@ -355,7 +369,7 @@ impl<S: Store + Clone + 'static> Functions<S> {
             .execution_user(config, from.execution_user(), &tree)
             .await?;
         let ctx = Context::new(
-            self.clone(),
+            from.registry().clone(),
             from.user().clone(),
             execution,
             from.depth() + 1,
@@ -412,12 +426,22 @@ impl<S: Store + Clone + 'static> Functions<S> {
         );
         let tree = tree.child();
         let _cancel = CancelOnDrop(tree.clone());
-        let ctx = Context::new(self.clone(), User::system(), User::system(), 0, None, tree);
+        let ctx = Context::new(
+            self.registry(),
+            User::system(),
+            User::system(),
+            0,
+            None,
+            tree,
+        );
         let fail = |message: String| FunctionError::Execution {
             name: config.name.clone(),
             message: format!("run_as_user_id_script_source: {message}"),
         };
-        match Function::call(&js, ctx, Vec::new()).await.map_err(fail)? {
+        match Function::call(&js, ctx, Vec::new())
+            .await
+            .map_err(|e| fail(e.to_string()))?
+        {
             Bson::String(id) if !id.is_empty() => {
                 let custom =
                     find_custom_data(&self.0.store, self.0.app.custom_user_data.as_ref(), &id)
@@ -506,9 +530,9 @@ impl<S: Store + Clone + 'static> Functions<S> {
                         reason,
                     })
             }
-            Ok(Err(message)) => Err(FunctionError::Execution {
+            Ok(Err(thrown)) => Err(FunctionError::Execution {
                 name: name.to_owned(),
-                message,
+                message: thrown.to_string(),
             }),
             Err(_) => Err(timeout),
         }
@@ -546,17 +570,48 @@ impl<S: Store + Clone + 'static> Functions<S> {
     }
 }
 
+impl<S: Store + Clone + 'static> Registry<S> for Functions<S> {
+    fn app(&self) -> &Arc<App> {
+        Functions::app(self)
+    }
+
+    fn store(&self) -> &S {
+        Functions::store(self)
+    }
+
+    fn execute<'a>(
+        &'a self,
+        from: &'a Context<S>,
+        name: &'a str,
+        args: Vec<Bson>,
+    ) -> BoxFuture<'a, Result<Bson, FunctionError>> {
+        Box::pin(Functions::execute(self, from, name, args))
+    }
+
+    fn rule_functions(&self, user: &User, tree: &CallTree) -> Box<dyn FunctionCaller> {
+        Box::new(self.for_rules_within(user, tree))
+    }
+
+    fn log(&self, line: String) {
+        Functions::log(self, line);
+    }
+
+    fn explains_rules(&self) -> bool {
+        Functions::explains_rules(self)
+    }
+
+    fn record_denial(&self, denial: &crate::rules::Denial) {
+        Functions::record_denial(self, denial);
+    }
+}
+
 impl<S: Store + Clone + 'static> SystemFunctions for Functions<S> {
     fn call_as_system<'a>(
         &'a self,
         name: &'a str,
         args: Vec<Bson>,
-    ) -> BoxFuture<'a, Result<Bson, String>> {
-        Box::pin(async move {
-            Functions::call_as_system(self, name, args)
-                .await
-                .map_err(|e| e.to_string())
-        })
+    ) -> BoxFuture<'a, Result<Bson, Thrown>> {
+        Box::pin(async move { Ok(Functions::call_as_system(self, name, args).await?) })
     }
 }
 
@@ -574,9 +629,9 @@ pub struct RuleFunctions<S: Store> {
 }
 
 impl<S: Store + Clone + 'static> FunctionCaller for RuleFunctions<S> {
-    fn call(&self, name: &str, args: Vec<Bson>, _: &Bindings<'_>) -> Result<Bson, String> {
+    fn call(&self, name: &str, args: Vec<Bson>, _: &Bindings<'_>) -> Result<Bson, Thrown> {
         let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| "%function needs a tokio runtime".to_owned())?;
+            .map_err(|_| Thrown::from("%function needs a tokio runtime"))?;
         if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
             return Err("%function needs tokio's multi-threaded runtime".into());
         }
@@ -586,7 +641,7 @@ impl<S: Store + Clone + 'static> FunctionCaller for RuleFunctions<S> {
         tokio::task::block_in_place(|| {
             handle.block_on(async move { functions.call_as_user_in(tree, &user, name, args).await })
         })
-        .map_err(|e| e.to_string())
+        .map_err(Thrown::from)
     }
 
     fn calls_later(&self) -> bool {
@@ -600,7 +655,7 @@ impl<S: Store + Clone + 'static> FunctionCaller for RuleFunctions<S> {
             self.functions
                 .call_as_user_in(tree, &self.user, &name, args)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(Thrown::from)
         }))
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use bson::Bson;
 
 use crate::expr::{Bindings, FunctionCaller};
+use crate::functions::Thrown;
 
 /// How many rounds one operation may take before it fails closed (each round can reveal calls
 /// that an earlier false result had short-circuited).
@@ -21,7 +22,7 @@ pub(crate) const MAX_ROUNDS: usize = 16;
 pub(crate) struct Deferred<'a> {
     inner: Option<&'a dyn FunctionCaller>,
     /// Results of calls made so far in this operation, by name and arguments.
-    known: Mutex<HashMap<String, Result<Bson, String>>>,
+    known: Mutex<HashMap<String, Result<Bson, Thrown>>>,
     /// Calls a decision asked for that have not run yet.
     pending: Mutex<Vec<(String, String, Vec<Bson>)>>,
 }
@@ -84,7 +85,7 @@ impl<'a> Deferred<'a> {
 }
 
 impl FunctionCaller for Deferred<'_> {
-    fn call(&self, name: &str, args: Vec<Bson>, context: &Bindings<'_>) -> Result<Bson, String> {
+    fn call(&self, name: &str, args: Vec<Bson>, context: &Bindings<'_>) -> Result<Bson, Thrown> {
         let Some(inner) = self.inner else {
             return Err("no function runtime is set for these rules".into());
         };

@@ -20,7 +20,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine;
 use bson::{doc, Bson, Document};
-use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::caller::Caller;
@@ -30,7 +29,7 @@ use super::service::data_source;
 use super::state::{ServerState, ServerStore};
 use crate::guard::GuardError;
 use crate::query::Filter;
-use crate::store::{EventStream, FindOptions, Namespace};
+use crate::store::{ChangeStream, ChangeStreams, FindOptions, Namespace, WatchError, WatchOptions};
 use crate::User;
 
 /// The most document ids a stream remembers having shown (for deletes).
@@ -140,7 +139,9 @@ pub async fn watch<S: ServerStore>(
         .map(Filter::parse)
         .transpose()
         .map_err(|e| ApiError::bad_request(format!("watch filter: {e}")))?;
-    let changes = state.store.changes(&ns, request.ids.clone()).await?;
+    let changes = open(&state.store, &ns, request.ids.clone())
+        .await
+        .map_err(api_error)?;
     let watcher = Watcher {
         state: state.clone(),
         user,
@@ -174,7 +175,7 @@ struct Watcher<S: ServerStore> {
     service: String,
     ns: Namespace,
     filter: Option<Filter>,
-    changes: EventStream,
+    changes: ChangeStream,
     seen: HashSet<String>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     done: bool,
@@ -221,12 +222,13 @@ impl<S: ServerStore> Watcher<S> {
                 next = self.changes.next() => next,
             };
             match next {
-                None => return None,
-                Some(Err(e)) => {
+                // nothing within the stream's wait: wait again
+                Ok(None) => continue,
+                Err(e) => {
                     self.done = true;
-                    return Some(error_frame(ApiError::from(e)));
+                    return Some(error_frame(api_error(e)));
                 }
-                Some(Ok(raw)) => match self.visible(raw).await {
+                Ok(Some(raw)) => match self.visible(raw).await {
                     Ok(Some(event)) => {
                         return Some(frame(
                             None,
@@ -331,6 +333,35 @@ async fn read<S: ServerStore>(
     Ok(collection
         .find_one(&doc! {"_id": id.clone()}, &FindOptions::default())
         .await?)
+}
+
+/// The change stream of `ns` from now on (the store's [`ChangeStreams`], as triggers read):
+/// with `ids`, only the changes to those documents; never with document contents (the watcher
+/// reads again what the caller may see).
+async fn open<S: ChangeStreams>(
+    store: &S,
+    ns: &Namespace,
+    ids: Option<Vec<Bson>>,
+) -> Result<ChangeStream, WatchError> {
+    let mut pipeline = Vec::new();
+    if let Some(ids) = ids {
+        pipeline.push(doc! {"$match": {"documentKey._id": {"$in": ids}}});
+    }
+    pipeline.push(doc! {"$project": {"fullDocument": 0, "fullDocumentBeforeChange": 0}});
+    let options = WatchOptions {
+        pipeline,
+        ..WatchOptions::default()
+    };
+    store.watch(ns, options).await
+}
+
+/// A change stream's failure as the client sees it: the store's error, or (history lost, so
+/// the stream cannot go on) the database unavailable.
+fn api_error(error: WatchError) -> ApiError {
+    match error {
+        WatchError::Store(e) => ApiError::from(e),
+        WatchError::Resume(_) => ApiError::unavailable("the change stream was lost"),
+    }
 }
 
 fn error_frame(error: ApiError) -> String {

@@ -1,6 +1,7 @@
-//! Change events for clients watching a collection (`expanse serve`'s watch): the changes to one collection as they happen, as MongoDB reports them
-//! (`operationType`, `documentKey`, `updateDescription`, a resume token as `_id`). Only the
-//! MongoDB store has them; the embedded store says so.
+//! Change events of one collection as a plain stream (`operationType`, `documentKey`,
+//! `updateDescription`, a resume token as `_id`), MongoDB only. Superseded: `expanse serve`'s
+//! watch reads [`super::ChangeStreams`] as triggers do (both stores); this trait is kept only
+//! while `ServerStore`'s bound names it, and goes with it.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bson::{bson, doc, Bson, Document};
-use expanse::functions::{Context, Functions};
+use expanse::functions::{Context, Functions, Thrown};
 use expanse::store::{FindOptions, MemoryStore, MongoStore, Namespace, Store, Write};
 use expanse::{App, User};
 
@@ -59,7 +59,7 @@ async fn scenario<S: Store + Clone + 'static>(store: S) {
                     )
                     .await
                     .map(|r| bson!(r.modified_count as i64))
-                    .map_err(|e| e.to_string())
+                    .map_err(Thrown::from)
             },
         )
         .build()

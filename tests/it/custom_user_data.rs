@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bson::{doc, oid::ObjectId, Bson, Document};
 use expanse::auth::{Auth, AuthError, BoxFuture, SystemFunctions, TokenConfig, TokenIssuer};
+use expanse::functions::Thrown;
 use expanse::store::{FindOptions, MongoStore, Namespace, Store, Write};
 use expanse::{App, User};
 
@@ -173,7 +174,7 @@ impl SystemFunctions for Functions {
         &'a self,
         name: &'a str,
         args: Vec<Bson>,
-    ) -> BoxFuture<'a, Result<Bson, String>> {
+    ) -> BoxFuture<'a, Result<Bson, Thrown>> {
         Box::pin(async move {
             self.calls
                 .lock()
@@ -209,7 +210,7 @@ impl SystemFunctions for Functions {
                     }
                     Ok(Bson::Null)
                 }
-                other => Err(format!("no function {other}")),
+                other => Err(format!("no function {other}").into()),
             }
         })
     }

@@ -3,6 +3,7 @@
 
 use bson::{bson, doc, oid::ObjectId, Bson, Document};
 use expanse::expr::{Bindings, BindingsData, ExprKind, Expression, FunctionCaller};
+use expanse::functions::Thrown;
 
 fn compile(text: &str) -> Expression {
     Expression::parse(text, "test.json", ExprKind::Any).unwrap_or_else(|e| panic!("{text}: {e}"))
@@ -24,7 +25,7 @@ fn eval_fn(expr: &str, context: &str, functions: &dyn FunctionCaller) -> bool {
 struct TestFunctions;
 
 impl FunctionCaller for TestFunctions {
-    fn call(&self, name: &str, args: Vec<Bson>, _: &Bindings<'_>) -> Result<Bson, String> {
+    fn call(&self, name: &str, args: Vec<Bson>, _: &Bindings<'_>) -> Result<Bson, Thrown> {
         match name {
             "isAuthorizedUser" => Ok(Bson::Boolean(args.first() == Some(&bson!("u1")))),
             "returnsOne" => Ok(bson!(1)),
@@ -32,7 +33,7 @@ impl FunctionCaller for TestFunctions {
             "returnsString" => Ok(bson!("true")),
             "throws" => Err("boom".into()),
             "echo" => Ok(args.into_iter().next().unwrap_or(Bson::Null)),
-            other => Err(format!("function not found: {other}")),
+            other => Err(format!("function not found: {other}").into()),
         }
     }
 }

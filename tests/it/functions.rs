@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::common::apps::write_app;
 use bson::{bson, doc, Bson};
 use expanse::auth::{Auth, TokenConfig, TokenIssuer};
-use expanse::functions::{Context, FunctionError, Functions};
+use expanse::functions::{Context, FunctionError, Functions, Thrown};
 use expanse::store::{FindOptions, MemoryStore, MongoStore, Namespace, Store, Write};
 use expanse::{App, User};
 
@@ -25,6 +25,7 @@ const CONFIG: &str = r#"[
   {"name": "recurse", "private": false},
   {"name": "slow", "private": false},
   {"name": "fails", "private": false},
+  {"name": "chainToFails", "private": false},
   {"name": "writeOwn", "private": false},
   {"name": "isEditor", "private": true},
   {"name": "scripted", "private": false, "run_as_user_id_script_source": "exports = () => 'x'"}
@@ -85,26 +86,18 @@ fn functions<S: Store + Clone + 'static>(app: Arc<App>, store: S) -> Functions<S
             Ok(ctx.value("greeting").unwrap_or(Bson::Null))
         })
         .register("chain", |ctx: Context<S>, args: Vec<Bson>| async move {
-            ctx.execute("whoAmI", args).await.map_err(|e| e.to_string())
+            Ok(ctx.execute("whoAmI", args).await?)
         })
         .register(
             "chainToSystem",
             |ctx: Context<S>, args: Vec<Bson>| async move {
-                let inner = ctx
-                    .execute("asSystem", args)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let secret = ctx
-                    .execute("secret", vec![])
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let inner = ctx.execute("asSystem", args).await?;
+                let secret = ctx.execute("secret", vec![]).await?;
                 Ok(bson!([inner, secret]))
             },
         )
         .register("recurse", |ctx: Context<S>, _| async move {
-            ctx.execute("recurse", vec![])
-                .await
-                .map_err(|e| e.to_string())
+            Ok(ctx.execute("recurse", vec![]).await?)
         })
         .register("slow", |_: Context<S>, _| async move {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -112,8 +105,12 @@ fn functions<S: Store + Clone + 'static>(app: Arc<App>, store: S) -> Functions<S
         })
         .register(
             "fails",
-            |_: Context<S>, _| async move { Err("boom".to_owned()) },
+            |_: Context<S>, _| async move { Err("boom".into()) },
         )
+        // `?` on the callee's `FunctionError`
+        .register("chainToFails", |ctx: Context<S>, _| async move {
+            Ok(ctx.execute("fails", vec![]).await?)
+        })
         .register("writeOwn", |ctx: Context<S>, args: Vec<Bson>| async move {
             let docs = ctx
                 .services()
@@ -125,7 +122,7 @@ fn functions<S: Store + Clone + 'static>(app: Arc<App>, store: S) -> Functions<S
             docs.update_one(&doc! {"_id": id}, &doc! {"$set": {"touched": true}}, false)
                 .await
                 .map(|r| bson!(r.modified_count as i64))
-                .map_err(|e| e.to_string())
+                .map_err(Thrown::from)
         })
         .register("isEditor", |_: Context<S>, args: Vec<Bson>| async move {
             match args.first() {
@@ -281,6 +278,71 @@ async fn time_limits_and_failures_are_errors_with_codes() {
     );
 }
 
+/// What a function threw reaches callers as its text, however it crossed a boundary: a Rust
+/// function's `Err`, the `?` of a nested call's `FunctionError`, and the bridges that call by
+/// name (`SystemFunctions`, `%function`'s `FunctionCaller`), which keep the failed call's code.
+#[tokio::test]
+async fn errors_cross_the_function_boundaries_typed_and_unchanged() {
+    use expanse::auth::SystemFunctions;
+    use expanse::expr::{Bindings, FunctionCaller};
+
+    let (_d, app) = app();
+    let f = functions(app, MemoryStore::new());
+    let alice = User::new("alice");
+    let err = f
+        .call(&alice, "chainToFails", vec![], None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.to_string()),
+        (
+            "FunctionExecutionError",
+            "function 'chainToFails' failed: function 'fails' failed: boom".into()
+        )
+    );
+    // the user creation function's bridge
+    let thrown = SystemFunctions::call_as_system(&f, "fails", vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        thrown,
+        Thrown::Call(FunctionError::Execution {
+            name: "fails".into(),
+            message: "boom".into()
+        })
+    );
+    assert_eq!(thrown.to_string(), "function 'fails' failed: boom");
+    let thrown = SystemFunctions::call_as_system(&f, "nope", vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (thrown.code(), thrown.to_string()),
+        ("FunctionNotFound", "function not found: 'nope'".into())
+    );
+    // `%function`'s bridge: as a future, and blocking (which needs the multi-threaded runtime,
+    // so on this current-thread one it fails with a plain message)
+    let rules = f.for_rules(&alice);
+    let thrown = rules
+        .call_later("nope", vec![])
+        .expect("the registry calls later")
+        .await
+        .unwrap_err();
+    assert_eq!(thrown, Thrown::Call(FunctionError::NotFound("nope".into())));
+    let thrown = rules.call("fails", vec![], &Bindings::new()).unwrap_err();
+    assert_eq!(
+        (thrown.code(), thrown.to_string()),
+        (
+            "FunctionExecutionError",
+            "%function needs tokio's multi-threaded runtime".into()
+        )
+    );
+    // what embedders write
+    let from_str: Thrown = "message".into();
+    let from_string: Thrown = String::from("message").into();
+    assert_eq!(from_str, from_string);
+    assert_eq!(from_str, Thrown::Message("message".into()));
+}
+
 #[tokio::test]
 async fn user_functions_are_bound_by_rules_and_system_functions_are_not() {
     let (_d, app) = app();
@@ -419,7 +481,7 @@ async fn both_custom_user_data_models_end_to_end_on_the_server() {
                     )
                     .await
                     .map(|_| bson!(true))
-                    .map_err(|e| e.to_string())
+                    .map_err(Thrown::from)
             },
         )
         .build()

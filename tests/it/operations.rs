@@ -208,7 +208,7 @@ fn functions(app: &Arc<App>, store: &MemoryStore) -> Functions<MemoryStore> {
                     Some(Bson::Array(a)) => a.clone(),
                     _ => Vec::new(),
                 };
-                rust_typed(&ctx, &method, &given).await
+                Ok(rust_typed(&ctx, &method, &given).await?)
             },
         )
         .build()

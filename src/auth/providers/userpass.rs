@@ -263,10 +263,11 @@ impl<S: Store + Clone> Auth<S> {
             .email
             .as_ref()
             .ok_or_else(|| AuthError::Config("no email sender is configured".into()))?;
-        sender
-            .send(email)
-            .await
-            .map_err(|_| AuthError::Config("the email could not be sent".into()))
+        sender.send(email).await.map_err(|e| {
+            // The reason is for the operator; the client learns only that sending failed.
+            tracing::warn!(error = %e, "an email could not be sent");
+            AuthError::Config("the email could not be sent".into())
+        })
     }
 
     /// Confirms an account with the token of its confirmation (`/confirm`).

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use bson::{doc, Bson};
 
 use crate::auth::BoxFuture;
-use crate::functions::{CallTree, CancelOnDrop, Context, Function};
+use crate::functions::{CallTree, CancelOnDrop, Context, Function, Thrown};
 use crate::store::Store;
 
 use call::{Call, Step};
@@ -109,7 +109,7 @@ impl JsSource {
 }
 
 impl<S: Store + Clone + 'static> Function<S> for JsSource {
-    fn call(&self, ctx: Context<S>, args: Vec<Bson>) -> BoxFuture<'static, Result<Bson, String>> {
+    fn call(&self, ctx: Context<S>, args: Vec<Bson>) -> BoxFuture<'static, Result<Bson, Thrown>> {
         let source = self.clone();
         Box::pin(async move {
             let tree = ctx.tree().child_within(source.time_limit);
@@ -125,16 +125,15 @@ impl<S: Store + Clone + 'static> Function<S> for JsSource {
             };
             if !source.needs_thread.load(Ordering::Relaxed) {
                 match run_inline(&source, &ctx, &prepared) {
-                    Some(result) => return unwrap(result),
+                    Some(result) => return unwrap(result).map_err(Thrown::from),
                     None => source.needs_thread.store(true, Ordering::Relaxed),
                 }
             }
             let handle = tokio::runtime::Handle::current();
-            unwrap(
-                tokio::task::spawn_blocking(move || run(&source, ctx, &prepared, handle))
-                    .await
-                    .map_err(|e| format!("the JavaScript call did not finish: {e}"))?,
-            )
+            let outcome = tokio::task::spawn_blocking(move || run(&source, ctx, &prepared, handle))
+                .await
+                .map_err(|e| format!("the JavaScript call did not finish: {e}"))?;
+            Ok(unwrap(outcome)?)
         })
     }
 }

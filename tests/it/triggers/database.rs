@@ -642,7 +642,7 @@ async fn a_failing_function_calls_the_error_handler_and_shows_in_the_status() {
         .register(
             "fails",
             |_ctx: expanse::functions::Context<MongoStore>, _args: Vec<Bson>| async move {
-                Err::<Bson, String>("kaput".into())
+                Err::<Bson, expanse::functions::Thrown>("kaput".into())
             },
         )
         .register(

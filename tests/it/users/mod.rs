@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use bson::{doc, oid::ObjectId, Document};
-use expanse::auth::{Auth, BoxFuture, Email, EmailSender, TokenConfig, TokenIssuer};
+use expanse::auth::{Auth, BoxFuture, Email, EmailSender, SendError, TokenConfig, TokenIssuer};
 use expanse::functions::Functions;
 use expanse::store::{FindOptions, MemoryStore, MongoStore, Namespace, Store};
 use expanse::App;
@@ -146,7 +146,7 @@ pub fn issuer() -> TokenIssuer {
 pub struct Outbox(pub Mutex<Vec<Email>>);
 
 impl EmailSender for Outbox {
-    fn send<'a>(&'a self, email: Email) -> BoxFuture<'a, Result<(), String>> {
+    fn send<'a>(&'a self, email: Email) -> BoxFuture<'a, Result<(), SendError>> {
         Box::pin(async move {
             self.0.lock().unwrap().push(email);
             Ok(())

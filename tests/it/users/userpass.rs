@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use bson::{doc, Bson, DateTime};
-use expanse::auth::{AccountStatus, AuthError, Credential};
+use expanse::auth::{
+    AccountStatus, AuthError, BoxFuture, Credential, Email, EmailSender, SendError,
+};
 use expanse::store::{Namespace, Store, Write};
 
 use super::{app, auth, docs, on_both_stores, Outbox, PROVIDERS};
@@ -422,6 +424,55 @@ async fn email_mode<S: Store + Clone + 'static>(store: S) {
     );
 }
 on_both_stores!(userpass_email_mode, email_mode);
+
+/// An email sender whose delivery fails, with a reason that must stay with the operator.
+struct Undeliverable;
+
+impl EmailSender for Undeliverable {
+    fn send<'a>(&'a self, _: Email) -> BoxFuture<'a, Result<(), SendError>> {
+        Box::pin(async {
+            let io = std::io::Error::other("smtp: 535 auth failed for smtp-password-hunter2");
+            Err(SendError::new(io))
+        })
+    }
+}
+
+/// A failing `EmailSender` fails the registration with a generic error: the sender's reason
+/// (here carrying a password) never reaches the client, and no account is kept, as with no
+/// sender at all.
+async fn email_sender_fails<S: Store + Clone + 'static>(store: S) {
+    let test = app(EMAIL_PROVIDERS);
+    let (functions, _) = expanse::functions::Functions::builder(test.app.clone(), store.clone())
+        .build()
+        .unwrap();
+    let auth = expanse::auth::Auth::new(test.app.clone(), store.clone(), super::issuer())
+        .with_functions(Arc::new(functions))
+        .with_email_sender(Arc::new(Undeliverable));
+    let err = auth
+        .register("gus@example.com", "secret1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "InternalServerError");
+    let text = err.to_string();
+    assert!(text.contains("the email could not be sent"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("smtp"),
+        "{text}"
+    );
+    assert_eq!(
+        auth.retry_confirmation("gus@example.com")
+            .await
+            .unwrap_err(),
+        AuthError::UserNotFound
+    );
+    // the reason is kept, as a source, for whoever handles the sender's own error
+    let own = SendError::new(std::io::Error::other("smtp down"));
+    assert_eq!(own.to_string(), "the email could not be sent: smtp down");
+    assert!(std::error::Error::source(&own).is_some());
+    let plain: SendError = "queue full".into();
+    assert!(std::error::Error::source(&plain).is_none());
+}
+on_both_stores!(userpass_email_sender_fails, email_sender_fails);
 
 const AUTO_PROVIDERS: &str = r#"{
   "local-userpass": {"name": "local-userpass", "type": "local-userpass", "disabled": false, "config": {"autoConfirm": true, "resetPasswordUrl": "https://x"}},
