@@ -7,16 +7,16 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::auth::{Auth, SystemFunctions, TokenIssuer};
 use crate::functions::{BuildError, Functions};
-use crate::store::{ChangeStreams, Changes, Store};
+use crate::store::{ChangeStreams, Store};
 use crate::Diagnostic;
 
 use super::metrics::Metrics;
 use super::settings::Settings;
 
 /// A store the server can run on: the library's stores, with change streams for `watch`.
-pub trait ServerStore: Store + Changes + ChangeStreams + Clone + 'static {}
+pub trait ServerStore: Store + ChangeStreams + Clone + 'static {}
 
-impl<S: Store + Changes + ChangeStreams + Clone + 'static> ServerStore for S {}
+impl<S: Store + ChangeStreams + Clone + 'static> ServerStore for S {}
 
 /// The server's shared state.
 pub struct ServerState<S: Store + Clone> {

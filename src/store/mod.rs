@@ -12,7 +12,6 @@ mod field_guard;
 mod memory;
 mod mongo;
 mod stream;
-mod watch;
 
 use std::fmt;
 use std::future::Future;
@@ -27,7 +26,6 @@ pub use memory::MemoryStore;
 pub(crate) use mongo::map_error as mongo_error;
 pub use mongo::{MongoStore, WriteGuard};
 pub use stream::DocumentStream;
-pub use watch::{Changes, EventStream};
 
 use crate::limits::{self, LimitError};
 use crate::query::QueryError;
