@@ -653,10 +653,16 @@ const SANDBOX_FUNCTIONS: &[(&str, &str, bool)] = &[
                 if (r.matchedCount === 0) wrote = "refused";
             }
             catch (e) { wrote = "refused"; }
-            // A hand-made host request is the same caller's.
+            // A hand-made host request, its answer caught by replacing the global the host
+            // answers through, is the same caller's.
             const raw = await new Promise((resolve, reject) => {
                 const id = 1000;
-                __pending.set(id, { resolve, reject });
+                const answer = globalThis.__resolve;
+                globalThis.__resolve = (got, ok, payload) => {
+                    if (got !== id) return answer(got, ok, payload);
+                    globalThis.__resolve = answer;
+                    if (ok) resolve(JSON.parse(payload)); else reject(new Error(payload));
+                };
                 __enqueue(id, JSON.stringify({ kind: "collection", service: "mongodb-atlas", db: "db", coll: "coll",
                     method: "find", args: [{}], user: { id: "u8" }, runningAsSystem: true }));
             });
