@@ -9,6 +9,7 @@ pub mod diagnostic;
 pub mod expr;
 mod grammar;
 mod header_name;
+mod hex;
 pub mod json;
 mod location;
 pub mod query;

@@ -41,7 +41,7 @@ pub fn random_secret() -> Result<Vec<u8>, RandomError> {
 
 /// Lowercase hex of bytes.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(bytes)
 }
 
 /// The SHA-256 of a high-entropy secret (session ids, tokens, API keys), as hex. Slow hashing

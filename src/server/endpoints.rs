@@ -238,23 +238,12 @@ fn validate(
                 .or_else(|| headers.get("x-hook-signature"))
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().strip_prefix("sha256="))
-                .and_then(unhex)
+                .and_then(crate::hex::decode)
                 .ok_or_else(validation_failed)?;
             let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, expected.as_bytes());
             ring::hmac::verify(&key, body, &signature).map_err(|_| validation_failed())
         }
     }
-}
-
-/// Hex text to bytes.
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Whether the endpoint's function runs without the caller's credentials.
@@ -488,9 +477,9 @@ mod tests {
 
     #[test]
     fn hex_signatures_are_read_strictly() {
-        assert_eq!(unhex("0aff"), Some(vec![0x0a, 0xff]));
-        assert_eq!(unhex("0af"), None);
-        assert_eq!(unhex("zz"), None);
+        assert_eq!(crate::hex::decode("0aff"), Some(vec![0x0a, 0xff]));
+        assert_eq!(crate::hex::decode("0af"), None);
+        assert_eq!(crate::hex::decode("zz"), None);
     }
 
     #[test]

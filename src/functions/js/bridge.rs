@@ -121,24 +121,6 @@ fn double_text(d: f64) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// Encodes a value for JavaScript as JSON text; `root` names it in errors.
 pub fn to_js_text(value: &Bson, root: &str) -> Result<String, BridgeError> {
     Ok(to_js(value, &mut Path::new(root), 0)?.to_string())
@@ -167,9 +149,17 @@ fn to_js<'a>(
         Bson::RegularExpression(r) => {
             tagged(json!(["regex", r.pattern.as_str(), r.options.as_str()]))
         }
-        Bson::Binary(b) => tagged(json!(["binary", u8::from(b.subtype), hex(&b.bytes)])),
+        Bson::Binary(b) => tagged(json!([
+            "binary",
+            u8::from(b.subtype),
+            crate::hex::encode(&b.bytes)
+        ])),
         Bson::Timestamp(t) => tagged(json!(["timestamp", t.time, t.increment])),
-        Bson::Decimal128(d) => tagged(json!(["decimal", hex(&d.bytes()), d.to_string()])),
+        Bson::Decimal128(d) => tagged(json!([
+            "decimal",
+            crate::hex::encode(&d.bytes()),
+            d.to_string()
+        ])),
         Bson::JavaScriptCode(code) => tagged(json!(["code", code])),
         Bson::JavaScriptCodeWithScope(c) => {
             let scope = document_to_js(&c.scope, path, containers + 1)?;
@@ -371,14 +361,14 @@ fn binary_from_js(subtype: Option<i64>, bytes: Option<&str>) -> Option<Bson> {
     let subtype = u8::try_from(subtype?).ok()?;
     Some(Bson::Binary(Binary {
         subtype: BinarySubtype::from(subtype),
-        bytes: unhex(bytes?)?,
+        bytes: crate::hex::decode(bytes?)?,
     }))
 }
 
 /// A Decimal128 from its exact bytes when JavaScript kept them, else from its text.
 fn decimal_from_js(bytes: Option<&Value>, text: Option<&str>) -> Option<Bson> {
     if let Some(bytes) = bytes.and_then(Value::as_str) {
-        let bytes: [u8; 16] = unhex(bytes)?.try_into().ok()?;
+        let bytes: [u8; 16] = crate::hex::decode(bytes)?.try_into().ok()?;
         return Some(Bson::Decimal128(Decimal128::from_bytes(bytes)));
     }
     text?.parse::<Decimal128>().ok().map(Bson::Decimal128)

@@ -47,17 +47,17 @@ pub fn call(op: &str, args: [&str; 4]) -> String {
 
 fn dispatch(op: &str, [a, b, c, d]: [&str; 4]) -> Result<String, NativeError> {
     match op {
-        "hash" => hash(a, &unhex(b)?).map(|bytes| hex(&bytes)),
+        "hash" => hash(a, &unhex(b)?).map(|bytes| crate::hex::encode(&bytes)),
         "hmac" => hmac_text(a, &unhex(b)?, &unhex(c)?, d),
-        "aesEncrypt" => aes_encrypt(&unhex(a)?, &unhex(b)?).map(|bytes| hex(&bytes)),
-        "aesDecrypt" => aes_decrypt(&unhex(a)?, &unhex(b)?).map(|bytes| hex(&bytes)),
-        "rsaSign" => rsa_sign(&unhex(a)?, b, c).map(|bytes| hex(&bytes)),
+        "aesEncrypt" => aes_encrypt(&unhex(a)?, &unhex(b)?).map(|bytes| crate::hex::encode(&bytes)),
+        "aesDecrypt" => aes_decrypt(&unhex(a)?, &unhex(b)?).map(|bytes| crate::hex::encode(&bytes)),
+        "rsaSign" => rsa_sign(&unhex(a)?, b, c).map(|bytes| crate::hex::encode(&bytes)),
         "rsaVerify" => rsa_verify(&unhex(a)?, b, &unhex(c)?, d).map(|ok| ok.to_string()),
         "jwtEncode" => jwt_encode(a, b, c, d),
         "jwtDecode" => jwt_decode(a, b, c),
         "randomBytes" => {
             let n: usize = a.parse().map_err(|_| invalid("a byte count"))?;
-            random(n).map(|bytes| hex(&bytes))
+            random(n).map(|bytes| crate::hex::encode(&bytes))
         }
         _ => Err(NativeError::Unsupported {
             what: "utility",
@@ -67,30 +67,8 @@ fn dispatch(op: &str, [a, b, c, d]: [&str; 4]) -> Result<String, NativeError> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
-}
-
 fn unhex(text: &str) -> Result<Vec<u8>, NativeError> {
-    let digits = text.as_bytes();
-    if !digits.len().is_multiple_of(2) {
-        return Err(invalid("malformed bytes from the prelude"));
-    }
-    digits
-        .chunks(2)
-        .map(|pair| {
-            std::str::from_utf8(pair)
-                .ok()
-                .and_then(|p| u8::from_str_radix(p, 16).ok())
-                .ok_or_else(|| invalid("malformed bytes from the prelude"))
-        })
-        .collect()
+    crate::hex::decode(text).ok_or_else(|| invalid("malformed bytes from the prelude"))
 }
 
 /// `len` random bytes from the operating system.
@@ -144,7 +122,7 @@ fn hmac_text(
     };
     let tag = hmac::sign(&hmac::Key::new(algorithm, secret), input);
     match encoding {
-        "hex" => Ok(hex(tag.as_ref())),
+        "hex" => Ok(crate::hex::encode(tag.as_ref())),
         "base64" => Ok(STANDARD.encode(tag.as_ref())),
         _ => Err(NativeError::Unsupported {
             what: "utils.crypto.hmac: the output encoding",
@@ -390,15 +368,15 @@ mod tests {
     #[test]
     fn hashes_and_hmacs_match_known_values() {
         assert_eq!(
-            hex(&hash("md5", b"abc").unwrap()),
+            crate::hex::encode(&hash("md5", b"abc").unwrap()),
             "900150983cd24fb0d6963f7d28e17f72"
         );
         assert_eq!(
-            hex(&hash("sha1", b"abc").unwrap()),
+            crate::hex::encode(&hash("sha1", b"abc").unwrap()),
             "a9993e364706816aba3e25717850c26c9cd0d89d"
         );
         assert_eq!(
-            hex(&hash("sha256", b"abc").unwrap()),
+            crate::hex::encode(&hash("sha256", b"abc").unwrap()),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         // RFC 4231, test case 2.
