@@ -65,6 +65,12 @@ impl<S: Store + Clone> Auth<S> {
         self.users.config().namespace(collections::USERPASS_TOKENS)
     }
 
+    /// Removes the confirmation or reset token `token_id` (used, or refused by its function).
+    async fn drop_token(&self, token_id: &str) -> Result<(), AuthError> {
+        delete_all(&self.store, &self.userpass_tokens(), doc! {"_id": token_id}).await?;
+        Ok(())
+    }
+
     async fn account(&self, email: &str) -> Result<Option<Document>, AuthError> {
         Ok(find_one(&self.store, &self.accounts(), doc! {"_id": email}).await?)
     }
@@ -210,12 +216,7 @@ impl<S: Store + Clone> Auth<S> {
             let status = answer.as_ref().ok().and_then(status_of).map(str::to_owned);
             match (answer, status.as_deref()) {
                 (Ok(_), Some("success")) => {
-                    delete_all(
-                        &self.store,
-                        &self.userpass_tokens(),
-                        doc! {"_id": &token_id},
-                    )
-                    .await?;
+                    self.drop_token(&token_id).await?;
                     self.set_account(email, |a| {
                         a.insert("status", "confirmed");
                         true
@@ -225,12 +226,7 @@ impl<S: Store + Clone> Auth<S> {
                 }
                 (Ok(_), Some("pending")) => Ok(AccountStatus::Pending),
                 (answer, _) => {
-                    delete_all(
-                        &self.store,
-                        &self.userpass_tokens(),
-                        doc! {"_id": &token_id},
-                    )
-                    .await?;
+                    self.drop_token(&token_id).await?;
                     answer?;
                     Err(AuthError::BadRequest(format!(
                         "failed to confirm user {email:?}"
@@ -416,22 +412,12 @@ impl<S: Store + Clone> Auth<S> {
         let status = answer.as_ref().ok().and_then(status_of).map(str::to_owned);
         match (answer, status.as_deref()) {
             (Ok(_), Some("success")) => {
-                delete_all(
-                    &self.store,
-                    &self.userpass_tokens(),
-                    doc! {"_id": &token_id},
-                )
-                .await?;
+                self.drop_token(&token_id).await?;
                 self.set_password(email, password).await
             }
             (Ok(_), Some("pending")) => Ok(()),
             (answer, _) => {
-                delete_all(
-                    &self.store,
-                    &self.userpass_tokens(),
-                    doc! {"_id": &token_id},
-                )
-                .await?;
+                self.drop_token(&token_id).await?;
                 answer?;
                 Err(AuthError::BadRequest(format!(
                     "failed to reset password for user {email:?}"
