@@ -1,11 +1,15 @@
-//! JavaScript calls share QuickJS runtimes (one idle runtime per thread), never what a call can
-//! reach: each test has one call try to leave something behind — globals, `Object.prototype`
-//! and `Array.prototype` changes, a changed `context`, changes to the parts of the prelude loaded
-//! on first use, closures kept in a timer, a promise or a `FinalizationRegistry` (absent from a
-//! call's context; tried in case it comes back), a function source's top-level state — and later
-//! calls, by another user or of another app, look for it. The calls run one after the other on one thread, so
-//! they do reuse the runtime. The time and memory limits stop a runaway call without harming
-//! the next one.
+//! JavaScript calls share QuickJS runtimes and their hardened contexts (one idle runtime per
+//! thread, its context serving call after call), never what a call can reach: each test has one
+//! call try to leave something behind — globals, `Object.prototype` and `Array.prototype`
+//! changes, a changed `context`, changes to `BSON`, `EJSON`, `utils`, `Buffer`, closures kept in a
+//! timer, a promise or a `FinalizationRegistry` (absent from a call's context; tried in case it
+//! comes back), a function source's top-level state, a global `let` declared by an indirect
+//! eval, a global that cannot be deleted, a new prototype for the global object, the engine's
+//! stack-trace settings — and later calls, by another user or of another app, look for it. The
+//! calls run one after the other on one thread, so they do reuse the runtime and its context.
+//! Built-ins are frozen, so most attempts fail inside the polluting call; each attempt is made
+//! on its own, so one refused does not hide another. The time and memory limits stop a runaway
+//! call without harming the next one.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,27 +21,57 @@ use expanse::{App, User};
 
 use crate::common::apps::write_app;
 
-/// Leaves everything it can behind: its argument is the secret.
+/// Leaves everything it can behind: its argument is the secret. Each attempt on its own (most
+/// are refused: the built-ins are frozen); the call succeeds whatever they do.
 const POLLUTE: &str = r#"
 exports = function (secret) {
-  globalThis.secret = secret;
-  Object.prototype.polluted = secret;
-  Array.prototype.polluted = secret;
-  Object.defineProperty(Object.prototype, "hidden", { value: secret, enumerable: false, configurable: false });
-  const parse = JSON.parse;
-  JSON.parse = (text) => ({ hijacked: secret });
-  Math.random = () => 0.42;
-  Date.now = () => 42;
-  String.prototype.trim = function () { return secret; };
-  Promise.prototype.then = function () { return secret; };
-  BSON.ObjectId = function () { return secret; };
-  console.log = () => {};
-  context.user.id = secret;
-  context.user.custom_data = { stolen: secret };
-  context.values.get = () => secret;
-  context.functions.execute = () => secret;
-  context.services.get = () => secret;
-  Object.freeze(Object.prototype);
+  const attempts = [
+    () => { globalThis.secret = secret; },
+    () => { Object.prototype.polluted = secret; },
+    () => { Array.prototype.polluted = secret; },
+    () => Object.defineProperty(Object.prototype, "hidden", { value: secret, enumerable: false, configurable: false }),
+    () => { JSON.parse = (text) => ({ hijacked: secret }); },
+    () => { Math.random = () => 0.42; },
+    () => { Date.now = () => 42; },
+    () => { String.prototype.trim = function () { return secret; }; },
+    () => { Promise.prototype.then = function () { return secret; }; },
+    () => { BSON.ObjectId = function () { return secret; }; },
+    () => { console.log = () => {}; },
+    () => { context.user.id = secret; },
+    () => { context.user.custom_data = { stolen: secret }; },
+    () => { context.values.get = () => secret; },
+    () => { context.functions.execute = () => secret; },
+    () => { context.services.get = () => secret; },
+    () => { Object.prototype.toString = () => secret; },
+    () => { Error.prototype.name = secret; },
+    () => Object.freeze(Object.prototype),
+  ];
+  for (const attempt of attempts) {
+    try { attempt(); } catch (e) { /* refused */ }
+  }
+  return "polluted";
+};
+"#;
+
+/// Tries, one way per call, what would outlive a call in a context that is kept: a global
+/// lexical binding from an indirect eval, a global that cannot be deleted, a prototype for the
+/// global object, the engine's stack-trace settings, a global object that takes no new
+/// property.
+const POLLUTE_REALM: &str = r#"
+exports = function (secret, way) {
+  const ways = {
+    evalLet: () => (0, eval)(`let leakedLexical = ${JSON.stringify(secret)};`),
+    evalVar: () => (0, eval)(`var leakedVar = ${JSON.stringify(secret)};`),
+    pinned: () => Object.defineProperty(globalThis, "pinned", { value: secret, configurable: false }),
+    prototype: () => Object.setPrototypeOf(globalThis, { inheritedSecret: secret }),
+    protoSetter: () => { globalThis.__proto__ = { inheritedSecret: secret }; },
+    stackTrace: () => { Error.prepareStackTrace = () => secret; },
+    stackLimit: () => { Error.stackTraceLimit = 0; },
+    preventExtensions: () => Object.preventExtensions(globalThis),
+    symbolGlobal: () => { globalThis[Symbol.for("leak")] = secret; },
+    getterGlobal: () => Object.defineProperty(globalThis, "getterSecret", { get: () => secret, configurable: true }),
+  };
+  try { ways[way](); } catch (e) { /* refused */ }
   return "polluted";
 };
 "#;
@@ -77,7 +111,17 @@ exports = function () {
   look("Object.prototype.polluted", ({}).polluted);
   look("Array.prototype.polluted", [].polluted);
   look("Object.prototype.hidden", ({}).hidden);
-  look("frozen Object.prototype", Object.isFrozen(Object.prototype));
+  look("Object.prototype.toString", Object.prototype.toString.call([]) !== "[object Array]" ? "replaced" : undefined);
+  look("Error.prototype.name", new Error("x").name !== "Error" ? new Error("x").name : undefined);
+  look("leakedLexical", typeof leakedLexical !== "undefined" ? leakedLexical : undefined);
+  look("leakedVar", typeof leakedVar !== "undefined" ? leakedVar : undefined);
+  look("pinned", globalThis.pinned);
+  look("inheritedSecret", globalThis.inheritedSecret);
+  look("prepareStackTrace", typeof new Error("x").stack !== "string" || !new Error("x").stack.includes("probe.js") ? String(new Error("x").stack) : undefined);
+  look("stackTraceLimit", Error.stackTraceLimit === 0);
+  look("extensible", !Object.isExtensible(globalThis));
+  look("symbol global", globalThis[Symbol.for("leak")]);
+  look("getterSecret", globalThis.getterSecret);
   look("JSON.parse", JSON.parse('{"a":1}').hijacked);
   look("Math.random", Math.random() === 0.42);
   look("Date.now", Date.now() === 42);
@@ -102,15 +146,20 @@ exports = function () {
 /// utils, Buffer), and plants values in the slots those parts are handed over in.
 const POLLUTE_LAZY: &str = r#"
 exports = function (secret) {
-  BSON.Long.prototype.leak = secret;
-  BSON.Long.fromNumber = () => secret;
-  EJSON.stringify = () => secret;
-  utils.crypto.hash = () => secret;
-  Buffer.prototype.leak = secret;
-  Buffer.from = () => secret;
-  BSON.ObjectId.prototype.leak = secret;
-  globalThis.__lazyExtras = { Long: secret };
-  globalThis.__lazyNode = { utils: secret };
+  const attempts = [
+    () => { BSON.Long.prototype.leak = secret; },
+    () => { BSON.Long.fromNumber = () => secret; },
+    () => { EJSON.stringify = () => secret; },
+    () => { utils.crypto.hash = () => secret; },
+    () => { Buffer.prototype.leak = secret; },
+    () => { Buffer.from = () => secret; },
+    () => { BSON.ObjectId.prototype.leak = secret; },
+    () => { globalThis.__lazyExtras = { Long: secret }; },
+    () => { globalThis.__lazyNode = { utils: secret }; },
+  ];
+  for (const attempt of attempts) {
+    try { attempt(); } catch (e) { /* refused */ }
+  }
   return "polluted";
 };
 "#;
@@ -170,8 +219,8 @@ const POLLUTE_AFTER_IO: &str = r#"
 exports = async function (secret) {
   await context.services.get("mongodb-atlas").db("db").collection("notes").findOne({});
   globalThis.secret = secret;
-  Object.prototype.polluted = secret;
-  Array.prototype.polluted = secret;
+  try { Object.prototype.polluted = secret; } catch (e) { /* refused */ }
+  try { Array.prototype.polluted = secret; } catch (e) { /* refused */ }
   context.user.id = secret;
   setTimeout(() => { globalThis.ran = 1; console.log("leak " + secret); }, 0);
   new Promise(() => {}).then(() => console.log("leak " + secret));
@@ -191,6 +240,104 @@ exports = async function () {
 };
 "#;
 
+/// Walks everything a call reaches from the global object and from `context` (properties,
+/// accessors' functions, prototypes) and tries to leave the secret on each object and in each
+/// writable property.
+const POLLUTE_ALL: &str = r#"
+exports = function (secret) {
+  const seen = new Set();
+  const todo = [globalThis, context];
+  while (todo.length > 0) {
+    const o = todo.pop();
+    if ((typeof o !== "object" && typeof o !== "function") || o === null || seen.has(o)) continue;
+    seen.add(o);
+    try { o.__leak = secret; } catch (e) { /* refused */ }
+    for (const key of Reflect.ownKeys(o)) {
+      const d = Object.getOwnPropertyDescriptor(o, key);
+      if (d === undefined) continue;
+      if ("value" in d) {
+        todo.push(d.value);
+        if (d.writable && key !== "__leak" && (typeof d.value !== "object" || d.value === null) && typeof d.value !== "function") {
+          try { o[key] = secret; } catch (e) { /* refused */ }
+        }
+      } else {
+        todo.push(d.get, d.set);
+      }
+    }
+    todo.push(Object.getPrototypeOf(o));
+  }
+  return "polluted";
+};
+"#;
+
+/// The same walk, reporting where it finds a secret.
+const PROBE_ALL: &str = r#"
+exports = function () {
+  const seen = new Set();
+  const found = [];
+  const todo = [[globalThis, "globalThis"], [context, "context"]];
+  while (todo.length > 0 && found.length < 20) {
+    const [o, path] = todo.pop();
+    if ((typeof o !== "object" && typeof o !== "function") || o === null || seen.has(o)) continue;
+    seen.add(o);
+    for (const key of Reflect.ownKeys(o)) {
+      const d = Object.getOwnPropertyDescriptor(o, key);
+      if (d === undefined) continue;
+      const at = `${path}.${String(key)}`;
+      if (key === "__leak") found.push(at);
+      if ("value" in d) {
+        if (typeof d.value === "string" && d.value.includes("secret")) found.push(at);
+        todo.push([d.value, at]);
+      } else {
+        todo.push([d.get, `${at}<get>`], [d.set, `${at}<set>`]);
+      }
+    }
+    todo.push([Object.getPrototypeOf(o), `${path}.<prototype>`]);
+  }
+  return found;
+};
+"#;
+
+/// What code does with built-ins that are frozen: its own objects and classes behave as usual
+/// (own `name`, `message`, `toString`, `constructor` on instances and on its own prototypes), a
+/// change to a built-in is refused with a `TypeError`.
+const BUILT_INS: &str = r#"
+exports = function () {
+  class NotFound extends Error {
+    constructor(what) {
+      super(`${what} not found`);
+      this.name = "NotFound";
+    }
+  }
+  const e = new NotFound("note");
+  const plain = new Error();
+  plain.message = "set later";
+  const o = { a: 1 };
+  o.toString = () => "mine";
+  o.constructor = "kept";
+  function Legacy() {}
+  Legacy.prototype.toString = function () { return "legacy"; };
+  Legacy.prototype.extra = 7;
+  const refused = [];
+  for (const [what, attempt] of Object.entries({
+    "Object.prototype": () => { Object.prototype.polluted = 1; },
+    "Array.prototype.push": () => { Array.prototype.push = null; },
+    "Object.prototype.toString": () => { Object.prototype.toString = null; },
+    "JSON": () => { JSON.parse = null; },
+  })) {
+    try { attempt(); } catch (err) { if (err instanceof TypeError) refused.push(what); }
+  }
+  return {
+    error: [e.name, e.message, String(e), e instanceof NotFound, e instanceof Error],
+    plain: plain.message,
+    object: [String(o), o.constructor, Object.keys(o)],
+    legacy: [String(new Legacy()), new Legacy().extra],
+    refused,
+    frozen: Object.isFrozen(Object.prototype) && Object.isFrozen(BSON.Long.prototype),
+  };
+};
+"#;
+
 const SPIN: &str = "exports = () => { while (true) {} };";
 const BOMB: &str =
     "exports = () => { const a = []; while (true) a.push('x'.repeat(1024) + a.length); };";
@@ -199,6 +346,10 @@ const HOLD: &str = "exports = (mib) => 'x'.repeat(mib * 1024 * 1024).length;";
 
 const SOURCES: &[(&str, &str)] = &[
     ("pollute", POLLUTE),
+    ("polluteRealm", POLLUTE_REALM),
+    ("polluteAll", POLLUTE_ALL),
+    ("probeAll", PROBE_ALL),
+    ("builtIns", BUILT_INS),
     ("linger", LINGER),
     ("probe", PROBE),
     ("counter", COUNTER),
@@ -465,6 +616,95 @@ async fn a_runaway_call_is_stopped_and_the_next_call_is_whole() {
         assert_eq!(
             f.call(&alice, "probe", vec![], None).await.unwrap(),
             clean_probe("alice")
+        );
+    }
+}
+
+#[tokio::test]
+async fn what_a_kept_context_could_carry_never_reaches_the_next_call() {
+    let (_d, app) = app("one", "hi");
+    let f = functions(app);
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    let ways = [
+        "evalLet",
+        "evalVar",
+        "pinned",
+        "prototype",
+        "protoSetter",
+        "stackTrace",
+        "stackLimit",
+        "preventExtensions",
+        "symbolGlobal",
+        "getterGlobal",
+    ];
+    for round in 0..2 {
+        for way in ways {
+            assert_eq!(
+                f.call(
+                    &alice,
+                    "polluteRealm",
+                    vec![bson!("alice-secret"), bson!(way)],
+                    None
+                )
+                .await
+                .unwrap(),
+                bson!("polluted")
+            );
+            assert_eq!(
+                f.call(&bob, "probe", vec![], None).await.unwrap(),
+                clean_probe("bob"),
+                "{way}, round {round}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn code_works_as_usual_on_frozen_built_ins() {
+    let (_d, app) = app("one", "hi");
+    let f = functions(app);
+    let alice = User::new("alice");
+    for _ in 0..2 {
+        assert_eq!(
+            f.call(&alice, "builtIns", vec![], None).await.unwrap(),
+            bson!({
+                "error": ["NotFound", "note not found", "NotFound: note not found", true, true],
+                "plain": "set later",
+                "object": ["mine", "kept", ["a", "toString", "constructor"]],
+                "legacy": ["legacy", 7],
+                "refused": ["Object.prototype", "Array.prototype.push", "Object.prototype.toString", "JSON"],
+                "frozen": true,
+            })
+        );
+    }
+}
+
+#[tokio::test]
+async fn nothing_reachable_from_globals_or_context_keeps_what_a_call_wrote() {
+    let (_d, app) = app("one", "hi");
+    let f = functions(app);
+    let (alice, bob) = (User::new("alice"), User::new("bob"));
+    // The walk itself finds nothing in a call that wrote nothing.
+    assert_eq!(
+        f.call(&bob, "probeAll", vec![], None).await.unwrap(),
+        bson!([])
+    );
+    for round in 0..3 {
+        assert_eq!(
+            f.call(&alice, "polluteAll", vec![bson!("alice-secret")], None)
+                .await
+                .unwrap(),
+            bson!("polluted")
+        );
+        assert_eq!(
+            f.call(&bob, "probeAll", vec![], None).await.unwrap(),
+            bson!([]),
+            "round {round}"
+        );
+        assert_eq!(
+            f.call(&bob, "probe", vec![], None).await.unwrap(),
+            clean_probe("bob"),
+            "round {round}"
         );
     }
 }

@@ -1,46 +1,17 @@
-//! One JavaScript call in a fresh context of a pooled runtime: the host functions the prelude
-//! uses, the prelude (from bytecode) and the function's source loaded, and the steps of the call (run the
-//! script's jobs, then wait for the host, a timer, or nothing).
+//! One JavaScript call in the hardened context of a pooled runtime ([`realm`](super::realm)):
+//! the function's wrapper run for its `exports`, the prelude's `__start` called, and the steps
+//! of the call (run the script's jobs, then wait for the host, a timer, or nothing).
 
-use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bson::Bson;
-use rquickjs::context::intrinsic;
-use rquickjs::{Context as JsContext, Ctx, Function as JsFunction, Module};
+use rquickjs::{Function as JsFunction, Value};
 
-use super::compiled::{self, PRELUDE_MODULE};
+use super::bridge;
 use super::engine::Engine;
-use super::{bridge, native};
+use super::realm::Shared;
 use crate::functions::CallTree;
-use crate::limits::{MAX_DEPTH, MAX_DOCUMENT_SIZE};
-
-/// What a call's context is built with besides the base objects (`Object`, `Function`, `Array`,
-/// the errors, `Symbol`, `Reflect`, `BigInt`, `Math`…): the standard library App Services
-/// functions use. Left out, as App Services never had them: `Proxy`, `WeakRef` and
-/// `FinalizationRegistry` (which would also let a closure outlive the code that made it),
-/// `performance`, `atob`/`btoa`.
-type Intrinsics = (
-    intrinsic::Date,
-    intrinsic::Eval,
-    intrinsic::RegExpCompiler,
-    intrinsic::RegExp,
-    intrinsic::Json,
-    intrinsic::MapSet,
-    intrinsic::TypedArrays,
-    intrinsic::Promise,
-);
-
-/// What the script hands the host while it runs.
-#[derive(Default)]
-pub struct Shared {
-    /// Host calls: `(id, request)`.
-    requests: RefCell<Vec<(u32, String)>>,
-    /// The result (`Ok`, in the bridge's encoding) or the error message: the first one given.
-    outcome: RefCell<Option<Result<String, String>>>,
-    /// `console.log` lines.
-    logs: RefCell<Vec<String>>,
-}
 
 /// Where a call stands after its pending jobs ran.
 pub enum Step {
@@ -54,8 +25,6 @@ pub enum Step {
 
 /// A call in progress.
 pub struct Call {
-    // Dropped before the engine goes back (field order).
-    context: JsContext,
     engine: Engine,
     shared: Rc<Shared>,
     /// Whether the script was stopped or failed in a way that leaves the runtime suspect.
@@ -63,49 +32,44 @@ pub struct Call {
 }
 
 impl Call {
-    /// Starts `source` (named `file` in errors and stacks) in a fresh context of `engine`,
-    /// with `context` built from `info` and the arguments `arguments` (both in the bridge's
+    /// Starts `source` (named `file` in errors and stacks) in `engine`'s context, with
+    /// `context` built from `info` and the arguments `arguments` (both in the bridge's
     /// encoding).
     pub fn start(
         engine: Engine,
-        source: &str,
+        source: &Arc<str>,
         file: &str,
         what: &str,
         info: &str,
         arguments: &str,
     ) -> Result<Call, String> {
-        let context = match JsContext::custom::<Intrinsics>(engine.runtime()) {
-            Ok(context) => context,
-            Err(e) => {
-                engine.checkin(false);
-                return Err(format!("cannot start QuickJS: {e}"));
-            }
-        };
+        let shared = engine.realm().begin();
         let mut call = Call {
-            context,
             engine,
-            shared: Rc::new(Shared::default()),
+            shared,
             tainted: false,
         };
-        let started = call.context.with(|js| {
-            install_host(&js, &call.shared)?;
-            Module::import(&js, PRELUDE_MODULE)
-                .and_then(|loading| loading.finish::<rquickjs::Value>())
-                .map_err(|_| describe_exception(&js.catch(), "the prelude"))?;
-            // Named as the app names it, so errors and stacks say functions/<name>.js:line:col.
-            let mut options = rquickjs::context::EvalOptions::default();
-            options.filename = Some(file.to_owned());
-            js.eval_with_options::<(), _>(source, options)
-                .map_err(|_| describe_exception(&js.catch(), what))?;
-            let start: JsFunction = js.globals().get("__start").map_err(|e| e.to_string())?;
+        let realm = call.engine.realm();
+        let started = realm.context().with(|js| {
+            // A source that does not compile changes nothing in the context.
+            let wrapper = realm
+                .wrapper(&js, file, source)
+                .map_err(|_| (false, describe_exception(&js.catch(), what)))?;
+            let main: Value = wrapper
+                .call(())
+                .map_err(|_| (true, describe_exception(&js.catch(), what)))?;
+            let start: JsFunction = js
+                .globals()
+                .get("__start")
+                .map_err(|e| (true, e.to_string()))?;
             start
-                .call::<_, ()>((info, arguments))
-                .map_err(|_| describe_exception(&js.catch(), "the call"))
+                .call::<_, ()>((main, info, arguments))
+                .map_err(|_| (true, describe_exception(&js.catch(), "the call")))
         });
         match started {
             Ok(()) => Ok(call),
-            Err(message) => {
-                call.tainted = true;
+            Err((taint, message)) => {
+                call.tainted = taint;
                 call.finish();
                 Err(message)
             }
@@ -147,7 +111,7 @@ impl Call {
         A: for<'js> rquickjs::function::IntoArgs<'js>,
         R: for<'js> rquickjs::FromJs<'js>,
     {
-        let out = self.context.with(|js| {
+        let out = self.engine.realm().context().with(|js| {
             let hook: JsFunction = js.globals().get(name).map_err(|e| e.to_string())?;
             hook.call::<_, R>(args)
                 .map_err(|_| describe_exception(&js.catch(), "the function"))
@@ -181,7 +145,7 @@ impl Call {
 
     /// Settles the script's pending host calls.
     pub fn deliver(&mut self, answers: Vec<(u32, Result<Bson, String>)>) -> Result<(), String> {
-        let out = self.context.with(|js| {
+        let out = self.engine.realm().context().with(|js| {
             let resolve: JsFunction = js.globals().get("__resolve").map_err(|e| e.to_string())?;
             for (id, answer) in answers {
                 let (ok, payload) = match answer.and_then(|value| {
@@ -212,89 +176,11 @@ impl Call {
         self.tainted = true;
     }
 
-    /// Ends the call: the context is dropped, and the runtime kept for the thread's next call
-    /// if the call ended cleanly.
+    /// Ends the call: the runtime and its context kept for the thread's next call if the call
+    /// ended cleanly.
     pub fn finish(self) {
-        let Call {
-            context,
-            engine,
-            tainted,
-            ..
-        } = self;
-        drop(context);
-        engine.checkin(!tainted);
+        self.engine.checkin(!self.tainted);
     }
-}
-
-fn install<'js>(
-    globals: &rquickjs::Object<'js>,
-    name: &str,
-    f: rquickjs::Result<JsFunction<'js>>,
-) -> Result<(), String> {
-    globals
-        .set(name, f.map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())
-}
-
-/// The host functions and constants the prelude uses.
-fn install_host<'js>(js: &Ctx<'js>, shared: &Rc<Shared>) -> Result<(), String> {
-    let globals = js.globals();
-    let (r, o, l) = (shared.clone(), shared.clone(), shared.clone());
-    install(
-        &globals,
-        "__enqueue",
-        JsFunction::new(js.clone(), move |id: u32, body: String| {
-            r.requests.borrow_mut().push((id, body));
-        }),
-    )?;
-    install(
-        &globals,
-        "__done",
-        JsFunction::new(js.clone(), move |ok: bool, payload: String| {
-            let mut outcome = o.outcome.borrow_mut();
-            if outcome.is_none() {
-                *outcome = Some(if ok { Ok(payload) } else { Err(payload) });
-            }
-        }),
-    )?;
-    install(
-        &globals,
-        "__log",
-        JsFunction::new(js.clone(), move |line: String| {
-            l.logs.borrow_mut().push(line);
-        }),
-    )?;
-    install(
-        &globals,
-        "__importLazy",
-        JsFunction::new(js.clone(), |js: Ctx<'js>, name: String| {
-            compiled::import_lazy(&js, &name)
-        }),
-    )?;
-    install(
-        &globals,
-        "__native",
-        JsFunction::new(
-            js.clone(),
-            |op: String, a: String, b: String, c: String, d: String| {
-                native::call(&op, [&a, &b, &c, &d])
-            },
-        ),
-    )?;
-    install(
-        &globals,
-        "__newObjectId",
-        JsFunction::new(js.clone(), || bson::oid::ObjectId::new().to_hex()),
-    )?;
-    let constants = [
-        ("__MAX_DEPTH", MAX_DEPTH),
-        ("__MAX_RESULT_SIZE", MAX_DOCUMENT_SIZE),
-    ];
-    for (name, value) in constants {
-        let value = u32::try_from(value).map_err(|e| e.to_string())?;
-        globals.set(name, value).map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 /// An exception's message, where the function's source threw it (`functions/<name>.js:line:col`,

@@ -1,6 +1,5 @@
-//! The prelude and its two parts loaded on first use, compiled once per process to QuickJS
-//! bytecode, and loaded into each call's fresh context from that bytecode (parsing and
-//! compiling them was most of a call's cost).
+//! The prelude, its parts and the hardening step, compiled once per process to QuickJS
+//! bytecode, and loaded into each new context from that bytecode (see [`realm`](super::realm)).
 //!
 //! They are modules served by rquickjs's [`Bundle`] loader: the bytecode is what `Module::write`
 //! produced in this process from the sources built into the binary, kept for the life of the
@@ -8,14 +7,12 @@
 //! - `expanse:prelude` is imported when a call starts; it puts what functions, the parts loaded
 //!   on first use and the host use on the global object itself.
 //! - `expanse:extras` (the BSON types other than ObjectId, and EJSON), `expanse:node`
-//!   (`utils`, `Buffer`, `crypto`, timers…) and `expanse:services` (host calls: the database,
-//!   `context.functions.execute`) are imported by the prelude, in the call's own context, the
-//!   first time the call touches one of their globals: a module with no top-level `await` is
-//!   evaluated at once, and its body leaves what it defines in a global slot ([`EXTRAS_SLOT`],
-//!   [`NODE_SLOT`], [`SERVICES_SLOT`]) that the prelude takes and deletes.
-//!
-//! A call that touches none of them (a function computing its result from its arguments) pays
-//! for the prelude alone.
+//!   (`utils`, `Buffer`, `crypto`, timers…), `expanse:services` (host calls: the database,
+//!   `context.functions.execute`) and `expanse:harden` are imported by the prelude's `__warm`
+//!   when the context is made, before any function's code: a module with no top-level `await`
+//!   is evaluated at once, and its body leaves what it defines in a global slot
+//!   ([`EXTRAS_SLOT`], [`NODE_SLOT`], [`SERVICES_SLOT`], [`HARDEN_SLOT`]) that the prelude takes
+//!   and deletes.
 
 use std::sync::OnceLock;
 
@@ -23,7 +20,7 @@ use rquickjs::loader::Bundle;
 use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Ctx, Module, Runtime};
 
-use super::{PRELUDE, PRELUDE_EXTRAS, PRELUDE_NODE, PRELUDE_SERVICES};
+use super::{HARDEN, PRELUDE, PRELUDE_EXTRAS, PRELUDE_NODE, PRELUDE_SERVICES};
 
 /// The prelude's module name (also what `import()` would have to name to reach it again, which
 /// gives back the same, already evaluated module).
@@ -37,6 +34,12 @@ pub const NODE_MODULE: &str = "expanse:node";
 
 /// The module of host calls (the database, `context.functions.execute`).
 pub const SERVICES_MODULE: &str = "expanse:services";
+
+/// The module that hardens a context once everything else is loaded (harden.js).
+pub const HARDEN_MODULE: &str = "expanse:harden";
+
+/// The global `expanse:harden` leaves its function in (the prelude deletes it at once).
+const HARDEN_SLOT: &str = "__lazyHarden";
 
 /// The global `expanse:services` leaves its function in (the prelude deletes it at once).
 const SERVICES_SLOT: &str = "__lazyServices";
@@ -60,7 +63,7 @@ pub fn compiled() -> Result<Compiled, String> {
 /// Imports one of the modules loaded on first use into the context of `js`: evaluated at once,
 /// it leaves its object in its global slot. Any other name is refused.
 pub fn import_lazy(js: &Ctx<'_>, name: &str) -> rquickjs::Result<()> {
-    if ![EXTRAS_MODULE, NODE_MODULE, SERVICES_MODULE].contains(&name) {
+    if ![EXTRAS_MODULE, NODE_MODULE, SERVICES_MODULE, HARDEN_MODULE].contains(&name) {
         return Err(rquickjs::Error::new_loading(name));
     }
     // The promise settles in a job of this call; what the prelude needs is the slot.
@@ -84,6 +87,7 @@ fn compile() -> Result<Compiled, String> {
             SERVICES_MODULE,
             lazy_source(SERVICES_SLOT, PRELUDE_SERVICES),
         ),
+        (HARDEN_MODULE, lazy_source(HARDEN_SLOT, HARDEN)),
     ];
     let mut modules = Vec::with_capacity(sources.len());
     for (name, source) in sources {

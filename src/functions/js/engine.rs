@@ -1,20 +1,19 @@
 //! QuickJS runtimes kept between calls, one idle runtime per thread (at most
-//! [`MAX_IDLE_ENGINES`] in the process), each call in a fresh context.
+//! [`MAX_IDLE_ENGINES`] in the process), each with its hardened context ([`Realm`]), made once
+//! and serving call after call.
 //!
-//! What a call can reach lives in its context: the global object, every prototype and
-//! constructor, `context`, the prelude's state, the promise and timer closures. A fresh context
-//! per call shares none of it with an earlier call. What the runtime keeps across contexts is
-//! not reachable from JavaScript: interned property names (atoms), object shapes, the
-//! `Symbol.for` registry (a registered symbol is the same for every caller by definition and
-//! carries no data), the compiled-in class table.
+//! What a call can reach lives in the context; [`realm`](super::realm) says why nothing a call
+//! leaves there reaches the next one. What the runtime keeps besides is not reachable from
+//! JavaScript: interned property names (atoms), object shapes, the `Symbol.for` registry (a
+//! registered symbol is the same for every caller by definition and carries no data), the
+//! compiled-in class table.
 //!
-//! What could carry a value from one call to the next is the runtime's job queue (a promise
-//! reaction or a `FinalizationRegistry` callback of the old context) and the runtime's
-//! settings; so a runtime goes back to the pool only when its call ended cleanly: no job left
-//! after the old context was collected, no allocation refused (an out-of-memory call may have
-//! left QuickJS mid-operation), not interrupted (a timeout or a cancellation stops a script
-//! anywhere), and a heap back under [`MAX_IDLE_HEAP`]. Every other runtime is dropped.
-//! The interrupt handler and the memory limit are set for each call.
+//! A runtime goes back to the pool only when its call ended cleanly: the context says it can
+//! serve another call, no job is left in the queue, no allocation was refused (an out-of-memory
+//! call may have left QuickJS mid-operation), the call was not interrupted (a timeout or a
+//! cancellation stops a script anywhere), and its heap has not grown past
+//! [`MAX_IDLE_GROWTH`] over what the new context held. Every other runtime is dropped, with its
+//! context. The interrupt handler and the memory limit are set for each call.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,13 +23,18 @@ use rquickjs::Runtime;
 
 use super::compiled::compiled;
 use super::heap::Meter;
+use super::realm::Realm;
 use crate::functions::CallTree;
 
 /// The largest stack a script may use.
 const MAX_STACK_SIZE: usize = 1024 * 1024;
 
-/// A runtime holding more than this once its call is over is dropped rather than kept.
-pub const MAX_IDLE_HEAP: usize = 4 * 1024 * 1024;
+/// A runtime whose heap holds this much more than its new context did, once a call is over and
+/// its cycles collected, is dropped rather than kept.
+pub const MAX_IDLE_GROWTH: usize = 4 * 1024 * 1024;
+
+/// Past this much growth over the new context, a finished call's cycles are collected.
+const COLLECT_AFTER_GROWTH: usize = 512 * 1024;
 
 /// The most runtimes kept idle in the whole process (tokio may run hundreds of blocking
 /// threads; those past this many drop their runtime after each call, as before the pool).
@@ -69,10 +73,14 @@ impl Drop for Idle {
     }
 }
 
-/// A QuickJS runtime and the meter of its heap.
+/// A QuickJS runtime, its hardened context, and the meter of its heap.
 pub struct Engine {
+    // Dropped before the runtime (field order).
+    realm: Realm,
     runtime: Runtime,
     meter: Meter,
+    /// What the heap held once the context was made.
+    baseline: usize,
 }
 
 impl Engine {
@@ -83,17 +91,21 @@ impl Engine {
         runtime.set_max_stack_size(MAX_STACK_SIZE);
         let prelude = compiled()?;
         runtime.set_loader(prelude, prelude);
-        Ok(Engine { runtime, meter })
+        let realm = Realm::new(&runtime)?;
+        let baseline = meter.in_use();
+        Ok(Engine {
+            realm,
+            runtime,
+            meter,
+            baseline,
+        })
     }
 
-    /// A runtime for one call of `tree`: this thread's idle one if it has one, else a new one;
-    /// charged to the tree's memory budget, limited to `memory_limit` bytes, and stopped when
-    /// the tree stops or, if given, at `slice_end`.
-    pub fn checkout(
-        tree: &CallTree,
-        memory_limit: usize,
-        slice_end: Option<Instant>,
-    ) -> Result<Engine, String> {
+    /// A runtime for one call of `tree`: this thread's idle one if it has one, else a new one
+    /// (its context made and hardened before the call's limits apply); charged to the tree's
+    /// memory budget, limited to `memory_limit` bytes more than its context holds, and stopped
+    /// when the tree stops. [`Engine::stop_at`] adds an earlier stop.
+    pub fn checkout(tree: &CallTree, memory_limit: usize) -> Result<Engine, String> {
         let idle = IDLE.with(|idle| idle.borrow_mut().take());
         let engine = match idle.and_then(Idle::take) {
             Some(engine) => engine,
@@ -107,12 +119,19 @@ impl Engine {
                 budget.limit() / (1024 * 1024)
             ));
         }
-        engine.runtime.set_memory_limit(memory_limit);
+        engine
+            .runtime
+            .set_memory_limit(engine.meter.in_use().saturating_add(memory_limit));
+        engine.stop_at(tree, None);
+        Ok(engine)
+    }
+
+    /// Stops the script when `tree` stops or, if given, at `slice_end`.
+    pub fn stop_at(&self, tree: &CallTree, slice_end: Option<Instant>) {
         let stop = tree.clone();
-        engine.runtime.set_interrupt_handler(Some(Box::new(move || {
+        self.runtime.set_interrupt_handler(Some(Box::new(move || {
             stop.stopped() || slice_end.is_some_and(|end| Instant::now() >= end)
         })));
-        Ok(engine)
     }
 
     /// The runtime.
@@ -120,18 +139,29 @@ impl Engine {
         &self.runtime
     }
 
-    /// Ends the call (its context must be dropped already): collects what the call left,
-    /// gives the memory back to the call tree, and keeps the runtime for this thread's next
-    /// call if `clean` and nothing of the call can reach it.
+    /// The hardened context.
+    pub fn realm(&self) -> &Realm {
+        &self.realm
+    }
+
+    /// Ends the call: the context ends it (unless `clean` is false already), the memory goes
+    /// back to the call tree, and the runtime is kept for this thread's next call if nothing
+    /// of the call can reach it.
     pub fn checkin(self, clean: bool) {
         self.runtime.set_interrupt_handler(None);
-        if !clean || self.meter.refused() {
+        if !clean || self.meter.refused() || !self.realm.end() {
             return;
         }
-        self.runtime.run_gc();
         self.meter.unbind();
-        if self.runtime.is_job_pending() || self.meter.in_use() > MAX_IDLE_HEAP {
+        if self.runtime.is_job_pending() {
             return;
+        }
+        let growth = |engine: &Engine| engine.meter.in_use().saturating_sub(engine.baseline);
+        if growth(&self) > COLLECT_AFTER_GROWTH {
+            self.runtime.run_gc();
+            if growth(&self) > MAX_IDLE_GROWTH {
+                return;
+            }
         }
         if let Some(kept) = Idle::keep(self) {
             IDLE.with(|idle| *idle.borrow_mut() = Some(kept));

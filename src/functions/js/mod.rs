@@ -31,6 +31,10 @@ mod heap;
 mod host;
 mod http;
 mod native;
+mod realm;
+// The other place with unsafe code: compiling a source at a given first line (`JS_Eval2`).
+#[allow(unsafe_code)]
+mod script;
 mod syntax;
 
 pub use bridge::{BridgeError, Problem, JS_DATE_LIMIT_MS};
@@ -63,6 +67,9 @@ const PRELUDE_NODE: &str = include_str!("prelude_node.js");
 /// Host calls (the database, `context.functions.execute`): compiled to bytecode with the prelude,
 /// loaded into a call only when it reaches for them.
 const PRELUDE_SERVICES: &str = include_str!("prelude_services.js");
+
+/// Hardening a context so that it can serve call after call (see [`realm`](self)).
+const HARDEN: &str = include_str!("harden.js");
 
 /// Default memory limit of one client call's JavaScript heaps (the call and every call it
 /// makes, together).
@@ -213,11 +220,13 @@ fn run_inline<S: Store + Clone + 'static>(
     prepared: &Prepared,
 ) -> Option<Result<Bson, String>> {
     let tree = ctx.tree();
-    let slice_end = Instant::now() + INLINE_SLICE;
-    let engine = match Engine::checkout(tree, source.memory_limit, Some(slice_end)) {
+    let engine = match Engine::checkout(tree, source.memory_limit) {
         Ok(engine) => engine,
         Err(e) => return Some(Err(e)),
     };
+    // The slice starts once the context is ready (a new one takes longer than a slice to make).
+    let slice_end = Instant::now() + INLINE_SLICE;
+    engine.stop_at(tree, Some(slice_end));
     let out_of_slice = || Instant::now() >= slice_end && !tree.stopped();
     let mut call = match start(engine, source, prepared, tree) {
         Ok(call) => call,
@@ -257,7 +266,7 @@ fn run<S: Store + Clone + 'static>(
     handle: tokio::runtime::Handle,
 ) -> Result<Bson, String> {
     let tree = ctx.tree().clone();
-    let engine = Engine::checkout(&tree, source.memory_limit, None)?;
+    let engine = Engine::checkout(&tree, source.memory_limit)?;
     let mut call = start(engine, source, prepared, &tree)?;
     loop {
         let step = call.advance(&tree);

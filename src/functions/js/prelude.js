@@ -1,4 +1,4 @@
-// The globals App Services functions rely on, built for one call. A module (compiled once per
+// The globals App Services functions rely on, built once per context (see realm.rs). A module (compiled once per
 // process to bytecode, see compiled.rs): what the function's code, prelude_extras.js,
 // prelude_node.js and the host reach by name is put on the global object at the end.
 // Host functions provided by Expanse: __enqueue(id, request), __done(ok, payload), __log(line),
@@ -111,26 +111,17 @@ const __EXTRA_TYPES = ["Long", "Int32", "Double", "Decimal128", "Binary", "Times
 
 const BSON = { BSONValue, ObjectId, ObjectID: ObjectId };
 for (const name of __EXTRA_TYPES) {
-  Object.defineProperty(BSON, name, { get: () => __extras()[name], enumerable: true });
+  Object.defineProperty(BSON, name, { get: () => __extras()[name], enumerable: true, configurable: true });
 }
 Object.defineProperty(globalThis, "EJSON", { get: () => __extras().EJSON, configurable: true, enumerable: false });
 
-// utils, Buffer, TextEncoder/TextDecoder, crypto and timers: loaded on first use
-// (prelude_node.js). Assigning one of these names replaces it for the call, as for any global.
+// utils, Buffer, TextEncoder/TextDecoder, crypto and timers (prelude_node.js).
 let __loadedNode = null;
 function __node() {
   if (__loadedNode === null) __loadedNode = __load("expanse:node", "__lazyNode");
   return __loadedNode;
 }
 const __NODE_GLOBALS = ["utils", "Buffer", "TextEncoder", "TextDecoder", "crypto", "setTimeout", "clearTimeout", "setImmediate", "setInterval", "clearInterval"];
-for (const name of __NODE_GLOBALS) {
-  Object.defineProperty(globalThis, name, {
-    get: () => __node()[name],
-    set: (value) => Object.defineProperty(globalThis, name, { value, writable: true, configurable: true }),
-    configurable: true,
-    enumerable: false,
-  });
-}
 
 // The host's view of the timers: milliseconds until the next one is due (-1: none), and
 // running the earliest due one.
@@ -408,12 +399,15 @@ function __message(error) {
   }
 }
 
-// Runs `exports` with the arguments; settles with the result in the host's encoding, or with
-// the message of whatever went wrong (the result's conversion included).
-function __start(infoText, argsText) {
+// The call's `context` (the global `context` reads it; null between calls).
+let __context = null;
+
+// Runs `main` (what the function's source left in `exports`) with the arguments; settles with
+// the result in the host's encoding, or with the message of whatever went wrong (the result's
+// conversion included).
+function __start(main, infoText, argsText) {
   const info = __fromHost(infoText);
-  globalThis.context = __makeContext(info);
-  const main = globalThis.exports;
+  __context = __makeContext(info);
   if (typeof main !== "function") {
     __done(false, "the source does not assign a function to exports");
     return;
@@ -462,12 +456,39 @@ function __endpointResponse() {
 
 const __isExtrasBinary = (v) => __loadedExtras !== null && v instanceof __loadedExtras.Binary;
 
+// Makes this context ready to serve calls, once: every part loaded (the BSON extras and EJSON,
+// the Node subset, host calls), then the whole realm hardened (harden.js). `__end` after each
+// call gives back whether the context can serve another.
+let __hardened = null;
+function __warm() {
+  for (const name of __EXTRA_TYPES) {
+    Object.defineProperty(BSON, name, { value: __extras()[name], writable: true, enumerable: true, configurable: true });
+  }
+  Object.defineProperty(globalThis, "EJSON", { value: __extras().EJSON, writable: true, configurable: true, enumerable: false });
+  for (const name of __NODE_GLOBALS) {
+    Object.defineProperty(globalThis, name, { value: __node()[name], writable: true, configurable: true, enumerable: false });
+  }
+  // What no global reaches but calls share: hardened too.
+  const shared = [__extras(), __node(), __services(), __HTTP];
+  __hardened = __load("expanse:harden", "__lazyHarden")(shared);
+}
+
+// Ends a call: its `context`, timers and pending host calls dropped, the globals it added
+// deleted; false if the context must not serve another call.
+function __end() {
+  __context = null;
+  if (__loadedNode !== null) __loadedNode.__timersReset();
+  if (__loadedServices !== null) __loadedServices.reset();
+  return __hardened !== null && __hardened.end();
+}
+
 // What is reached by global name, as the declarations of a script would have been.
 const __GLOBALS = {
-  exports: undefined, console, BSON, BSONValue, ObjectId, __toBridge, __tagged, __hasOwn, __hex,
+  console, BSON, BSONValue, ObjectId, __toBridge, __tagged, __hasOwn, __hex,
   __unhex, __I64_MIN, __I64_MAX, __doubleText, __extras, __makeRegExp, __message, __start,
-  __resolve, __timerDue, __timerFire, __isExtrasBinary,
+  __resolve, __timerDue, __timerFire, __isExtrasBinary, __warm, __end,
 };
 for (const name of Object.keys(__GLOBALS)) {
   Object.defineProperty(globalThis, name, { value: __GLOBALS[name], writable: true, configurable: true, enumerable: false });
 }
+Object.defineProperty(globalThis, "context", { get: () => __context, configurable: true, enumerable: false });

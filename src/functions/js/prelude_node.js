@@ -353,6 +353,12 @@ function clearTimeout(id) {
 function setInterval() { throw new Error("setInterval is not available in Expanse functions (a function's call must end); use setTimeout"); }
 function clearInterval(id) { clearTimeout(id); }
 
+// Between calls: no timer left, ids from 1 again.
+function __timersReset() {
+  __timers.length = 0;
+  __nextTimer = 1;
+}
+
 function __earliest() {
   let best = -1;
   for (let i = 0; i < __timers.length; i++) {
@@ -406,6 +412,6 @@ function __http(method, request, call) {
 
 return {
   utils, Buffer, TextEncoder, TextDecoder, crypto, setTimeout, clearTimeout, setImmediate,
-  setInterval, clearInterval, __timerDue, __timerFire, __http,
+  setInterval, clearInterval, __timerDue, __timerFire, __timersReset, __http,
 };
 })()

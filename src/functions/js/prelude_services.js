@@ -27,8 +27,11 @@ function __call(request, args, names) {
   });
 }
 
+// An answer for no pending request (a script may send requests of its own through __enqueue)
+// is dropped.
 function __resolve(id, ok, payload) {
   const p = __pending.get(id);
+  if (p === undefined) return;
   __pending.delete(id);
   if (!ok) {
     p.reject(new Error(payload));
@@ -95,5 +98,11 @@ function __collection(service, db, coll) {
   return methods;
 }
 
-return { call: __call, resolve: __resolve, collection: __collection };
+// Between calls: no request pending, ids from 1 again.
+function __reset() {
+  __pending.clear();
+  __nextRequest = 1;
+}
+
+return { call: __call, resolve: __resolve, collection: __collection, reset: __reset };
 })

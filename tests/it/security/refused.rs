@@ -624,13 +624,14 @@ const SANDBOX_FUNCTIONS: &[(&str, &str, bool)] = &[
     ),
     (
         "pollute",
-        r#"exports = () => {
-            Object.prototype.isAdmin = true;
-            Array.prototype.includes = () => true;
-            JSON.parse = () => ({ forged: true });
-            globalThis.leftBehind = "yes";
-            return [({}).isAdmin, [].includes(1)];
-        };"#,
+        r#"exports = () => [
+            () => { Object.prototype.isAdmin = true; },
+            () => { Array.prototype.includes = () => true; },
+            () => { JSON.parse = () => ({ forged: true }); },
+            () => { globalThis.leftBehind = "yes"; },
+        ].map((attempt) => {
+            try { attempt(); return "took"; } catch (e) { return e instanceof TypeError ? "refused" : "failed"; }
+        });"#,
         false,
     ),
     (
@@ -653,19 +654,12 @@ const SANDBOX_FUNCTIONS: &[(&str, &str, bool)] = &[
                 if (r.matchedCount === 0) wrote = "refused";
             }
             catch (e) { wrote = "refused"; }
-            // A hand-made host request, its answer caught by replacing the global the host
-            // answers through, is the same caller's.
-            const raw = await new Promise((resolve, reject) => {
-                const id = 1000;
-                const answer = globalThis.__resolve;
-                globalThis.__resolve = (got, ok, payload) => {
-                    if (got !== id) return answer(got, ok, payload);
-                    globalThis.__resolve = answer;
-                    if (ok) resolve(JSON.parse(payload)); else reject(new Error(payload));
-                };
-                __enqueue(id, JSON.stringify({ kind: "collection", service: "mongodb-atlas", db: "db", coll: "coll",
-                    method: "find", args: [{}], user: { id: "u8" }, runningAsSystem: true }));
-            });
+            // A hand-made host request claiming another user, its answer caught by the next
+            // request of the script's own: ids start at 1 each call, two were used above, so
+            // the find below is request 3, and the host answers the hand-made one first.
+            __enqueue(3, JSON.stringify({ kind: "collection", service: "mongodb-atlas", db: "db", coll: "coll",
+                method: "find", args: [{}], user: { id: "u8" }, runningAsSystem: true }));
+            const raw = await coll.find({ _id: "none" }).toArray();
             return { seen, wrote, raw: raw.map((d) => d._id) };
         };"#,
         false,
@@ -704,8 +698,8 @@ async fn prototype_pollution_does_not_survive_into_the_next_call() {
     let me = User::new("u7").with_custom_data(doc! {"uid": 7});
     assert_eq!(
         functions.call(&me, "pollute", vec![], None).await.unwrap(),
-        bson!([true, true]),
-        "the pollution took within its call"
+        bson!(["refused", "refused", "refused", "took"]),
+        "built-ins are frozen; a global of the call's own is allowed"
     );
     assert_eq!(
         functions.call(&me, "inspect", vec![], None).await.unwrap(),
