@@ -5,7 +5,7 @@
 //! produced in this process from the sources built into the binary, kept for the life of the
 //! process, and never read from anywhere else.
 //! - `expanse:prelude` is imported when a call starts; it puts what functions, the parts loaded
-//!   on first use and the host use on the global object itself.
+//!   and the host use on the global object itself.
 //! - `expanse:extras` (the BSON types other than ObjectId, and EJSON), `expanse:node`
 //!   (`utils`, `Buffer`, `crypto`, timers…), `expanse:services` (host calls: the database,
 //!   `context.functions.execute`) and `expanse:harden` are imported by the prelude's `__warm`
@@ -60,7 +60,7 @@ pub fn compiled() -> Result<Compiled, String> {
     COMPILED.get_or_init(compile).clone()
 }
 
-/// Imports one of the modules loaded on first use into the context of `js`: evaluated at once,
+/// Imports one of the prelude's parts into the context of `js`: evaluated at once,
 /// it leaves its object in its global slot. Any other name is refused.
 pub fn import_lazy(js: &Ctx<'_>, name: &str) -> rquickjs::Result<()> {
     if ![EXTRAS_MODULE, NODE_MODULE, SERVICES_MODULE, HARDEN_MODULE].contains(&name) {
@@ -70,7 +70,7 @@ pub fn import_lazy(js: &Ctx<'_>, name: &str) -> rquickjs::Result<()> {
     Module::import(js, name).map(|_| ())
 }
 
-/// The source of a module loaded on first use: the part's expression, left in `slot`.
+/// The source of one of the prelude's parts: the part's expression, left in `slot`.
 fn lazy_source(slot: &str, expression: &str) -> String {
     format!("globalThis.{slot} = {expression};\n")
 }

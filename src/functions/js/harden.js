@@ -82,26 +82,27 @@ const isPrototype = (o) => {
   return d !== undefined && typeof d.value === "function" && d.value.prototype === o;
 };
 
-// What keeps state outside its properties.
-const brands = [
-  ["a Map", (o) => Map.prototype.has.call(o, undefined)],
-  ["a Set", (o) => Set.prototype.has.call(o, undefined)],
-  ["a WeakMap", (o) => WeakMap.prototype.has.call(o, {})],
-  ["a WeakSet", (o) => WeakSet.prototype.has.call(o, {})],
-  ["a Date", (o) => Date.prototype.getTime.call(o)],
-  ["an ArrayBuffer", (o) => describe(ArrayBuffer.prototype, "byteLength").get.call(o)],
-];
+// What keeps state outside its properties: the tag says what an object may be (a prototype has
+// its constructor's tag too), the probe — which throws for anything else — whether it is.
+const objectTag = (o) => Object.prototype.toString.call(o);
+const probes = {
+  "[object Map]": ["a Map", (o) => Map.prototype.has.call(o, undefined)],
+  "[object Set]": ["a Set", (o) => Set.prototype.has.call(o, undefined)],
+  "[object WeakMap]": ["a WeakMap", (o) => WeakMap.prototype.has.call(o, {})],
+  "[object WeakSet]": ["a WeakSet", (o) => WeakSet.prototype.has.call(o, {})],
+  "[object Date]": ["a Date", (o) => Date.prototype.getTime.call(o)],
+  "[object ArrayBuffer]": ["an ArrayBuffer", (o) => describe(ArrayBuffer.prototype, "byteLength").get.call(o)],
+};
 function mutableState(o) {
   if (ArrayBuffer.isView(o)) return o.byteLength > 0 ? "a typed array or DataView with bytes" : null;
-  for (const [what, probe] of brands) {
-    try {
-      probe(o);
-      return what;
-    } catch (e) {
-      // not one
-    }
+  const probe = probes[objectTag(o)];
+  if (probe === undefined) return null;
+  try {
+    probe[1](o);
+    return probe[0];
+  } catch (e) {
+    return null;
   }
-  return null;
 }
 
 // The intrinsics only syntax reaches.
@@ -115,33 +116,39 @@ if (typeof Iterator === "function") {
   syntaxRoots.push(getPrototypeOf(Iterator.from({ next: () => ({ done: true }) })));
 }
 
+const isObject = (v) => (typeof v === "object" && v !== null) || typeof v === "function";
 const seen = new Set([globalThis]);
-const todo = [...syntaxRoots, ...shared, realEval];
-const paths = new Map();
-for (const key of ownKeys(globalThis)) {
-  const d = describe(globalThis, key);
-  for (const v of "value" in d ? [d.value] : [d.get, d.set]) {
-    todo.push(v);
-    if (!paths.has(v)) paths.set(v, String(key));
+// Objects still to harden, each with the key it was found under (for an error).
+const todo = [];
+const visit = (v, key) => {
+  if (isObject(v) && !seen.has(v)) {
+    seen.add(v);
+    todo.push(v, key);
   }
+};
+for (const root of [...syntaxRoots, ...shared, realEval]) visit(root, "an intrinsic");
+const globalDescriptors = Object.getOwnPropertyDescriptors(globalThis);
+for (const key of ownKeys(globalDescriptors)) {
+  const d = globalDescriptors[key];
+  visit(d.value, key);
+  visit(d.get, key);
+  visit(d.set, key);
 }
 const problems = [];
 while (todo.length > 0) {
+  const key = todo.pop();
   const o = todo.pop();
-  if ((typeof o !== "object" && typeof o !== "function") || o === null || seen.has(o)) continue;
-  seen.add(o);
-  const where = paths.get(o) || "an intrinsic";
   const state = mutableState(o);
-  if (state !== null) problems.push(`${where} is ${state}`);
-  if (isPrototype(o)) for (const key of OVERRIDABLE) makeOverridable(o, key);
-  for (const key of ownKeys(o)) {
-    const d = describe(o, key);
-    for (const v of "value" in d ? [d.value] : [d.get, d.set]) {
-      todo.push(v);
-      if (!paths.has(v)) paths.set(v, `${where}.${String(key)}`);
-    }
+  if (state !== null) problems.push(`${String(key)} is ${state}`);
+  if (isPrototype(o)) for (const name of OVERRIDABLE) makeOverridable(o, name);
+  const descriptors = Object.getOwnPropertyDescriptors(o);
+  for (const k of ownKeys(descriptors)) {
+    const d = descriptors[k];
+    visit(d.value, k);
+    visit(d.get, k);
+    visit(d.set, k);
   }
-  todo.push(getPrototypeOf(o));
+  visit(getPrototypeOf(o), key);
   freeze(o);
 }
 if (problems.length > 0) throw new Error(`cannot harden the JavaScript realm: ${problems.join("; ")}`);

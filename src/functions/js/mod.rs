@@ -1,13 +1,13 @@
 //! Running App Services JavaScript functions unchanged (`exports = async function (…) {…}`) in
 //! QuickJS (through `rquickjs`): small, fast to start, no JIT.
 //!
-//! Each call runs in a fresh context of a QuickJS runtime the thread keeps between calls
-//! ([`engine`](self): what a reused runtime can and cannot carry from one call to the next, and
-//! when it is dropped instead). A call that needs no host (no database, no nested function, no
-//! waiting timer) runs on the caller's thread for at most [`INLINE_SLICE`]; one that needs more
-//! is run again, from the start, on a blocking thread (nothing it did could be seen: it had
-//! sent nothing to the host, and its log is dropped), and the function is sent there directly
-//! from then on.
+//! Each call runs in the hardened context of a QuickJS runtime the thread keeps between calls
+//! ([`realm`](self): what is frozen, what a call's end deletes, when a context is dropped
+//! instead; [`engine`](self): the pool). A call that needs no host (no database, no nested
+//! function, no waiting timer) runs on the caller's thread for at most [`INLINE_SLICE`]; one
+//! that needs more is run again, from the start, on a blocking thread (nothing it did could be
+//! seen: it had sent nothing to the host, and its log is dropped), and the function is sent
+//! there directly from then on.
 //!
 //! Calls into the host (`context.services…collection(…).find(…)`, `context.functions.execute`)
 //! return Promises that Expanse settles by running the operation through the same guarded

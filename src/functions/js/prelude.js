@@ -52,8 +52,7 @@ function __unhex(text) {
 
 // ---------------------------------------------------------------------------------------------
 // BSON types, as App Services functions had them (a minimal, exact subset of js-bson's API).
-// ObjectId lives here; the others, and EJSON, are in prelude_extras.js, compiled the first time
-// something needs them (most calls never do).
+// ObjectId lives here; the others, and EJSON, are in prelude_extras.js, loaded by __warm.
 
 class BSONValue {}
 
@@ -88,7 +87,7 @@ const __I64_MIN = -(2n ** 63n);
 const __I64_MAX = 2n ** 63n - 1n;
 const __doubleText = (n) => (Object.is(n, -0) ? "-0" : String(n));
 
-// The parts loaded on first use: the module, evaluated in this context at once, leaves its
+// The parts (loaded by __warm): the module, evaluated in this context at once, leaves its
 // object in a global slot, taken here (the host function is kept from before the function's own
 // code runs).
 const __import = __importLazy;
@@ -340,8 +339,8 @@ console.error = console.log;
 // ---------------------------------------------------------------------------------------------
 // Host calls.
 
-// The database and `context.functions.execute` (prelude_services.js): loaded the first time a
-// call reaches for them, handed the prelude's own bridge.
+// The database and `context.functions.execute` (prelude_services.js): loaded by __warm, handed
+// the prelude's own bridge.
 let __loadedServices = null;
 function __services() {
   if (__loadedServices === null) __loadedServices = __load("expanse:services", "__lazyServices")(__forHost, __fromHost);
@@ -351,7 +350,7 @@ function __services() {
 // The host settles request `id` (only ever sent by the services part, so it is loaded).
 function __resolve(id, ok, payload) { __services().resolve(id, ok, payload); }
 
-// context.http: prelude_node.js shapes the request and the response (compiled on first use);
+// context.http: prelude_node.js shapes the request and the response (loaded by __warm);
 // the host (http.rs) sends it to the app's allowed hosts only.
 const __HTTP = {};
 for (const method of ["get", "post", "put", "patch", "delete", "head"]) {

@@ -1,8 +1,8 @@
-// The BSON types other than ObjectId, and EJSON: loaded (the module "expanse:extras", compiled to
-// bytecode once per process, strict mode: see compiled.rs) the first time a value of one of these
-// types arrives or the function touches BSON.<type> or EJSON (see prelude.js). An expression:
-// the prelude keeps what it returns. It sees the prelude's globals (BSONValue, ObjectId,
-// __tagged, __toBridge, __hex, __unhex, __makeRegExp, __doubleText, __I64_MIN, __I64_MAX).
+// The BSON types other than ObjectId, and EJSON: the module "expanse:extras" (compiled to
+// bytecode once per process, strict mode: see compiled.rs), loaded by the prelude's __warm when a
+// context is made (see prelude.js). An expression: the prelude keeps what it returns. It sees the
+// prelude's globals (BSONValue, ObjectId, __tagged, __toBridge, __hex, __unhex, __makeRegExp,
+// __doubleText, __I64_MIN, __I64_MAX).
 (() => {
 const __B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -1,7 +1,7 @@
 // utils (crypto, jwt), Buffer, TextEncoder/TextDecoder, crypto (randomUUID, randomBytes,
 // createHash, createHmac) and timers: the App Services globals and the Node subset
 // Expanse offers, loaded (the module "expanse:node", compiled to bytecode once per process, strict
-// mode: see compiled.rs) the first time a call touches one of them (see prelude.js). An
+// mode: see compiled.rs) by the prelude's __warm when the context is made (see prelude.js). An
 // expression: evaluated, it gives the object the globals read from.
 //
 // Bytes cross to the host (__native, native.rs) as hexadecimal strings; the host answers

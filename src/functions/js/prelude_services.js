@@ -1,8 +1,8 @@
-// Host calls: the database and `context.functions.execute`, loaded the first time a call
-// reaches for one of them (the module "expanse:services", compiled to bytecode once per process,
-// strict mode: see compiled.rs; see prelude.js). An expression: a function of the prelude's bridge
-// (`forHost` encodes a value for the host, `fromHost` decodes an answer), giving `call`,
-// `resolve` and `collection`.
+// Host calls: the database and `context.functions.execute` — the module "expanse:services"
+// (compiled to bytecode once per process, strict mode: see compiled.rs), loaded by the prelude's
+// __warm when a context is made (see prelude.js). An expression: a function of the prelude's
+// bridge (`forHost` encodes a value for the host, `fromHost` decodes an answer), giving `call`,
+// `resolve`, `collection` and `reset` (between calls).
 ((__forHost, __fromHost) => {
 const __pending = new Map();
 let __nextRequest = 1;
