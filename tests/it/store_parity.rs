@@ -1223,7 +1223,7 @@ async fn no_write_after_the_lock<S: Store>(app: &App, store: &S) {
         .unwrap()
         .unwrap();
     assert_eq!(last.get_i32("n").unwrap(), allowed.len() as i32);
-    assert_eq!(last.get_bool("locked").unwrap(), true);
+    assert!(last.get_bool("locked").unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
