@@ -158,6 +158,17 @@ impl Expression {
         self.root.reads_field_value()
     }
 
+    /// Whether the expression reads `%%prevRoot` (the document before a write).
+    ///
+    /// ```
+    /// use expanse::expr::{ExprKind, Expression};
+    /// let rule = Expression::parse(r#"{"%%prevRoot.owner": "%%user.id"}"#, "r.json", ExprKind::RolePermission).unwrap();
+    /// assert!(rule.reads_prev_root());
+    /// ```
+    pub fn reads_prev_root(&self) -> bool {
+        self.root.reads_prev_root()
+    }
+
     /// Whether the expression is always true (`{}` or `true`).
     pub fn is_always_true(&self) -> bool {
         matches!(self.root, ast::Node::Const(true))

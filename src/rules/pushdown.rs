@@ -158,6 +158,9 @@ impl Decider<'_> {
                 .as_ref()
                 .and_then(|f| f.write.as_ref())
             {
+                // The in-process check decides `document_filters.write` with no `%%prevRoot`
+                // (push-down would read it as the stored document): decided in process only.
+                Some(gate) if gate.reads_prev_root() => return None,
                 Some(gate) => gate.push_down(&ctx),
                 None => PushDown {
                     filter: PushedFilter::All,
