@@ -42,7 +42,8 @@ const OWNER_FIELDS_RULES: &str = r#"{"database": "scale", "collection": "docs", 
    "fields": {"body": {"read": false}}, "additional_fields": {"read": true}}
 ]}"#;
 
-/// The owner role whose document-level `write` reads `n` on the post-image: an update of `n`
+/// The owner role whose document-level `write` reads `n` on the post-image: a literal `$set`
+/// of `n` is decided on its value in the update's filter (one round trip); an `$inc` of `n`
 /// must be decided on the document, so it reads, decides and writes (two round trips).
 const POST_IMAGE_RULES: &str = r#"{"database": "scale", "collection": "docs", "roles": [
   {"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true, "write": {"n": {"$gte": 0}}}
@@ -480,8 +481,8 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
-    // `n` is read by the document-level `write` (on the post-image): still read, decide, then
-    // a conditional write.
+    // `n` is read by the document-level `write` (on the post-image): a literal `$set` is
+    // decided on its value, in the update's filter (one round trip).
     group.bench_function(
         "expanse rule-checked update_one by _id, write rule reads the written field",
         |b| {
@@ -492,6 +493,22 @@ fn bench(c: &mut Criterion) {
                 n += 1;
                 let r = runtime
                     .block_on(coll.update_one(&doc! {"_id": 7i64}, &doc! {"$set": {"n": n}}, false))
+                    .unwrap();
+                assert_eq!(r.modified_count, 1);
+            })
+        },
+    );
+    // The same rule with an `$inc` of `n`, whose result depends on the stored value: read,
+    // decide, conditional write (two round trips), the path the `$set` above took before.
+    group.bench_function(
+        "expanse rule-checked update_one by _id, write rule reads the written field, $inc (read-decide-write)",
+        |b| {
+            let coll = post_image_app
+                .collection(&store, &user, "scale", "docs")
+                .unwrap();
+            b.iter(|| {
+                let r = runtime
+                    .block_on(coll.update_one(&doc! {"_id": 7i64}, &doc! {"$inc": {"n": 1}}, false))
                     .unwrap();
                 assert_eq!(r.modified_count, 1);
             })

@@ -148,6 +148,18 @@ impl Node {
         reads
     }
 
+    /// Whether a member reads `%%prevRoot`.
+    pub fn reads_prev_root(&self) -> bool {
+        let mut reads = false;
+        self.visit_fields(&mut |field| {
+            let subject = matches!(field.subject, Subject::Path(Base::PrevRoot, _));
+            let mut expansions = Vec::new();
+            field.test.collect_expansions(&mut expansions);
+            reads |= subject || expansions.iter().any(|e| e.base == Base::PrevRoot);
+        });
+        reads
+    }
+
     /// Whether a member reads a field's own value (`%%this`, `%%prev`).
     pub fn reads_field_value(&self) -> bool {
         let mut reads = false;

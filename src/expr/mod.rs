@@ -29,6 +29,7 @@ mod explain;
 mod footprint;
 mod function;
 mod kind;
+mod known;
 mod operators;
 mod pushdown;
 mod query_template;
@@ -40,6 +41,7 @@ pub use explain::{Explanation, TraceLine};
 pub use footprint::Footprint;
 pub use function::{FunctionCaller, LaterResult};
 pub use kind::ExprKind;
+pub use known::KnownFields;
 pub use pushdown::{PushDown, PushedFilter};
 pub use query_template::QueryTemplate;
 
@@ -113,7 +115,29 @@ impl Expression {
     /// assert_eq!(pushed.filter.to_document(), doc! {"owner_id": {"$eq": {"$ne": null}}});
     /// ```
     pub fn push_down(&self, ctx: &Bindings<'_>) -> PushDown {
-        pushdown::push_down(&self.root, &ctx.without_document())
+        pushdown::push_down(&self.root, &ctx.without_document(), None)
+    }
+
+    /// A MongoDB filter on the stored document for whether this expression holds on a write's
+    /// post-image, when the write sets or removes the `known` top-level fields and leaves the
+    /// others as stored: `%%root.<known field>…` is decided in process on the known values,
+    /// every other `%%root` path and `%%prevRoot` read the stored document. Exact only when
+    /// every part is (a known field compared with another document value is not).
+    ///
+    /// ```
+    /// use bson::{doc, Bson};
+    /// use expanse::expr::{Bindings, ExprKind, Expression, KnownFields, PushedFilter};
+    /// let rule = Expression::parse(r#"{"n": {"$gte": 0}, "locked": false}"#, "r.json", ExprKind::RolePermission).unwrap();
+    /// let mut known = KnownFields::default();
+    /// known.set("n", Bson::Int32(5));
+    /// let pushed = rule.push_down_written(&Bindings::new(), &known);
+    /// assert!(pushed.exact);
+    /// assert_eq!(pushed.filter.to_document(), doc! {"locked": {"$eq": false}});
+    /// known.set("n", Bson::Int32(-1));
+    /// assert_eq!(rule.push_down_written(&Bindings::new(), &known).filter, PushedFilter::Nothing);
+    /// ```
+    pub fn push_down_written(&self, ctx: &Bindings<'_>, known: &KnownFields) -> PushDown {
+        pushdown::push_down(&self.root, &ctx.without_document(), Some(known))
     }
 
     /// Whether the expression reads the document (`%%root`, plain fields, `%%prevRoot`, `%%this`,
@@ -132,6 +156,17 @@ impl Expression {
     /// ```
     pub fn reads_field_value(&self) -> bool {
         self.root.reads_field_value()
+    }
+
+    /// Whether the expression reads `%%prevRoot` (the document before a write).
+    ///
+    /// ```
+    /// use expanse::expr::{ExprKind, Expression};
+    /// let rule = Expression::parse(r#"{"%%prevRoot.owner": "%%user.id"}"#, "r.json", ExprKind::RolePermission).unwrap();
+    /// assert!(rule.reads_prev_root());
+    /// ```
+    pub fn reads_prev_root(&self) -> bool {
+        self.root.reads_prev_root()
     }
 
     /// Whether the expression is always true (`{}` or `true`).

@@ -13,6 +13,7 @@ use super::ast::{FieldNode, Node, Operand, Subject, Test};
 use super::bindings::Bindings;
 use super::eval::{eval_fast, resolve};
 use super::expansion::Base;
+use super::known::KnownFields;
 use crate::query::{truthy, Comparison, FieldPath};
 
 /// A MongoDB filter equivalent to (or, when not `exact`, wider than) an expression.
@@ -119,12 +120,14 @@ impl PushDown {
     }
 }
 
-/// Translates a node for reads; `ctx` carries everything but the document.
-pub(crate) fn push_down(node: &Node, ctx: &Bindings<'_>) -> PushDown {
+/// Translates a node; `ctx` carries everything but the document. Without `known` it is for
+/// reads (`%%root` and `%%prevRoot` are both the stored document); with it, for a write whose
+/// post-image holds the `known` top-level fields as given and the stored values elsewhere.
+pub(crate) fn push_down(node: &Node, ctx: &Bindings<'_>, known: Option<&KnownFields>) -> PushDown {
     match node {
         Node::Const(b) => PushDown::constant(*b),
         Node::And(parts, _) => {
-            let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx)).collect();
+            let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx, known)).collect();
             let exact = parts.iter().all(|p| p.exact);
             PushDown {
                 filter: PushedFilter::and(parts.into_iter().map(|p| p.filter).collect()),
@@ -132,7 +135,7 @@ pub(crate) fn push_down(node: &Node, ctx: &Bindings<'_>) -> PushDown {
             }
         }
         Node::Or(parts, _) => {
-            let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx)).collect();
+            let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx, known)).collect();
             let exact = parts.iter().all(|p| p.exact);
             PushDown {
                 filter: PushedFilter::or(parts.into_iter().map(|p| p.filter).collect()),
@@ -140,7 +143,7 @@ pub(crate) fn push_down(node: &Node, ctx: &Bindings<'_>) -> PushDown {
             }
         }
         Node::Nor(parts, _) => {
-            let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx)).collect();
+            let parts: Vec<PushDown> = parts.iter().map(|p| push_down(p, ctx, known)).collect();
             if parts.iter().all(|p| p.exact) {
                 PushDown::exact(
                     PushedFilter::or(parts.into_iter().map(|p| p.filter).collect()).negate(),
@@ -149,12 +152,28 @@ pub(crate) fn push_down(node: &Node, ctx: &Bindings<'_>) -> PushDown {
                 PushDown::widened()
             }
         }
-        Node::Field(field) => push_field(field, node, ctx),
+        Node::Field(field) => push_field(field, node, ctx, known),
     }
 }
 
-fn push_field(field: &FieldNode, node: &Node, ctx: &Bindings<'_>) -> PushDown {
+fn push_field(
+    field: &FieldNode,
+    node: &Node,
+    ctx: &Bindings<'_>,
+    known: Option<&KnownFields>,
+) -> PushDown {
     let reads_document = test_reads_document(&field.test);
+    if let (Some(known), Subject::Path(Base::Root, path)) = (known, &field.subject) {
+        if path.parts().first().is_some_and(|top| known.contains(top)) {
+            // The value at the path lies within a known field of the post-image: the test is
+            // decided here, on the known values, as the in-process check decides it on the
+            // whole post-image — unless it also compares with another document value.
+            if reads_document {
+                return PushDown::widened();
+            }
+            return PushDown::constant(eval_fast(node, &ctx.root(known.values())));
+        }
+    }
     let path = match &field.subject {
         // During reads %%prevRoot is the document itself.
         Subject::Path(Base::Root | Base::PrevRoot, path) if !path.is_empty() => path,

@@ -10,6 +10,7 @@
 mod aggregate;
 mod deferred;
 mod error;
+mod known;
 mod options;
 mod perform;
 mod read;

@@ -3,6 +3,7 @@
 
 use bson::{Bson, Document};
 
+use super::known::known_fields;
 use super::options::{FindOneAndOptions, InsertOneResult, UpdateOptions, UpdateResult};
 use super::read::{Order, Purpose};
 use super::retry::{retrying, Attempt};
@@ -243,12 +244,15 @@ impl<S: Store> GuardedCollection<'_, S> {
     }
 
     /// `updateOne` in one round trip, when the rules can ride in the update's own filter: the
-    /// query names one `_id`, the update writes no field the query or a document-level `write`
-    /// reads ([`CollectionRules::post_image_footprint`](crate::rules::CollectionRules::post_image_footprint):
+    /// query names one `_id`, the update writes no field the query reads, it writes a field a
+    /// document-level `write` reads
+    /// ([`CollectionRules::post_image_footprint`](crate::rules::CollectionRules::post_image_footprint):
     /// what the in-process check decides on the post-image; the role and the document filters
     /// are decided on the stored document either way, so the update may write the fields they
-    /// read), and the rules push down exactly for the written paths
-    /// ([`Decider::write_filter`](crate::rules::Decider::write_filter)). The server then updates
+    /// read) only as a whole top-level field set to a literal value by `$set` or removed by
+    /// `$unset` (then `write` is decided on those values in process and on the stored document
+    /// for everything else, in the filter), and the rules push down exactly for the written
+    /// paths ([`Decider::write_filter_with`](crate::rules::Decider::write_filter_with)). The server then updates
     /// the document only if the rules allow it, atomically. `None` (nothing written) when any
     /// condition fails or nothing matched: the caller reads, decides and writes as usual, which
     /// gives the exact result or the denial.
@@ -277,13 +281,25 @@ impl<S: Store> GuardedCollection<'_, S> {
         let post_read = rules.post_image_footprint();
         let mut query_read = Footprint::default();
         add_query_fields(query, &mut query_read);
-        let overlaps = |read: &Footprint| {
-            read.is_whole() || written.iter().any(|p| read.fields().any(|f| f == p[0]))
-        };
-        if overlaps(&post_read) || overlaps(&query_read) {
+        let reads = |read: &Footprint, path: &[String]| read.fields().any(|f| f == path[0]);
+        if query_read.is_whole() || written.iter().any(|p| reads(&query_read, p)) {
             return Ok(None);
         }
-        let Some(allowed) = decider.write_filter(&written) else {
+        // A field a document-level `write` reads may be written when the update sets it to a
+        // literal value or removes it, as a whole: `write` is then decided on those values
+        // for the known fields and on the stored document for the rest, in the filter.
+        let known = known_fields(raw_update);
+        let post_written: Vec<&Vec<String>> =
+            written.iter().filter(|p| reads(&post_read, p)).collect();
+        if post_read.is_whole()
+            || post_written
+                .iter()
+                .any(|p| p.len() != 1 || !known.contains(&p[0]))
+        {
+            return Ok(None);
+        }
+        let known = (!post_written.is_empty()).then_some(&known);
+        let Some(allowed) = decider.write_filter_with(&written, known) else {
             return Ok(None);
         };
         let Some(applied) = self.applied_filters()? else {
@@ -314,8 +330,13 @@ impl<S: Store> GuardedCollection<'_, S> {
         match outcome {
             Some((1, modified)) => {
                 self.record([format!(
-                    "updated in one round trip: the rules rode in the update's filter {}",
-                    Bson::Document(filter).into_relaxed_extjson()
+                    "updated in one round trip: the rules rode in the update's filter {}{}",
+                    Bson::Document(filter).into_relaxed_extjson(),
+                    if known.is_some() {
+                        " (the document-level write decided on the values the update sets)"
+                    } else {
+                        ""
+                    }
                 )]);
                 Ok(Some(UpdateResult {
                     matched_count: 1,

@@ -5,7 +5,7 @@ use bson::Document;
 use super::choice::PushedRoles;
 use super::decide::Decider;
 use super::model::{Permission, Role};
-use crate::expr::{Bindings, PushDown, PushedFilter};
+use crate::expr::{Bindings, KnownFields, PushDown, PushedFilter};
 
 fn permission(p: &Permission, ctx: &Bindings<'_>) -> PushDown {
     match p {
@@ -128,6 +128,21 @@ impl Decider<'_> {
     /// user change; a document it does not match may still be allowed (the caller then
     /// decides in process). `None` too when no role could allow the write at all.
     pub fn write_filter(&self, written: &[Vec<String>]) -> Option<Document> {
+        self.write_filter_with(written, None)
+    }
+
+    /// [`Self::write_filter`] for a write that may change fields a document-level `write`
+    /// reads, when those fields are `known`: set to literal values or removed at the top level
+    /// ([`KnownFields`]). The document-level `write` is then decided on the post-image —
+    /// the known values where it reads a known field, the stored document elsewhere (the
+    /// caller checks that the write changes no other field `write` reads) — and `%%prevRoot`
+    /// is the stored document, exactly as the in-process check decides it. `None` too when a
+    /// `write` calls `%function` (it is then only run in process).
+    pub fn write_filter_with(
+        &self,
+        written: &[Vec<String>],
+        known: Option<&KnownFields>,
+    ) -> Option<Document> {
         if written.iter().any(|p| p.is_empty()) {
             return None;
         }
@@ -143,6 +158,9 @@ impl Decider<'_> {
                 .as_ref()
                 .and_then(|f| f.write.as_ref())
             {
+                // The in-process check decides `document_filters.write` with no `%%prevRoot`
+                // (push-down would read it as the stored document): decided in process only.
+                Some(gate) if gate.reads_prev_root() => return None,
                 Some(gate) => gate.push_down(&ctx),
                 None => PushDown {
                     filter: PushedFilter::All,
@@ -150,7 +168,11 @@ impl Decider<'_> {
                 },
             };
             let writable = match &role.write {
-                Some(write) => permission(write, &ctx),
+                Some(write) => match (known, write) {
+                    (None, _) | (_, Permission::Fixed(_)) => permission(write, &ctx),
+                    (Some(_), Permission::Expr(e)) if e.calls_functions() => return None,
+                    (Some(known), Permission::Expr(e)) => e.push_down_written(&ctx, known),
+                },
                 None => PushDown {
                     filter: fields_writable(role, written)?,
                     exact: true,

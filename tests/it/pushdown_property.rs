@@ -4,6 +4,7 @@
 //! the user may not read. `EXPANSE_PROPERTY_CASES` sets the number of cases (400 by default).
 
 use bson::{doc, Bson, Document};
+use expanse::expr::KnownFields;
 use expanse::query::{conjoin, Filter};
 use expanse::rules::{CollectionRules, Decider, RequestContext, WriteKind};
 use expanse::store::{FindOptions, MemoryStore};
@@ -79,6 +80,40 @@ fn role_strategy() -> impl Strategy<Value = String> {
             if let Some(p) = ADDITIONAL[x] {
                 role.push_str(&format!(r#", "additional_fields": {p}"#));
             }
+            if let Some(p) = GATES[g] {
+                role.push_str(&format!(r#", "document_filters": {p}"#));
+            }
+            role
+        })
+}
+
+/// Document-level `write` permissions that read what an update may write (`%%root` is the
+/// post-image, `%%prevRoot` the stored document).
+const POST_IMAGE_WRITES: &[&str] = &[
+    r#"{"published": true}"#,
+    r#"{"owner": "%%user.id"}"#,
+    r#"{"level": {"$gte": 2}, "published": {"$ne": false}}"#,
+    r#"{"%%prevRoot.level": {"$lt": 3}, "level": {"$lte": 3}}"#,
+    r#"{"%or": [{"level": {"$exists": false}}, {"tags": "%%user.custom_data.tag"}]}"#,
+    r#"{"%%root.title.sub": {"$exists": true}}"#,
+    r#"{"level": {"$gt": "%%prevRoot.level"}}"#,
+    r#"{"owner": {"$in": "%%user.custom_data.friends"}}"#,
+    r#"{"tags": {"$nin": ["red", 2]}, "team": {"$ne": "%%user.custom_data.team"}}"#,
+    r#"{"%%prevRoot.owner": "%%user.id", "owner": {"$exists": true}}"#,
+];
+
+/// A role whose document-level `write` reads the post-image.
+fn post_image_role_strategy() -> impl Strategy<Value = String> {
+    (
+        0..APPLY_WHEN.len(),
+        0..POST_IMAGE_WRITES.len(),
+        0..GATES.len(),
+    )
+        .prop_map(|(a, w, g)| {
+            let mut role = format!(
+                r#""apply_when": {}, "write": {}"#,
+                APPLY_WHEN[a], POST_IMAGE_WRITES[w]
+            );
             if let Some(p) = GATES[g] {
                 role.push_str(&format!(r#", "document_filters": {p}"#));
             }
@@ -335,6 +370,68 @@ proptest! {
             let Ok(post) = update.apply(&pre, false) else { continue };
             let verdict = decider.check_update(WriteKind::Update, &pre, &post, false);
             prop_assert!(verdict.is_ok(), "write filter allowed a denied write\nrules {}\nuser {:?}\nupdate {}\ndoc {}\n{:?}", text, user.document(), raw, pre, verdict.err());
+        }
+    }
+
+    /// Updates that write fields a document-level `write` reads, as whole top-level fields set
+    /// to literals or removed: the write filter decided on those values
+    /// ([`Decider::write_filter_with`]) matches a stored document exactly when the in-process
+    /// check lets the user change it (both ways, when every role decides by a document-level
+    /// `write`; a field-rule role is only checked one way, as above).
+    #[test]
+    fn the_write_filter_on_the_known_post_image_matches_exactly_the_allowed_documents(
+        roles in proptest::collection::vec(post_image_role_strategy(), 1..4),
+        user in user_strategy(),
+        docs in proptest::collection::vec(document_strategy(), 1..10),
+        sets in proptest::collection::vec((0..8usize, proptest::option::of(value_strategy())), 1..3),
+        field_roles in any::<bool>(),
+        field_role in role_strategy(),
+    ) {
+        let mut roles = roles;
+        if field_roles {
+            roles.push(field_role);
+        }
+        let (text, rules) = parse_roles(&roles);
+        let empty = Document::new();
+        let request = RequestContext { user: &user, values: &empty, environment: &empty, request: None, functions: None };
+        let decider = Decider::new(&rules, request);
+        let mut set = Document::new();
+        let mut unset = Document::new();
+        let mut known = KnownFields::default();
+        for (f, v) in &sets {
+            let path = if *f == 7 { "title.sub" } else { FIELDS[*f] };
+            match v {
+                Some(v) => { set.insert(path, v.clone()); }
+                None => { unset.insert(path, ""); }
+            }
+        }
+        for (k, v) in &set {
+            if !k.contains('.') { known.set(k, v.clone()); }
+        }
+        for k in unset.keys() {
+            if !k.contains('.') { known.unset(k); }
+        }
+        let mut raw = Document::new();
+        if !set.is_empty() { raw.insert("$set", set); }
+        if !unset.is_empty() { raw.insert("$unset", unset); }
+        let Ok(update) = Update::parse(&raw) else { return Ok(()); };
+        let written = update.written_paths().unwrap();
+        // The guard's conditions: every written field `write` reads is known.
+        let post_read = rules.post_image_footprint();
+        let read_written: Vec<&Vec<String>> = written.iter().filter(|p| post_read.fields().any(|f| f == p[0])).collect();
+        if post_read.is_whole() || read_written.iter().any(|p| p.len() != 1 || !known.contains(&p[0])) {
+            return Ok(());
+        }
+        let Some(filter) = decider.write_filter_with(&written, Some(&known)) else { return Ok(()); };
+        let filter = Filter::parse(&filter).expect("write filters are valid queries");
+        for (i, fields) in docs.iter().enumerate() {
+            let pre = build_document(i as i32, fields);
+            let Ok(post) = update.apply(&pre, false) else { continue };
+            let verdict = decider.check_update(WriteKind::Update, &pre, &post, false);
+            let matched = filter.matches(&pre);
+            if matched || !field_roles {
+                prop_assert_eq!(matched, verdict.is_ok(), "write filter and in-process check disagree\nrules {}\nuser {:?}\nupdate {}\ndoc {}\n{:?}", text, user.document(), raw, pre, verdict.err());
+            }
         }
     }
 

@@ -973,6 +973,23 @@ fn the_write_filter_never_allows_what_the_in_process_check_denies() {
     assert!(decider
         .write_filter(&written(&bson::doc! {"$set": {"n": 1}}))
         .is_none());
+    // `document_filters.write` sees no `%%prevRoot` in process: not pushed down (a filter
+    // reading it as the stored document would allow what the in-process check refuses).
+    let rules = expanse::rules::CollectionRules::parse(
+        r#"{"roles": [{"name": "r", "apply_when": {}, "write": true,
+            "document_filters": {"write": {"%%prevRoot.owner_id": "%%user.id"}}}]}"#,
+        "rules.json",
+    )
+    .unwrap();
+    let decider = decider_for(&rules, &user, &empty);
+    let pre = bson::doc! {"_id": 1, "owner_id": "u1", "n": 0};
+    let post = bson::doc! {"_id": 1, "owner_id": "u1", "n": 1};
+    assert!(decider
+        .check_update(WriteKind::Update, &pre, &post, false)
+        .is_err());
+    assert!(decider
+        .write_filter(&written(&bson::doc! {"$set": {"n": 1}}))
+        .is_none());
 }
 
 #[tokio::test]

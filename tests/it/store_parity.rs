@@ -713,8 +713,9 @@ async fn the_embedded_pipeline_agrees_with_the_server() {
 
 /// An update of a field the roles' `apply_when` reads also rides in one round trip: the role is
 /// chosen on the stored document on both paths. A field a document-level `write` reads is
-/// decided on the post-image, so writing it keeps to the read-decide-write path. Both stores
-/// give the same results and denials.
+/// decided on the post-image: set to a literal or removed, that too rides in one round trip
+/// (see `update_one_decided_on_the_post_image_in_one_round_trip`). Both stores give the same
+/// results and denials.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_one_of_a_field_the_role_reads_in_one_round_trip() {
     let Some(uri) = common::mongodb_uri("update_one_of_a_field_the_role_reads_in_one_round_trip")
@@ -813,15 +814,16 @@ async fn update_one_of_a_field_the_role_reads_in_one_round_trip() {
             doc! {"_id": 1},
             doc! {"$set": {"title": "m"}},
         ),
-        // 6: `locked` is read by `write`, on the post-image: locking is refused, in process.
+        // 6: `locked` is read by `write`, on the post-image: locking is refused (the filter
+        //    does not match, and the in-process decision gives the denial).
         (
             &alice,
             "locks",
             doc! {"_id": 1},
             doc! {"$set": {"locked": true}},
         ),
-        // 7: an `$unset` of a field a `write` reads is decided in process too (here allowed:
-        //    a missing `locked` is not `true`).
+        // 7: an `$unset` of a field a `write` reads is decided on the post-image in one round
+        //    trip too (here allowed: a missing `locked` is not `true`).
         (
             &alice,
             "locks",
@@ -867,7 +869,7 @@ async fn update_one_of_a_field_the_role_reads_in_one_round_trip() {
     slow(4, "matched_count: 0");
     fast(5, "modified_count: 1");
     slow(6, "Denied");
-    slow(7, "modified_count: 1");
+    fast(7, "modified_count: 1");
     for ns in [&notes, &locks] {
         let on_server = mongo
             .find(ns, &doc! {}, &FindOptions::default())
@@ -875,5 +877,372 @@ async fn update_one_of_a_field_the_role_reads_in_one_round_trip() {
             .unwrap();
         assert_eq!(on_server, memory.documents(ns), "{ns}");
     }
+    mongo.drop_prefixed_databases().await.unwrap();
+}
+
+/// Writes the rules files of a throwaway app, one `(collection, roles)` pair each, in database
+/// `db`.
+fn app_with_roles(collections: &[(&str, &str)]) -> (tempfile::TempDir, App) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root_config.json"), "{}").unwrap();
+    for (collection, roles) in collections {
+        let rules_dir = dir
+            .path()
+            .join(format!("data_sources/mongodb-atlas/db/{collection}"));
+        std::fs::create_dir_all(&rules_dir).unwrap();
+        std::fs::write(
+            rules_dir.join("rules.json"),
+            format!(r#"{{"database": "db", "collection": "{collection}", "roles": {roles}}}"#),
+        )
+        .unwrap();
+    }
+    let app = App::load(dir.path()).unwrap().app;
+    (dir, app)
+}
+
+/// An update that writes a field a document-level `write` reads (on the post-image) rides in one
+/// round trip when it sets that field to a literal value or removes it: `write` is decided on
+/// the update's values, in process, and on the stored document for the rest, in the filter.
+/// Every decision is the one the read-decide-write path takes (the embedded store, which has no
+/// one-round-trip update, always takes that path), allowed or denied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_one_decided_on_the_post_image_in_one_round_trip() {
+    let Some(uri) = common::mongodb_uri("update_one_decided_on_the_post_image_in_one_round_trip")
+    else {
+        return;
+    };
+    let (_dir, app) = app_with_roles(&[
+        // The written `n` and the unwritten `locked`, both on the post-image.
+        (
+            "counts",
+            r#"[{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true,
+                 "write": {"n": {"$gte": 0, "$lt": 10}, "locked": {"$ne": true}}}]"#,
+        ),
+        // `%%prevRoot` is the stored document; `%%root` the post-image.
+        (
+            "prev",
+            r#"[{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true,
+                 "write": {"%%prevRoot.n": {"$lt": 100}, "n": {"$lte": 100}}}]"#,
+        ),
+        // A written field compared with the stored one: decided in process.
+        (
+            "monotonic",
+            r#"[{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true,
+                 "write": {"n": {"$gt": "%%prevRoot.n"}}}]"#,
+        ),
+        // An embedded path and an array membership on the post-image.
+        (
+            "nested",
+            r#"[{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true,
+                 "write": {"meta.level": {"$lte": 3}, "tags": "public"}}]"#,
+        ),
+    ]);
+    let mongo = MongoStore::connect(&uri)
+        .await
+        .unwrap()
+        .with_database_prefix(format!("post_image_{}_", ObjectId::new().to_hex()));
+    let memory = MemoryStore::new();
+    let seeds: [(&str, Vec<Document>); 4] = [
+        (
+            "counts",
+            vec![
+                doc! {"_id": 1, "owner_id": "u1", "n": 1, "locked": false},
+                doc! {"_id": 2, "owner_id": "u1", "n": 1, "locked": true},
+                doc! {"_id": 3, "owner_id": "u2", "n": 1},
+            ],
+        ),
+        (
+            "prev",
+            vec![
+                doc! {"_id": 1, "owner_id": "u1", "n": 50},
+                doc! {"_id": 2, "owner_id": "u1", "n": 150},
+            ],
+        ),
+        ("monotonic", vec![doc! {"_id": 1, "owner_id": "u1", "n": 5}]),
+        (
+            "nested",
+            vec![doc! {"_id": 1, "owner_id": "u1", "meta": {"level": 1}, "tags": ["public"]}],
+        ),
+    ];
+    for (collection, docs) in &seeds {
+        let ns = Namespace::new("db", *collection);
+        let writes = || docs.iter().cloned().map(Write::Insert).collect::<Vec<_>>();
+        mongo.apply(&ns, writes()).await.unwrap();
+        memory.apply(&ns, writes()).await.unwrap();
+    }
+    let alice = User::new("u1");
+    // (collection, _id, update, one round trip, what the result shows)
+    let steps: Vec<(&str, i32, Document, bool, &str)> = vec![
+        // 0–1: a value the write rule allows; the same value again (matched, unchanged).
+        (
+            "counts",
+            1,
+            doc! {"$set": {"n": 5}},
+            true,
+            "modified_count: 1",
+        ),
+        (
+            "counts",
+            1,
+            doc! {"$set": {"n": 5}},
+            true,
+            "modified_count: 0",
+        ),
+        // 2–4: values it refuses: below, above, of another type.
+        ("counts", 1, doc! {"$set": {"n": -1}}, false, "Denied"),
+        ("counts", 1, doc! {"$set": {"n": 10}}, false, "Denied"),
+        ("counts", 1, doc! {"$set": {"n": "7"}}, false, "Denied"),
+        // 5: removing `n`: a missing `n` is not `$gte: 0`.
+        ("counts", 1, doc! {"$unset": {"n": ""}}, false, "Denied"),
+        // 6: an allowed `n` on a locked document: the unwritten `locked` refuses it.
+        ("counts", 2, doc! {"$set": {"n": 4}}, false, "Denied"),
+        // 7: unlocking in the same update: `locked` is decided on the written value.
+        (
+            "counts",
+            2,
+            doc! {"$set": {"n": 4, "locked": false}},
+            true,
+            "modified_count: 1",
+        ),
+        // 8: locking in the same update is refused.
+        (
+            "counts",
+            1,
+            doc! {"$set": {"n": 6, "locked": true}},
+            false,
+            "Denied",
+        ),
+        // 9: removing `locked` (a missing `locked` is not `true`) with a written field no rule reads.
+        (
+            "counts",
+            1,
+            doc! {"$set": {"n": 7, "title": "t"}, "$unset": {"locked": ""}},
+            true,
+            "modified_count: 1",
+        ),
+        // 10: an `$inc` of `n` depends on the stored value: read, decide, write.
+        (
+            "counts",
+            1,
+            doc! {"$inc": {"n": 1}},
+            false,
+            "modified_count: 1",
+        ),
+        // 11: another user's document: not hers to read, so nothing matches.
+        (
+            "counts",
+            3,
+            doc! {"$set": {"n": 2}},
+            false,
+            "matched_count: 0",
+        ),
+        // 12–14: `%%prevRoot` is the stored document, `%%root` the written one.
+        (
+            "prev",
+            1,
+            doc! {"$set": {"n": 99}},
+            true,
+            "modified_count: 1",
+        ),
+        ("prev", 1, doc! {"$set": {"n": 101}}, false, "Denied"),
+        ("prev", 2, doc! {"$set": {"n": 50}}, false, "Denied"),
+        // 15–16: comparing the written value with the stored one: read, decide, write.
+        (
+            "monotonic",
+            1,
+            doc! {"$set": {"n": 6}},
+            false,
+            "modified_count: 1",
+        ),
+        ("monotonic", 1, doc! {"$set": {"n": 1}}, false, "Denied"),
+        // 17–18: an embedded path read within a field set as a whole.
+        (
+            "nested",
+            1,
+            doc! {"$set": {"meta": {"level": 2}}},
+            true,
+            "modified_count: 1",
+        ),
+        (
+            "nested",
+            1,
+            doc! {"$set": {"meta": {"level": 5}}},
+            false,
+            "Denied",
+        ),
+        // 19: a dotted path into a field the rule reads: read, decide, write.
+        (
+            "nested",
+            1,
+            doc! {"$set": {"meta.level": 3}},
+            false,
+            "modified_count: 1",
+        ),
+        // 20–21: array membership on the written array.
+        (
+            "nested",
+            1,
+            doc! {"$set": {"tags": ["new", "public"]}},
+            true,
+            "modified_count: 1",
+        ),
+        (
+            "nested",
+            1,
+            doc! {"$set": {"tags": ["new"]}},
+            false,
+            "Denied",
+        ),
+    ];
+    for (i, (collection, id, update, one_trip, expected)) in steps.iter().enumerate() {
+        let query = doc! {"_id": id};
+        let on_server = app
+            .collection(&mongo, &alice, "db", collection)
+            .unwrap()
+            .explained();
+        let server = on_server.update_one(&query, update, false).await;
+        let trace = on_server.take_trace();
+        let embedded = app
+            .collection(&memory, &alice, "db", collection)
+            .unwrap()
+            .explained()
+            .update_one(&query, update, false)
+            .await;
+        let (server, embedded) = (format!("{server:?}"), format!("{embedded:?}"));
+        assert_eq!(server, embedded, "step {i}");
+        let fast = trace
+            .iter()
+            .any(|l| l.contains("updated in one round trip"));
+        assert_eq!(fast, *one_trip, "step {i}: {server} {trace:?}");
+        assert!(server.contains(expected), "step {i}: {server}");
+        for (collection, _) in &seeds {
+            let ns = Namespace::new("db", *collection);
+            let on_server = mongo
+                .find(&ns, &doc! {}, &FindOptions::default())
+                .await
+                .unwrap();
+            assert_eq!(on_server, memory.documents(&ns), "step {i}: {ns}");
+        }
+    }
+    mongo.drop_prefixed_databases().await.unwrap();
+}
+
+/// A document locked while updates of a field the `write` rule reads are under way: no update
+/// that starts after the lock has landed is allowed, and the allowed ones are the updates before
+/// it (the unwritten `locked` is checked by the server, atomically with the write, or on the
+/// document version the write is applied to).
+async fn no_write_after_the_lock<S: Store>(app: &App, store: &S) {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    let ns = Namespace::new("db", "counts");
+    store
+        .apply(
+            &ns,
+            vec![Write::Insert(
+                doc! {"_id": 1, "owner_id": "u1", "n": 0, "locked": false},
+            )],
+        )
+        .await
+        .unwrap();
+    let alice = User::new("u1");
+    let system = User::system();
+    // The update under way, and the one under way when the lock had landed (0: not yet).
+    let started = AtomicI32::new(0);
+    let landed = AtomicI32::new(0);
+    let writes = async {
+        let coll = app.collection(store, &alice, "db", "counts").unwrap();
+        let mut outcomes = Vec::new();
+        for n in 1..=2000 {
+            let after_lock = landed.load(Ordering::SeqCst);
+            if after_lock != 0 && n > after_lock + 10 {
+                break;
+            }
+            started.store(n, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            match coll
+                .update_one(&doc! {"_id": 1}, &doc! {"$set": {"n": n}}, false)
+                .await
+            {
+                Ok(r) if r.modified_count == 1 => outcomes.push((n, true)),
+                Ok(r) => panic!("matched but unchanged: {r:?}"),
+                Err(expanse::guard::GuardError::Denied(_)) => outcomes.push((n, false)),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        outcomes
+    };
+    let lock = async {
+        // The lock goes out while the 20th update is under way, in one write where the store
+        // has one (the read-decide-write of a system user's update could be outrun by the
+        // one-round-trip updates forever).
+        while started.load(Ordering::SeqCst) < 20 {
+            tokio::task::yield_now().await;
+        }
+        let set = doc! {"$set": {"locked": true}};
+        let matched = match store.update_one_where(&ns, &doc! {"_id": 1}, &set).await {
+            Ok(Some((matched, _))) => matched,
+            Ok(None) => {
+                let coll = app.collection(store, &system, "db", "counts").unwrap();
+                coll.update_one(&doc! {"_id": 1}, &set, false)
+                    .await
+                    .unwrap()
+                    .matched_count
+            }
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(matched, 1);
+        landed.store(started.load(Ordering::SeqCst), Ordering::SeqCst);
+    };
+    let (outcomes, ()) = tokio::join!(writes, lock);
+    let landed = landed.load(Ordering::SeqCst);
+    let allowed: Vec<i32> = outcomes
+        .iter()
+        .filter(|(_, a)| *a)
+        .map(|(n, _)| *n)
+        .collect();
+    // Every update before the lock went out was allowed, none started after it landed was,
+    // and none was allowed after one was denied.
+    assert!(allowed.len() >= 19, "{outcomes:?}");
+    assert!(
+        allowed.iter().all(|n| *n <= landed),
+        "landed at {landed}: {outcomes:?}"
+    );
+    assert_eq!(
+        allowed,
+        (1..=allowed.len() as i32).collect::<Vec<_>>(),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.len() as i32 > landed,
+        "updates went on after the lock"
+    );
+    let last = app
+        .collection(store, &system, "db", "counts")
+        .unwrap()
+        .find_one(&doc! {"_id": 1}, &Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.get_i32("n").unwrap(), allowed.len() as i32);
+    assert!(last.get_bool("locked").unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_between_updates_decided_on_the_post_image_stops_them() {
+    let (_dir, app) = app_with_roles(&[(
+        "counts",
+        r#"[{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true,
+             "write": {"n": {"$gte": 0}, "locked": {"$ne": true}}}]"#,
+    )]);
+    no_write_after_the_lock(&app, &MemoryStore::new()).await;
+    let Some(uri) =
+        common::mongodb_uri("a_lock_between_updates_decided_on_the_post_image_stops_them")
+    else {
+        return;
+    };
+    let mongo = MongoStore::connect(&uri)
+        .await
+        .unwrap()
+        .with_database_prefix(format!("post_lock_{}_", ObjectId::new().to_hex()));
+    no_write_after_the_lock(&app, &mongo).await;
     mongo.drop_prefixed_databases().await.unwrap();
 }
