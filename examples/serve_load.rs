@@ -14,6 +14,12 @@
 //! all clients together) the clients are paced instead: each sends one request every
 //! `clients / R` seconds (staggered), so a rate below the database's ceiling measures latency
 //! without the queue that saturation builds.
+//!
+//! The case `paired` measures what the server adds where the database's own latency moves from
+//! one second to the next: each client sends, at each tick, the raw driver's `find` and the same
+//! `find` through `functions/call`, one right after the other (the order alternating), so both
+//! meet the database in the same state; it reports both latencies and the median (and quartiles)
+//! of the per-tick differences.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -103,6 +109,38 @@ fn summarize(mut latencies: Vec<Duration>, seconds: f64) -> Measure {
         seconds,
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
+    }
+}
+
+/// The two latencies of each tick of the `paired` case, and what the server added.
+fn report_pairs(pairs: &[(Duration, Duration)], clients: usize, seconds: f64) {
+    let driver = summarize(pairs.iter().map(|p| p.0).collect(), seconds);
+    let server = summarize(pairs.iter().map(|p| p.1).collect(), seconds);
+    let mut added: Vec<f64> = pairs
+        .iter()
+        .map(|(d, h)| (h.as_secs_f64() - d.as_secs_f64()) * 1000.0)
+        .collect();
+    added.sort_by(f64::total_cmp);
+    let at = |p: f64| added[((added.len() as f64 - 1.0) * p).round() as usize];
+    let rate = pairs.len() as f64 / seconds;
+    println!(
+        "| paired: raw driver find | {clients} | {rate:.0} | {} | {} |",
+        ms(driver.p50),
+        ms(driver.p99)
+    );
+    println!(
+        "| paired: functions/call → find by owner | {clients} | {rate:.0} | {} | {} |",
+        ms(server.p50),
+        ms(server.p99)
+    );
+    if !added.is_empty() {
+        println!(
+            "| paired: added by the server (per tick: server − driver) | {clients} | {} pairs | median {:.2} ms | quartiles {:.2} … {:.2} ms |",
+            pairs.len(),
+            at(0.5),
+            at(0.25),
+            at(0.75)
+        );
     }
 }
 
@@ -210,8 +248,9 @@ async fn main() {
                 let case = case.to_owned();
                 tasks.push(tokio::spawn(async move {
                     let mut latencies = Vec::new();
+                    let mut paired = Vec::new();
                     let body = match case.as_str() {
-                        "find" => Bson::Document(doc! {
+                        "find" | "paired" => Bson::Document(doc! {
                             "name": "find", "service": "mongodb-atlas",
                             "arguments": [{"database": "todo", "collection": "items", "query": {"owner_id": user_id.clone()}}],
                         })
@@ -226,8 +265,8 @@ async fn main() {
                         if let Some(pace) = pace.as_mut() {
                             pace.tick().await;
                         }
-                        let t = Instant::now();
-                        if case == "driver" {
+                        let driver = || async {
+                            let t = Instant::now();
                             let docs: Vec<Document> = items
                                 .find(doc! {"owner_id": user_id.clone()})
                                 .await
@@ -236,20 +275,51 @@ async fn main() {
                                 .await
                                 .unwrap();
                             assert_eq!(docs.len(), 100);
-                        } else {
-                            let (status, text) = connection.post(&call, Some(&token), &body).await;
-                            assert_eq!(status, 200, "{text}");
+                            t.elapsed()
+                        };
+                        match case.as_str() {
+                            "driver" => latencies.push(driver().await),
+                            "paired" => {
+                                let driver_first = paired.len() % 2 == 0;
+                                let mut d = Duration::ZERO;
+                                if driver_first {
+                                    d = driver().await;
+                                }
+                                let t = Instant::now();
+                                let (status, text) =
+                                    connection.post(&call, Some(&token), &body).await;
+                                assert_eq!(status, 200, "{text}");
+                                let h = t.elapsed();
+                                if !driver_first {
+                                    d = driver().await;
+                                }
+                                paired.push((d, h));
+                            }
+                            _ => {
+                                let t = Instant::now();
+                                let (status, text) =
+                                    connection.post(&call, Some(&token), &body).await;
+                                assert_eq!(status, 200, "{text}");
+                                latencies.push(t.elapsed());
+                            }
                         }
-                        latencies.push(t.elapsed());
                     }
-                    latencies
+                    (latencies, paired)
                 }));
             }
             let mut all = Vec::new();
+            let mut pairs = Vec::new();
             for t in tasks {
-                all.extend(t.await.unwrap());
+                let (latencies, paired) = t.await.unwrap();
+                all.extend(latencies);
+                pairs.extend(paired);
             }
-            let m = summarize(all, started.elapsed().as_secs_f64());
+            let seconds = started.elapsed().as_secs_f64();
+            if case == "paired" {
+                report_pairs(&pairs, clients, seconds);
+                continue;
+            }
+            let m = summarize(all, seconds);
             let label = match case {
                 "find" => "functions/call → find by owner (100 of 100 000 documents)",
                 "trivial" => "functions/call → trivial function (sum)",
