@@ -157,10 +157,12 @@ impl<S: Store> GuardedCollection<'_, S> {
             let result = match route {
                 Route::Server(stages) => {
                     if self.explain {
-                        self.record([format!(
-                            "aggregation runs on the server behind the read rules: {}",
-                            extjson(&stages)
-                        )]);
+                        self.record(|| {
+                            [format!(
+                                "aggregation runs on the server behind the read rules: {}",
+                                extjson(&stages)
+                            )]
+                        });
                     }
                     self.store.aggregate(&self.namespace, &stages).await?
                 }
@@ -169,9 +171,11 @@ impl<S: Store> GuardedCollection<'_, S> {
                     hoisted,
                     pipeline,
                 } => {
-                    self.record([format!(
+                    self.record(|| {
+                        [format!(
                         "aggregation runs in process over the documents the user may read: {reason}"
-                    )]);
+                    )]
+                    });
                     let compiled =
                         Pipeline::new(&pipeline).map_err(|e| in_process_error(e, &reason))?;
                     self.stream_visible(&decider, &applied, &hoisted, compiled)
@@ -216,20 +220,24 @@ impl<S: Store> GuardedCollection<'_, S> {
                         .cloned()
                         .unwrap_or_default();
                     if self.explain {
-                        self.record([format!(
-                            "counted on the server with the read rules in the query: {}",
-                            Bson::Document(filter.clone()).into_relaxed_extjson()
-                        )]);
+                        self.record(|| {
+                            [format!(
+                                "counted on the server with the read rules in the query: {}",
+                                Bson::Document(filter.clone()).into_relaxed_extjson()
+                            )]
+                        });
                     }
                     self.store.count(&self.namespace, &filter).await?
                 }
                 Route::Server(mut stages) => {
                     stages.push(doc! {"$count": "n"});
                     if self.explain {
-                        self.record([format!(
-                            "counted on the server behind the read rules: {}",
-                            extjson(&stages)
-                        )]);
+                        self.record(|| {
+                            [format!(
+                                "counted on the server behind the read rules: {}",
+                                extjson(&stages)
+                            )]
+                        });
                     }
                     counted(self.store.aggregate(&self.namespace, &stages).await?)
                 }
@@ -238,9 +246,11 @@ impl<S: Store> GuardedCollection<'_, S> {
                     hoisted,
                     mut pipeline,
                 } => {
-                    self.record([format!(
-                        "counted in process over the documents the user may read: {reason}"
-                    )]);
+                    self.record(|| {
+                        [format!(
+                            "counted in process over the documents the user may read: {reason}"
+                        )]
+                    });
                     pipeline.push(doc! {"$count": "n"});
                     let compiled =
                         Pipeline::new(&pipeline).map_err(|e| in_process_error(e, &reason))?;

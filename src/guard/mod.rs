@@ -188,10 +188,10 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
         }
     }
 
-    fn record(&self, lines: impl IntoIterator<Item = String>) {
+    fn record<I: IntoIterator<Item = String>>(&self, lines: impl FnOnce() -> I) {
         if self.explain {
             if let Ok(mut t) = self.trace.lock() {
-                t.extend(lines);
+                t.extend(lines());
             }
         }
     }
@@ -219,7 +219,7 @@ impl<'a, S: Store> GuardedCollection<'a, S> {
             }
         }
         if !applied.names.is_empty() {
-            self.record([format!("filters applied: {}", applied.names.join(", "))]);
+            self.record(|| [format!("filters applied: {}", applied.names.join(", "))]);
         }
         Ok(Some(applied))
     }

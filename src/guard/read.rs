@@ -55,15 +55,17 @@ impl<S: Store> GuardedCollection<'_, S> {
         check_user_query(query, self.allow_regex())?;
         let sort = order.sort.map(SortSpec::parse).transpose()?;
         let pushed = decider.read_filter();
-        self.record([format!(
-            "rules pushed down as {} ({})",
-            Bson::Document(pushed.filter.to_document()).into_relaxed_extjson(),
-            if pushed.exact {
-                "exact"
-            } else {
-                "widened; every document is checked"
-            }
-        )]);
+        self.record(|| {
+            [format!(
+                "rules pushed down as {} ({})",
+                Bson::Document(pushed.filter.to_document()).into_relaxed_extjson(),
+                if pushed.exact {
+                    "exact"
+                } else {
+                    "widened; every document is checked"
+                }
+            )]
+        });
         if pushed.filter == crate::expr::PushedFilter::Nothing {
             return Ok(Vec::new());
         }
@@ -76,7 +78,7 @@ impl<S: Store> GuardedCollection<'_, S> {
         let judged_here = if query_whole {
             None
         } else {
-            self.record([
+            self.record(|| [
                 "the query reads a field the rules may hide: it is judged on each readable document as the user sees it".to_owned(),
             ]);
             Some(Filter::parse(query)?)
@@ -142,10 +144,10 @@ impl<S: Store> GuardedCollection<'_, S> {
             } else {
                 "hidden"
             };
-            self.record(
+            self.record(|| {
                 std::iter::once(format!("document {id}: {verdict}"))
-                    .chain(t.into_iter().map(|l| format!("  {l}"))),
-            );
+                    .chain(t.into_iter().map(|l| format!("  {l}")))
+            });
         }
         decision
     }

@@ -99,10 +99,10 @@ impl<S: Store> GuardedCollection<'_, S> {
                     rule = %denial.rule,
                     "write denied"
                 );
-                self.record(
+                self.record(|| {
                     std::iter::once(denial.to_string())
-                        .chain(denial.trace.iter().map(|l| format!("  {l}"))),
-                );
+                        .chain(denial.trace.iter().map(|l| format!("  {l}")))
+                });
                 Err(GuardError::Denied(denial))
             }
         }
@@ -329,15 +329,17 @@ impl<S: Store> GuardedCollection<'_, S> {
         };
         match outcome {
             Some((1, modified)) => {
-                self.record([format!(
-                    "updated in one round trip: the rules rode in the update's filter {}{}",
-                    Bson::Document(filter).into_relaxed_extjson(),
-                    if known.is_some() {
-                        " (the document-level write decided on the values the update sets)"
-                    } else {
-                        ""
-                    }
-                )]);
+                self.record(|| {
+                    [format!(
+                        "updated in one round trip: the rules rode in the update's filter {}{}",
+                        Bson::Document(filter).into_relaxed_extjson(),
+                        if known.is_some() {
+                            " (the document-level write decided on the values the update sets)"
+                        } else {
+                            ""
+                        }
+                    )]
+                });
                 Ok(Some(UpdateResult {
                     matched_count: 1,
                     modified_count: modified,

@@ -2,6 +2,7 @@
 //! fixture and context errors can point at the exact spot. Values convert to BSON through MongoDB
 //! Extended JSON ([`to_bson`]).
 
+pub mod canonical;
 mod extjson;
 mod parse;
 

@@ -25,7 +25,7 @@ impl<'a> Decider<'a> {
             if evaluate(
                 &role.apply_when,
                 &ctx,
-                &format!("role {:?} ({}) apply_when", role.name, role.at),
+                || format!("role {:?} ({}) apply_when", role.name, role.at),
                 trace,
             ) {
                 step(trace, || format!("role {:?} applies", role.name));

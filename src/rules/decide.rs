@@ -156,7 +156,7 @@ pub(super) fn step(trace: &mut Trace, text: impl FnOnce() -> String) {
 pub(super) fn evaluate(
     expr: &Expression,
     ctx: &Bindings<'_>,
-    label: &str,
+    label: impl FnOnce() -> String,
     trace: &mut Trace,
 ) -> bool {
     if trace.is_none() {
@@ -164,7 +164,7 @@ pub(super) fn evaluate(
     }
     let explanation = expr.explain(ctx);
     step(trace, || {
-        let mut text = format!("{label}: {}", explanation.result);
+        let mut text = format!("{}: {}", label(), explanation.result);
         for line in explanation
             .lines
             .iter()
@@ -181,10 +181,16 @@ pub(super) fn evaluate(
     explanation.result
 }
 
-fn holds(permission: &Permission, ctx: &Bindings<'_>, label: &str, trace: &mut Trace) -> bool {
+/// Whether `permission` holds; `label` names it in the trace (built only when tracing).
+fn holds(
+    permission: &Permission,
+    ctx: &Bindings<'_>,
+    label: impl FnOnce() -> String,
+    trace: &mut Trace,
+) -> bool {
     match permission {
         Permission::Fixed(b) => {
-            step(trace, || format!("{label}: {b}"));
+            step(trace, || format!("{}: {b}", label()));
             *b
         }
         Permission::Expr(e) => evaluate(e, ctx, label, trace),
@@ -241,12 +247,12 @@ impl<'a> Decider<'a> {
             let read = filters
                 .read
                 .as_ref()
-                .is_none_or(|e| evaluate(e, &ctx, "document_filters.read", trace));
+                .is_none_or(|e| evaluate(e, &ctx, || "document_filters.read".into(), trace));
             let passes = read
                 || filters
                     .write
                     .as_ref()
-                    .is_some_and(|e| evaluate(e, &ctx, "document_filters.write", trace));
+                    .is_some_and(|e| evaluate(e, &ctx, || "document_filters.write".into(), trace));
             if !passes {
                 step(trace, || {
                     "document_filters deny reading the document".into()
@@ -256,11 +262,10 @@ impl<'a> Decider<'a> {
         }
         match &role.read {
             Some(read) => {
-                if holds(read, &ctx, "read", trace)
-                    || role
-                        .write
-                        .as_ref()
-                        .is_some_and(|w| holds(w, &ctx, "write (write implies read)", trace))
+                if holds(read, &ctx, || "read".into(), trace)
+                    || role.write.as_ref().is_some_and(|w| {
+                        holds(w, &ctx, || "write (write implies read)".into(), trace)
+                    })
                 {
                     return Some(doc.clone());
                 }
@@ -273,7 +278,7 @@ impl<'a> Decider<'a> {
                 if role
                     .write
                     .as_ref()
-                    .is_some_and(|w| holds(w, &ctx, "write (write implies read)", trace))
+                    .is_some_and(|w| holds(w, &ctx, || "write (write implies read)".into(), trace))
                 {
                     return Some(doc.clone());
                 }
@@ -317,12 +322,12 @@ impl<'a> Decider<'a> {
             let readable = rule
                 .read
                 .as_ref()
-                .is_some_and(|r| holds(r, &field_ctx, &format!("fields.{path}.read"), trace))
+                .is_some_and(|r| holds(r, &field_ctx, || format!("fields.{path}.read"), trace))
                 || rule.write.as_ref().is_some_and(|w| {
                     holds(
                         w,
                         &field_ctx,
-                        &format!("fields.{path}.write (write implies read)"),
+                        || format!("fields.{path}.write (write implies read)"),
                         trace,
                     )
                 });
@@ -381,7 +386,7 @@ impl<'a> Decider<'a> {
             return Err(self.deny(WriteKind::Insert, doc, Some(role), rule, at, trace));
         }
         // The role's own `insert` decides first, so a refusal names it rather than a field.
-        if !holds(&role.insert, &ctx, "insert", &mut trace) {
+        if !holds(&role.insert, &ctx, || "insert".into(), &mut trace) {
             return Err(self.deny(
                 WriteKind::Insert,
                 doc,
@@ -468,7 +473,7 @@ impl<'a> Decider<'a> {
             return Err(self.deny(WriteKind::Delete, doc, Some(role), rule, at, trace));
         }
         // The role's own `delete` decides first, so a refusal names it rather than a field.
-        if !holds(&role.delete, &ctx, "delete", &mut trace) {
+        if !holds(&role.delete, &ctx, || "delete".into(), &mut trace) {
             return Err(self.deny(
                 WriteKind::Delete,
                 doc,
@@ -502,7 +507,7 @@ impl<'a> Decider<'a> {
             .as_ref()
             .and_then(|f| f.write.as_ref())
         {
-            if !evaluate(gate, ctx, "document_filters.write", trace) {
+            if !evaluate(gate, ctx, || "document_filters.write".into(), trace) {
                 return Err((
                     "document_filters.write is false".into(),
                     Some(role.at.clone()),
@@ -523,7 +528,7 @@ impl<'a> Decider<'a> {
         trace: &mut Trace,
     ) -> Result<(), (String, Option<Location>)> {
         if let Some(write) = &role.write {
-            return if holds(write, ctx, "write", trace) {
+            return if holds(write, ctx, || "write".into(), trace) {
                 Ok(())
             } else {
                 Err((
@@ -549,7 +554,7 @@ impl<'a> Decider<'a> {
                 self.covered_field(role, path);
             }
             let allowed = match found.permission {
-                Some(w) => holds(w, &field_ctx, &found.label, trace),
+                Some(w) => holds(w, &field_ctx, || found.label.clone(), trace),
                 None => {
                     if found.rule.is_none() {
                         step(trace, || {

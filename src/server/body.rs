@@ -147,7 +147,7 @@ pub fn json_response(status: StatusCode, text: String) -> Response {
 
 impl IntoResponse for Ejson {
     fn into_response(self) -> Response {
-        json_response(self.0, self.1.into_canonical_extjson().to_string())
+        json_response(self.0, crate::json::canonical::to_string(&self.1))
     }
 }
 

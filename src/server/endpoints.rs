@@ -437,7 +437,7 @@ fn return_type(endpoint: &EndpointConfig, headers: &HeaderMap) -> ReturnType {
 /// The function's result as Extended JSON (canonical) or plain JSON.
 fn encode_result(result: Bson, kind: ReturnType) -> String {
     match kind {
-        ReturnType::Ejson => result.into_canonical_extjson().to_string(),
+        ReturnType::Ejson => crate::json::canonical::to_string(&result),
         ReturnType::Json => plain_json(result).to_string(),
     }
 }

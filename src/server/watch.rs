@@ -232,7 +232,7 @@ impl<S: ServerStore> Watcher<S> {
                     Ok(Some(event)) => {
                         return Some(frame(
                             None,
-                            &Bson::Document(event).into_canonical_extjson().to_string(),
+                            &crate::json::canonical::to_string(&Bson::Document(event)),
                         ))
                     }
                     Ok(None) => continue,
