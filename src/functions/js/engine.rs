@@ -38,7 +38,7 @@ const COLLECT_AFTER_GROWTH: usize = 512 * 1024;
 
 /// The most runtimes kept idle in the whole process (tokio may run hundreds of blocking
 /// threads; those past this many drop their runtime after each call, as before the pool).
-pub const MAX_IDLE_ENGINES: usize = 32;
+pub const MAX_IDLE_ENGINES: usize = 128;
 
 /// Runtimes kept idle now, all threads together.
 static IDLE_ENGINES: AtomicUsize = AtomicUsize::new(0);

@@ -40,7 +40,7 @@ mod syntax;
 pub use bridge::{BridgeError, Problem, JS_DATE_LIMIT_MS};
 pub use syntax::{syntax_error, SyntaxError};
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,9 +92,26 @@ pub struct JsSource {
     pub time_limit: Duration,
     /// The most one call's heap may hold; the call tree's budget usually comes first.
     pub memory_limit: usize,
-    /// Set once a call of this function needed the host or more than [`INLINE_SLICE`]: its
-    /// calls then go to a blocking thread directly.
+    /// Set once a call of this function needed the host, or [`MAX_OVERRUNS`] calls in a row
+    /// needed more than [`INLINE_SLICE`]: its calls then go to a blocking thread directly.
     pub needs_thread: Arc<AtomicBool>,
+    /// Calls in a row that needed more than [`INLINE_SLICE`] (a busy machine can stretch a
+    /// quick call past it, so one is not enough to send every later call to a thread).
+    pub overruns: Arc<AtomicU8>,
+}
+
+/// Calls in a row that overran [`INLINE_SLICE`] before a function's calls go to a blocking
+/// thread directly.
+pub const MAX_OVERRUNS: u8 = 3;
+
+/// How an attempt to run a call on the caller's thread ended.
+enum Inline {
+    /// It finished.
+    Done(Result<Bson, String>),
+    /// It needs the host or a waiting timer.
+    NeedsHost,
+    /// It needed more than the slice.
+    OutOfSlice,
 }
 
 impl JsSource {
@@ -111,6 +128,7 @@ impl JsSource {
             time_limit,
             memory_limit,
             needs_thread: Arc::new(AtomicBool::new(false)),
+            overruns: Arc::new(AtomicU8::new(0)),
         }
     }
 }
@@ -132,8 +150,16 @@ impl<S: Store + Clone + 'static> Function<S> for JsSource {
             };
             if !source.needs_thread.load(Ordering::Relaxed) {
                 match run_inline(&source, &ctx, &prepared) {
-                    Some(result) => return unwrap(result).map_err(Thrown::from),
-                    None => source.needs_thread.store(true, Ordering::Relaxed),
+                    Inline::Done(result) => {
+                        source.overruns.store(0, Ordering::Relaxed);
+                        return unwrap(result).map_err(Thrown::from);
+                    }
+                    Inline::NeedsHost => source.needs_thread.store(true, Ordering::Relaxed),
+                    Inline::OutOfSlice => {
+                        if source.overruns.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_OVERRUNS {
+                            source.needs_thread.store(true, Ordering::Relaxed);
+                        }
+                    }
                 }
             }
             let handle = tokio::runtime::Handle::current();
@@ -212,17 +238,17 @@ fn finished(call: Call, tree: &CallTree, outcome: Result<Bson, String>) -> Resul
     }
 }
 
-/// Runs a call on this thread if it needs nothing but [`INLINE_SLICE`] of computing: `None`
-/// when it needs more (the host, a waiting timer, more time), having let nothing out.
+/// Runs a call on this thread if it needs nothing but [`INLINE_SLICE`] of computing; when it
+/// needs more (the host, a waiting timer, more time), says which, having let nothing out.
 fn run_inline<S: Store + Clone + 'static>(
     source: &JsSource,
     ctx: &Context<S>,
     prepared: &Prepared,
-) -> Option<Result<Bson, String>> {
+) -> Inline {
     let tree = ctx.tree();
     let engine = match Engine::checkout(tree, source.memory_limit) {
         Ok(engine) => engine,
-        Err(e) => return Some(Err(e)),
+        Err(e) => return Inline::Done(Err(e)),
     };
     // The slice starts once the context is ready (a new one takes longer than a slice to make).
     let slice_end = Instant::now() + INLINE_SLICE;
@@ -230,8 +256,8 @@ fn run_inline<S: Store + Clone + 'static>(
     let out_of_slice = || Instant::now() >= slice_end && !tree.stopped();
     let mut call = match start(engine, source, prepared, tree) {
         Ok(call) => call,
-        Err(_) if out_of_slice() => return None,
-        Err(e) => return Some(Err(e)),
+        Err(_) if out_of_slice() => return Inline::OutOfSlice,
+        Err(e) => return Inline::Done(Err(e)),
     };
     loop {
         match call.advance(tree) {
@@ -241,21 +267,22 @@ fn run_inline<S: Store + Clone + 'static>(
                 for line in call.take_logs() {
                     log(ctx, line);
                 }
-                return Some(finished(call, tree, outcome));
+                return Inline::Done(finished(call, tree, outcome));
             }
             Step::Timer(0) => {
                 if call.fire_timer().is_err() && out_of_slice() {
                     break;
                 }
             }
-            Step::Host(_) | Step::Timer(_) => break,
+            Step::Host(_) | Step::Timer(_) => {
+                call.finish();
+                return Inline::NeedsHost;
+            }
         }
     }
-    if out_of_slice() {
-        call.taint();
-    }
+    call.taint();
     call.finish();
-    None
+    Inline::OutOfSlice
 }
 
 /// Runs one call to completion on the current (blocking) thread.
