@@ -426,24 +426,47 @@ async fn no_leak_lines(f: &Functions<MemoryStore>) {
     );
 }
 
+/// `polluter` called by alice with `args`, then `probe` by bob, which must see `expected`.
+async fn pollute_then_probe(
+    f: &Functions<MemoryStore>,
+    polluter: &str,
+    args: Vec<Bson>,
+    probe: &str,
+    expected: Bson,
+    what: &str,
+) {
+    assert_eq!(
+        f.call(&User::new("alice"), polluter, args, None)
+            .await
+            .unwrap(),
+        bson!("polluted"),
+        "{what}"
+    );
+    assert_eq!(
+        f.call(&User::new("bob"), probe, vec![], None)
+            .await
+            .unwrap(),
+        expected,
+        "{what}"
+    );
+}
+
 #[tokio::test]
 async fn globals_prototypes_and_context_do_not_survive_a_call() {
     let (_d, app) = app("one", "hi");
     let f = functions(app);
-    let (alice, bob) = (User::new("alice"), User::new("bob"));
     for round in 0..5 {
         let secret = format!("alice-secret-{round}");
-        assert_eq!(
-            f.call(&alice, "pollute", vec![bson!(secret)], None)
-                .await
-                .unwrap(),
-            bson!("polluted")
-        );
-        assert_eq!(
-            f.call(&bob, "probe", vec![], None).await.unwrap(),
+        let what = format!("round {round}");
+        pollute_then_probe(
+            &f,
+            "pollute",
+            vec![bson!(secret)],
+            "probe",
             clean_probe("bob"),
-            "round {round}"
-        );
+            &what,
+        )
+        .await;
     }
 }
 
@@ -624,7 +647,6 @@ async fn a_runaway_call_is_stopped_and_the_next_call_is_whole() {
 async fn what_a_kept_context_could_carry_never_reaches_the_next_call() {
     let (_d, app) = app("one", "hi");
     let f = functions(app);
-    let (alice, bob) = (User::new("alice"), User::new("bob"));
     let ways = [
         "evalLet",
         "evalVar",
@@ -639,22 +661,9 @@ async fn what_a_kept_context_could_carry_never_reaches_the_next_call() {
     ];
     for round in 0..2 {
         for way in ways {
-            assert_eq!(
-                f.call(
-                    &alice,
-                    "polluteRealm",
-                    vec![bson!("alice-secret"), bson!(way)],
-                    None
-                )
-                .await
-                .unwrap(),
-                bson!("polluted")
-            );
-            assert_eq!(
-                f.call(&bob, "probe", vec![], None).await.unwrap(),
-                clean_probe("bob"),
-                "{way}, round {round}"
-            );
+            let args = vec![bson!("alice-secret"), bson!(way)];
+            let what = format!("{way}, round {round}");
+            pollute_then_probe(&f, "polluteRealm", args, "probe", clean_probe("bob"), &what).await;
         }
     }
 }

@@ -722,9 +722,7 @@ async fn update_one_of_a_field_the_role_reads_in_one_round_trip() {
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("root_config.json"), "{}").unwrap();
-    for (collection, roles) in [
+    let (_dir, app) = app_with_roles(&[
         (
             "notes",
             r#"[{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true, "write": true},
@@ -735,18 +733,7 @@ async fn update_one_of_a_field_the_role_reads_in_one_round_trip() {
             r#"[{"name": "owner", "apply_when": {"owner_id": "%%user.id"}, "read": true,
                  "write": {"locked": {"$ne": true}}}]"#,
         ),
-    ] {
-        let rules_dir = dir
-            .path()
-            .join(format!("data_sources/mongodb-atlas/db/{collection}"));
-        std::fs::create_dir_all(&rules_dir).unwrap();
-        std::fs::write(
-            rules_dir.join("rules.json"),
-            format!(r#"{{"database": "db", "collection": "{collection}", "roles": {roles}}}"#),
-        )
-        .unwrap();
-    }
-    let app = App::load(dir.path()).unwrap().app;
+    ]);
     let mongo = MongoStore::connect(&uri)
         .await
         .unwrap()

@@ -126,14 +126,18 @@ const visit = (v, key) => {
     todo.push(v, key);
   }
 };
+// Every object `o`'s own properties hold (values, getters, setters), each under its key.
+const visitProperties = (o) => {
+  const descriptors = Object.getOwnPropertyDescriptors(o);
+  for (const key of ownKeys(descriptors)) {
+    const d = descriptors[key];
+    visit(d.value, key);
+    visit(d.get, key);
+    visit(d.set, key);
+  }
+};
 for (const root of [...syntaxRoots, ...shared, realEval]) visit(root, "an intrinsic");
-const globalDescriptors = Object.getOwnPropertyDescriptors(globalThis);
-for (const key of ownKeys(globalDescriptors)) {
-  const d = globalDescriptors[key];
-  visit(d.value, key);
-  visit(d.get, key);
-  visit(d.set, key);
-}
+visitProperties(globalThis);
 const problems = [];
 while (todo.length > 0) {
   const key = todo.pop();
@@ -141,13 +145,7 @@ while (todo.length > 0) {
   const state = mutableState(o);
   if (state !== null) problems.push(`${String(key)} is ${state}`);
   if (isPrototype(o)) for (const name of OVERRIDABLE) makeOverridable(o, name);
-  const descriptors = Object.getOwnPropertyDescriptors(o);
-  for (const k of ownKeys(descriptors)) {
-    const d = descriptors[k];
-    visit(d.value, k);
-    visit(d.get, k);
-    visit(d.set, k);
-  }
+  visitProperties(o);
   visit(getPrototypeOf(o), key);
   freeze(o);
 }
