@@ -142,7 +142,7 @@ exports = function () {
 };
 "#;
 
-/// Changes what the parts of the prelude loaded on first use define (the BSON types, EJSON,
+/// Changes what the parts of the prelude define (the BSON types, EJSON,
 /// utils, Buffer), and plants values in the slots those parts are handed over in.
 const POLLUTE_LAZY: &str = r#"
 exports = function (secret) {
@@ -471,7 +471,7 @@ async fn globals_prototypes_and_context_do_not_survive_a_call() {
 }
 
 #[tokio::test]
-async fn the_parts_loaded_on_first_use_start_fresh_each_call() {
+async fn changes_to_bson_ejson_utils_and_buffer_do_not_survive_a_call() {
     let (_d, app) = app("one", "hi");
     let f = functions(app);
     let (alice, bob) = (User::new("alice"), User::new("bob"));
