@@ -49,4 +49,41 @@ impl KnownFields {
     pub fn values(&self) -> &Document {
         &self.values
     }
+
+    /// The top-level fields `update` (an update document of operators) sets or removes whatever
+    /// the stored document holds. A dotted path is left out (what it makes of its top-level
+    /// field depends on the stored value), and so is every other operator (`$inc`, `$push`, …
+    /// compute from the stored value).
+    ///
+    /// ```
+    /// use bson::doc;
+    /// use expanse::expr::KnownFields;
+    ///
+    /// let known = KnownFields::of_update(&doc! {
+    ///     "$set": {"n": 1, "a.b": 2},
+    ///     "$unset": {"tag": "", "m.x": ""},
+    ///     "$inc": {"c": 1},
+    /// });
+    /// assert!(known.contains("n") && known.contains("tag"));
+    /// assert!(!known.contains("a") && !known.contains("m") && !known.contains("c"));
+    /// assert_eq!(known.values(), &doc! {"n": 1});
+    /// ```
+    pub fn of_update(update: &Document) -> KnownFields {
+        let mut known = KnownFields::default();
+        let top_level = |fields: Option<&Bson>| match fields {
+            Some(Bson::Document(d)) => d
+                .iter()
+                .filter(|(k, _)| !k.contains('.') && !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (name, value) in top_level(update.get("$set")) {
+            known.set(&name, value);
+        }
+        for (name, _) in top_level(update.get("$unset")) {
+            known.unset(&name);
+        }
+        known
+    }
 }

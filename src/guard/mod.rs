@@ -10,7 +10,6 @@
 mod aggregate;
 mod deferred;
 mod error;
-mod known;
 mod options;
 mod perform;
 mod read;

@@ -3,13 +3,12 @@
 
 use bson::{Bson, Document};
 
-use super::known::known_fields;
 use super::options::{FindOneAndOptions, InsertOneResult, UpdateOptions, UpdateResult};
 use super::read::{Order, Purpose};
 use super::retry::{retrying, Attempt};
 use super::view::{Seen, Sight};
 use super::{add_query_fields, project, Caller, GuardError, GuardedCollection};
-use crate::expr::Footprint;
+use crate::expr::{Footprint, KnownFields};
 use crate::query::{Filter, Projection};
 use crate::rules::{check_user_query, Denial, WriteKind};
 use crate::store::{ensure_id, Store, Write};
@@ -288,7 +287,7 @@ impl<S: Store> GuardedCollection<'_, S> {
         // A field a document-level `write` reads may be written when the update sets it to a
         // literal value or removes it, as a whole: `write` is then decided on those values
         // for the known fields and on the stored document for the rest, in the filter.
-        let known = known_fields(raw_update);
+        let known = KnownFields::of_update(raw_update);
         let post_written: Vec<&Vec<String>> =
             written.iter().filter(|p| reads(&post_read, p)).collect();
         if post_read.is_whole()

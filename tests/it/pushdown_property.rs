@@ -234,6 +234,32 @@ fn user_strategy() -> impl Strategy<Value = User> {
         })
 }
 
+/// The update of `sets` (a field index, `Some` value to `$set` or `None` to `$unset`; index 7 is
+/// the dotted `title.sub`).
+fn set_and_unset(sets: &[(usize, Option<Bson>)]) -> Document {
+    let mut set = Document::new();
+    let mut unset = Document::new();
+    for (f, v) in sets {
+        let path = if *f == 7 { "title.sub" } else { FIELDS[*f] };
+        match v {
+            Some(v) => {
+                set.insert(path, v.clone());
+            }
+            None => {
+                unset.insert(path, "");
+            }
+        }
+    }
+    let mut raw = Document::new();
+    if !set.is_empty() {
+        raw.insert("$set", set);
+    }
+    if !unset.is_empty() {
+        raw.insert("$unset", unset);
+    }
+    raw
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(std::env::var("EXPANSE_PROPERTY_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400)))]
 
@@ -296,18 +322,7 @@ proptest! {
         let empty = Document::new();
         let request = RequestContext { user: &user, values: &empty, environment: &empty, request: None, functions: None };
         let decider = Decider::new(&rules, request);
-        let mut set = Document::new();
-        let mut unset = Document::new();
-        for (f, v) in &sets {
-            let path = if *f == 7 { "title.sub" } else { FIELDS[*f] };
-            match v {
-                Some(v) => { set.insert(path, v.clone()); }
-                None => { unset.insert(path, ""); }
-            }
-        }
-        let mut raw = Document::new();
-        if !set.is_empty() { raw.insert("$set", set); }
-        if !unset.is_empty() { raw.insert("$unset", unset); }
+        let raw = set_and_unset(&sets);
         let Ok(update) = Update::parse(&raw) else { return Ok(()); };
         let written = update.written_paths().unwrap();
         let footprint = rules.footprint();
@@ -342,18 +357,7 @@ proptest! {
         let empty = Document::new();
         let request = RequestContext { user: &user, values: &empty, environment: &empty, request: None, functions: None };
         let decider = Decider::new(&rules, request);
-        let mut set = Document::new();
-        let mut unset = Document::new();
-        for (f, v) in &sets {
-            let path = if *f == 7 { "title.sub" } else { FIELDS[*f] };
-            match v {
-                Some(v) => { set.insert(path, v.clone()); }
-                None => { unset.insert(path, ""); }
-            }
-        }
-        let mut raw = Document::new();
-        if !set.is_empty() { raw.insert("$set", set); }
-        if !unset.is_empty() { raw.insert("$unset", unset); }
+        let raw = set_and_unset(&sets);
         let Ok(update) = Update::parse(&raw) else { return Ok(()); };
         let written = update.written_paths().unwrap();
         let post_read = rules.post_image_footprint();
@@ -395,25 +399,8 @@ proptest! {
         let empty = Document::new();
         let request = RequestContext { user: &user, values: &empty, environment: &empty, request: None, functions: None };
         let decider = Decider::new(&rules, request);
-        let mut set = Document::new();
-        let mut unset = Document::new();
-        let mut known = KnownFields::default();
-        for (f, v) in &sets {
-            let path = if *f == 7 { "title.sub" } else { FIELDS[*f] };
-            match v {
-                Some(v) => { set.insert(path, v.clone()); }
-                None => { unset.insert(path, ""); }
-            }
-        }
-        for (k, v) in &set {
-            if !k.contains('.') { known.set(k, v.clone()); }
-        }
-        for k in unset.keys() {
-            if !k.contains('.') { known.unset(k); }
-        }
-        let mut raw = Document::new();
-        if !set.is_empty() { raw.insert("$set", set); }
-        if !unset.is_empty() { raw.insert("$unset", unset); }
+        let raw = set_and_unset(&sets);
+        let known = KnownFields::of_update(&raw);
         let Ok(update) = Update::parse(&raw) else { return Ok(()); };
         let written = update.written_paths().unwrap();
         // The guard's conditions: every written field `write` reads is known.
